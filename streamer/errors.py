@@ -1,0 +1,43 @@
+"""Every error the library raises on purpose; the CLI prints it as one line.
+
+    StreamerError
+    ├── ConfigError    bad YAML, unknown key, wrong type, impossible combination
+    ├── SourceError    unreadable file, camera gone, RTSP unreachable
+    ├── SinkError      output cannot be opened or written
+    ├── WeightsError   missing, corrupt or mismatched weights
+    ├── EngineError    ONNX/TensorRT file unusable here (version, GPU, model)
+    └── ExportError    export request refused or failed
+
+Messages say the thing, what is wrong and what to do, e.g.
+``engines/fast.engine: built by TensorRT 8.6, this is 10.3; rebuild it on this device``.
+"""
+
+from __future__ import annotations
+
+
+class StreamerError(Exception):
+    """Base of all expected failures: one line, no traceback needed."""
+
+
+class ConfigError(StreamerError):
+    """A configuration value or combination of options is not valid."""
+
+
+class SourceError(StreamerError):
+    """A video/image source cannot be opened or stopped delivering."""
+
+
+class SinkError(StreamerError):
+    """An output cannot be opened or written."""
+
+
+class WeightsError(StreamerError):
+    """Model weights are missing, corrupt or do not fit the architecture."""
+
+
+class EngineError(StreamerError):
+    """An inference engine file cannot be used on this machine."""
+
+
+class ExportError(StreamerError):
+    """An export request is refused or failed."""

@@ -1,0 +1,77 @@
+"""Name -> architecture table, filled by the ``@register`` decorator in each model file.
+
+A *model* here is an architecture plus an optional shipped weight set, e.g. ``eigen2013-dirt`` and
+``eigen2013-rain`` share one architecture with different weights.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from torch import nn
+
+from streamer.errors import ConfigError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What `streamer models` shows and what the loader needs."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    weights: str | None = None  # file name under streamer/weights/
+    source: str = ""  # paper / design note
+    corruption: str = "dirt+raindrop+streaks"
+    multiple: int = 1  # input H and W are padded up to a multiple of this
+
+    def build(self) -> nn.Module:
+        return self.builder(**self.kwargs)
+
+    @property
+    def weights_path(self) -> Path | None:
+        return WEIGHTS_DIR / self.weights if self.weights else None
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register(
+    name: str,
+    *,
+    weights: str | None = None,
+    source: str = "",
+    corruption: str = "dirt+raindrop+streaks",
+    multiple: int = 1,
+    **kwargs: Any,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Class decorator: ``@register("fast", weights="fast.safetensors")``; may be stacked."""
+
+    def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} registered twice")
+        _REGISTRY[name] = ModelSpec(name, builder, kwargs, weights, source, corruption, multiple)
+        return builder
+
+    return deco
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Look a model up by name; unknown names get a close-match hint."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        hint = difflib.get_close_matches(name, _REGISTRY, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise ConfigError(
+            f"unknown model {name!r}{extra} (known: {', '.join(sorted(_REGISTRY))})"
+        ) from None
+
+
+def list_specs() -> list[ModelSpec]:
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]

@@ -1,0 +1,86 @@
+"""Weights in and out: safetensors only (no pickle), every key and shape checked."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from streamer.errors import WeightsError
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_weights(model: nn.Module, path: str | Path, *, name: str = "") -> nn.Module:
+    """Fill ``model`` from a safetensors file; refuse anything that does not fit exactly."""
+    path = Path(path)
+    label = f"{path}" + (f" (model {name})" if name else "")
+    if not path.exists():
+        raise WeightsError(f"{label}: weights file not found; train or export it first")
+    if path.suffix in {".pt", ".pth", ".ckpt", ".bin"}:
+        raise WeightsError(
+            f"{label}: pickled weights are not loaded for safety; convert with "
+            "`streamer weights convert` (torch.load(weights_only=True)) to .safetensors"
+        )
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{label}: not a readable safetensors file ({exc})") from exc
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)} keys (e.g. {missing[0]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
+        raise WeightsError(f"{label}: weights are for another architecture: {'; '.join(parts)}")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise WeightsError(
+                f"{label}: {key} has shape {tuple(state[key].shape)}, the model needs "
+                f"{tuple(tensor.shape)}; these weights are for another configuration"
+            )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    return model
+
+
+def save_weights(
+    model: nn.Module, path: str | Path, metadata: dict[str, Any] | None = None
+) -> Path:
+    """Write contiguous float tensors plus string metadata (safetensors header)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    save_file(state, str(tmp), metadata=meta)
+    tmp.replace(path)
+    return path
+
+
+def convert_pickle(src: str | Path, dst: str | Path) -> Path:
+    """Import a PyTorch checkpoint safely (tensors only) into safetensors."""
+    try:
+        state = torch.load(str(src), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for bad pickles
+        raise WeightsError(f"{src}: cannot be read as a tensors-only checkpoint ({exc})") from exc
+    if isinstance(state, dict) and "state_dict" in state:
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{src}: holds no state dict")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(dst))
+    return Path(dst)

@@ -1,0 +1,31 @@
+"""Seeded corruption synthesis: dirt, raindrops, rain streaks. Offline only."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+
+from streamer.errors import ConfigError
+from streamer.synth.dirt import DirtParams, apply_dirt
+from streamer.synth.raindrop import RaindropParams, apply_raindrops
+from streamer.synth.streaks import StreakParams, apply_streaks
+
+Corruption = Literal["dirt", "raindrop", "streaks"]
+CORRUPTIONS: tuple[str, ...] = ("dirt", "raindrop", "streaks")
+
+
+def corrupt(
+    clean: np.ndarray, kind: str, rng: np.random.Generator, *, heavy: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Apply one corruption to float32 H×W×3 [0,1]; returns (corrupted, per-pixel mask)."""
+    if kind == "dirt":
+        return apply_dirt(clean, rng, DirtParams.heavy() if heavy else DirtParams())
+    if kind == "raindrop":
+        return apply_raindrops(clean, rng, RaindropParams.heavy() if heavy else RaindropParams())
+    if kind == "streaks":
+        return apply_streaks(clean, rng, StreakParams.heavy() if heavy else StreakParams())
+    raise ConfigError(f"unknown corruption {kind!r}; choose one of {', '.join(CORRUPTIONS)}")
+
+
+__all__ = ["CORRUPTIONS", "Corruption", "corrupt"]

@@ -1,0 +1,134 @@
+"""Clean photos -> (corrupted, clean) training patches, synthesised on the fly.
+
+Split: a fixed, documented rule (sha256 of the *group* name, 1 in 8 to validation) so the split is
+the same on every machine and near-duplicate viewpoint pairs (aloeL/aloeR, ...) never straddle it.
+Patch rules from Eigen et al. 2013: clean variance >= 0.001 and, for dirt, >= 1 px with α >= 0.03.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from streamer.errors import ConfigError
+from streamer.synth import corrupt
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+# near-duplicate viewpoints listed in shared/data/LICENSES.md share a group
+_PAIR = re.compile(r"(aloe)[LR]|(leuven)[AB]|(graf)[13]|(aero)[13]|(motorcycle)[-_](left|right)")
+
+
+def group_of(path: Path) -> str:
+    m = _PAIR.search(path.stem)
+    return next(g for g in m.groups() if g) if m else path.stem
+
+
+def is_validation(path: Path, every: int = 8) -> bool:
+    digest = hashlib.sha256(group_of(path).encode()).digest()
+    return digest[0] % every == 0
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: image folder not found")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ConfigError(f"{folder}: no .jpg/.png/.bmp images in it")
+    return files
+
+
+def split(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    train = [p for p in files if not is_validation(p)]
+    val = [p for p in files if is_validation(p)]
+    return train, val
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """float32 H×W×3 RGB in [0,1]; grayscale is expanded (some training photos are gray)."""
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise ConfigError(f"{path}: cannot be decoded as an image")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+
+
+@dataclass(frozen=True)
+class PatchMix:
+    """Share of each corruption in a batch; the rest are clean (teaches: leave clean alone)."""
+
+    dirt: float = 0.45
+    raindrop: float = 0.2
+    streaks: float = 0.2
+
+    def draw(self, rng: np.random.Generator) -> str | None:
+        r = rng.random()
+        for kind, share in (("dirt", self.dirt), ("raindrop", self.raindrop),
+                            ("streaks", self.streaks)):
+            if r < share:
+                return kind
+            r -= share
+        return None
+
+
+class PatchStream(torch.utils.data.IterableDataset):
+    """Endless seeded stream of (corrupted, clean) C×H×W float tensors."""
+
+    def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
+                 region: tuple[int, int] = (160, 384)) -> None:
+        self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        rng = np.random.default_rng([self.seed, worker])
+        while True:
+            yield self.sample(rng)
+
+    def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        p = self.patch
+        for _ in range(50):
+            img = self.images[rng.integers(len(self.images))]
+            h, w = img.shape[:2]
+            side = int(min(rng.integers(*self.region, endpoint=True), h, w))
+            if side < p:
+                continue
+            y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+            region = img[y:y + side, x:x + side]
+            if rng.random() < 0.5:
+                region = region[:, ::-1]
+            region = np.ascontiguousarray(region)
+            kind = self.mix.draw(rng)
+            dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng)
+            py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
+            clean_p = region[py:py + p, px:px + p]
+            if clean_p.var() < 0.001:
+                continue
+            if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
+                continue
+            dirty_p = dirty[py:py + p, px:px + p]
+            to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
+            return to_t(dirty_p), to_t(clean_p)
+        raise ConfigError("no training patch passed the variance/α rules in 50 tries")
+
+
+def validation_set(
+    images: list[np.ndarray], kinds: tuple[str, ...], seed: int, crop: int, multiple: int = 8
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Fixed (kind, corrupted, clean) triples: centre crops, seeded per image and kind."""
+    out = []
+    for i, img in enumerate(images):
+        h, w = img.shape[:2]
+        ch, cw = min(crop, h) // multiple * multiple, min(crop, w) // multiple * multiple
+        y, x = (h - ch) // 2, (w - cw) // 2
+        clean = np.ascontiguousarray(img[y:y + ch, x:x + cw])
+        for k, kind in enumerate(kinds):
+            rng = np.random.default_rng([seed, i, k])
+            dirty = clean if kind == "clean" else corrupt(clean, kind, rng)[0]
+            out.append((kind, dirty, clean))
+    return out

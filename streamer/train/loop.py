@@ -1,0 +1,148 @@
+"""The training loop: on-the-fly synthesis, periodic validation, checkpoints, a training card."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from streamer.config import TrainConfig
+from streamer.models import get_spec
+from streamer.models.flops import count_flops_per_px, count_params
+from streamer.models.weights import save_weights, sha256_file
+from streamer.train.checkpoint import load_checkpoint, save_checkpoint
+from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split, validation_set
+
+log = logging.getLogger(__name__)
+VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
+
+
+def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if kind == "l1":
+        return (out - target).abs().mean()
+    mse = ((out - target) ** 2).mean(dim=(1, 2, 3))
+    if kind == "mse":
+        return mse.mean()
+    return torch.log10(mse + 1e-5).mean()  # 1e-5 caps a patch's credit at 50 dB
+
+
+def _lr_at(cfg: TrainConfig, step: int) -> float:
+    if cfg.optimizer == "sgd-paper":
+        return cfg.lr / (1.0 + 5.0 * step * 1e-7)
+    warm = 500
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, cfg.steps - warm))
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 100.0 if mse == 0 else 10.0 * math.log10(1.0 / mse)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, val, device: torch.device) -> dict[str, dict[str, float]]:
+    model.eval()
+    res: dict[str, list[tuple[float, float]]] = {}
+    for kind, dirty, clean in val:
+        x = torch.from_numpy(dirty.transpose(2, 0, 1)).unsqueeze(0).to(device)
+        y = model(x)[0].cpu().numpy().transpose(1, 2, 0)
+        res.setdefault(kind, []).append((psnr(dirty, clean), psnr(y, clean)))
+    model.train()
+    return {
+        k: {"input_db": float(np.mean([a for a, _ in v])), "output_db": float(np.mean([b for _, b in v])),
+            "gain_db": float(np.mean([b - a for a, b in v]))}
+        for k, v in res.items()
+    }
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              check=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def train(cfg: TrainConfig, *, resume: bool = False,
+          progress: Callable[[int, dict[str, float]], None] | None = None) -> dict:
+    """Train ``cfg.model``; returns the training card (also written to ``cfg.out``)."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
+    spec = get_spec(cfg.model)
+    model = spec.build().to(device)
+    files = list_images(cfg.data)
+    train_files, val_files = split(files)
+    train_imgs = [read_rgb(p) for p in train_files]
+    val = validation_set([read_rgb(p) for p in val_files], VAL_KINDS, seed=1234, crop=cfg.val_crop,
+                         multiple=spec.multiple)
+    if cfg.optimizer == "sgd-paper":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    state = {"step": 0, "wall_s": 0.0, "history": []}
+    if resume:
+        state = load_checkpoint(cfg.out, model, opt)
+        log.info("resumed %s at step %d", cfg.out, state["step"])
+    mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
+    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix)
+    loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
+                                         persistent_workers=cfg.workers > 0)
+    manifest = Path(cfg.data) / "MANIFEST.tsv"
+    card = {
+        "model": cfg.model,
+        "command": " ".join(["streamer"] + sys.argv[1:]) if sys.argv and "streamer" in sys.argv[0] else "train()",
+        "config": json.loads(cfg.model_dump_json()),
+        "git_commit": _git_commit(),
+        "data": {"folder": str(cfg.data), "train_images": len(train_files), "val_images": len(val_files),
+                 "val_files": [p.name for p in val_files],
+                 "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
+        "params": count_params(model), "flops_per_px": count_flops_per_px(model.cpu()),
+        "host": {"python": platform.python_version(), "torch": torch.__version__,
+                 "device": str(device), "cpu": platform.processor() or platform.machine()},
+    }
+    model.to(device).train()
+    t0 = time.monotonic() - state["wall_s"]
+    step = state["step"]
+    running = 0.0
+    it = iter(loader)
+    while step < cfg.steps:
+        dirty, clean = next(it)
+        dirty, clean = dirty.to(device), clean.to(device)
+        for g in opt.param_groups:
+            g["lr"] = _lr_at(cfg, step)
+        loss = _loss(cfg.loss, model(dirty), clean)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        step += 1
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if step > 1 else value
+        if progress:
+            progress(step, {"loss": running, "lr": opt.param_groups[0]["lr"]})
+        out_of_time = cfg.max_minutes and (time.monotonic() - t0) / 60 >= cfg.max_minutes
+        if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
+            metrics = validate(model, val, device)
+            state = {"step": step, "wall_s": time.monotonic() - t0,
+                     "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
+            save_checkpoint(cfg.out, model, opt, state)
+            card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics}
+            (cfg.out / "card.json").write_text(json.dumps(card, indent=2))
+            log.info("step %d loss %.4f val %s", step, running,
+                     {k: round(v["gain_db"], 2) for k, v in metrics.items()})
+            if out_of_time:
+                break
+    save_weights(model.cpu(), cfg.out / "final.safetensors", {"card": card})
+    return card
