@@ -1,6 +1,30 @@
 """Restoration networks. Each file registers itself; imported here by name, no directory scan."""
 
+from __future__ import annotations
+
 from streamer.models import fast  # noqa: F401  (registers "fast")
 from streamer.models.registry import ModelSpec, get_spec, list_specs, register
 
-__all__ = ["ModelSpec", "get_spec", "list_specs", "register"]
+
+def describe_models() -> list[dict]:
+    """Rows for `streamer models`: params, weights (paper count), FLOPs/px, weight file state."""
+    from streamer.models.flops import count_flops_per_px, count_params, count_weights
+
+    rows = []
+    for spec in list_specs():
+        net = spec.build().eval()
+        wp = spec.weights_path
+        rows.append({
+            "name": spec.name,
+            "params": count_params(net),
+            "weights_count": count_weights(net),
+            "flops_per_px": count_flops_per_px(net, (64, 64)),
+            "corruption": spec.corruption,
+            "weights_file": str(wp.relative_to(wp.parent.parent.parent)) if wp and wp.exists() else
+            (f"{wp.name} (missing)" if wp else None),
+            "source": spec.source,
+        })
+    return rows
+
+
+__all__ = ["ModelSpec", "describe_models", "get_spec", "list_specs", "register"]

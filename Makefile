@@ -1,0 +1,28 @@
+# The two commands of the README. Both set up what they need and are safe to repeat.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages for RTSP serving/testing, the browser test and ffmpeg; skipped without root/apt.
+system-deps:
+	@sh scripts/system-deps.sh
+
+demo: setup
+	$(BIN)/streamer run --config configs/demo.yaml
+
+test: setup system-deps
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

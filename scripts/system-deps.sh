@@ -1,0 +1,18 @@
+#!/bin/sh
+# Debian packages streamer's live outputs and tests use. Without root or apt this says what is
+# missing and returns 0: the tests that need them skip with that reason.
+PKGS="ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools chromium"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages:$missing"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null && apt-get install -y -q $missing >/dev/null && exit 0
+  echo "warning: apt-get could not install:$missing (tests needing them will skip)" >&2
+else
+  echo "note: not root or no apt-get; missing:$missing (tests needing them will skip)" >&2
+fi
+exit 0

@@ -1,0 +1,59 @@
+"""Thin command line over the library: parse, build a config, call one function.
+
+Every subcommand lives in ``streamer/commands/<name>.py`` with ``add_parser(sub)`` that registers
+itself and sets ``func(args) -> int``. ``StreamerError`` becomes one stderr line and exit 1
+(``--debug`` shows the traceback). The library never prints or exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from streamer.errors import StreamerError
+
+# one module per subcommand, imported by name (no directory scan)
+COMMANDS = ("run", "restore", "models", "bench", "synth", "train", "eval", "export", "calib")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description="Remove dirt, raindrops and rain streaks from camera video in real time.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"streamer.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"streamer.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+    try:
+        return int(args.func(args) or 0)
+    except StreamerError as exc:
+        if args.debug:
+            raise
+        print(f"streamer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("streamer: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
