@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from streamer.errors import ConfigError
 
@@ -66,6 +66,150 @@ class TrainConfig(Strict):
     """Stop (after a checkpoint) once this much wall time is spent; 0 = no limit."""
 
 
+
+class ReconnectConfig(Strict):
+    """How a lost live source is reopened: capped exponential backoff."""
+
+    initial_s: float = Field(default=0.5, gt=0.0)
+    """First wait after the camera is lost."""
+    factor: float = Field(default=2.0, ge=1.0)
+    """Each failed attempt multiplies the wait by this."""
+    max_s: float = Field(default=10.0, gt=0.0)
+    """Cap on the wait between attempts."""
+    max_attempts: int = Field(default=0, ge=0)
+    """Give up (SourceError) after this many failed attempts in a row; 0 = never give up."""
+    retry_first_connect: bool = False
+    """False: a camera unreachable at start is an error (usually a wrong URL); True: wait for it."""
+
+
+class SourceConfig(Strict):
+    """One camera or file. `cameras:` (several sources) will be a list of these."""
+
+    url: str
+    """A video file path, `rtsp://…`, or a V4L2 device `/dev/videoN`."""
+    name: str = "main"
+    """Camera name used in logs, metrics and the web view."""
+    loop: bool = False
+    """Files only: start again at the end (PTS keep increasing), for demos and soak tests."""
+    realtime: bool = False
+    """Files only: deliver frames at their PTS pace and drop when behind, like a camera."""
+    timeout_s: float = Field(default=5.0, gt=0.0)
+    """Live sources: open and read timeout; a silent camera counts as lost after this."""
+    size: str | None = None
+    """USB only: capture size `WIDTHxHEIGHT` asked from the driver (None = driver default)."""
+    fps: float | None = None
+    """USB only: frame rate asked from the driver (None = driver default)."""
+    input_format: str | None = None
+    """USB only: V4L2 pixel format, e.g. `mjpeg` (many cameras reach 30 fps at 720p only so)."""
+    reconnect: ReconnectConfig = ReconnectConfig()
+    """Backoff for live sources."""
+
+
+class SinkConfig(Strict):
+    """One output. In YAML a plain string is accepted as `{url: that string}`."""
+
+    url: str
+    """`out/x.mp4` / `.mkv` (file), `rtsp://…` (push to a server), `null`, `view`, `rtsp-serve://…`."""
+    side_by_side: bool = False
+    """Write the input and the cleaned frame next to each other (before | after)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        return {"url": value} if isinstance(value, str) else value
+
+
+class ModelConfig(Strict):
+    """Which network restores the frames."""
+
+    name: str = "fast"
+    """A registered model (`streamer models`) or a path: `.safetensors` (with `arch`), `.onnx`, `.engine`."""
+    arch: str | None = None
+    """Registered architecture of a `.safetensors` path (default: the `name` stem if registered)."""
+
+
+class BackendConfig(Strict):
+    """Where and how the network runs."""
+
+    kind: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    """Inference engine."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    """cuda: torch on the GPU, ORT with the CUDA/TensorRT execution providers."""
+    threads: int = Field(default=0, ge=0)
+    """CPU intra-op threads for the network; 0 = the engine's default (all cores)."""
+    fp16: bool = True
+    """Half precision on cuda (ignored on cpu)."""
+
+
+class TilingConfig(Strict):
+    """Frames larger than `tile` run in overlapping sections blended without seams."""
+
+    tile: int = Field(default=0, ge=0)
+    """Tile side in pixels (rounded up to the model's multiple); 0 = whole frames."""
+    overlap: int = Field(default=32, ge=0)
+    """Pixels shared by neighbouring tiles; must exceed the model's receptive-field radius x2."""
+
+
+class PreprocessConfig(Strict):
+    """Done to every frame before the network."""
+
+    resize: str | None = None
+    """`WIDTHxHEIGHT` to scale frames to before the network (None = keep the camera size)."""
+    tiling: TilingConfig = TilingConfig()
+    """Overlapping tiles for big frames."""
+
+
+class EncoderConfig(Strict):
+    """H.264 settings shared by file and RTSP sinks."""
+
+    codec: str = "libx264"
+    """FFmpeg encoder name."""
+    preset: str = "veryfast"
+    """x264 speed/size trade-off."""
+    crf: int = Field(default=23, ge=0, le=51)
+    """Constant quality (lower = better, bigger)."""
+    keyframe_s: float = Field(default=1.0, gt=0.0)
+    """Keyframe (and MP4 fragment) interval: a killed run loses at most this much video."""
+    threads: int = Field(default=0, ge=0)
+    """Encoder threads; 0 = FFmpeg's choice."""
+
+
+class RunConfig(Strict):
+    """`streamer run --config configs/<name>.yaml`: one camera through the network to its sinks."""
+
+    source: SourceConfig
+    """The camera or file to read."""
+    sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(url="null")], min_length=1)
+    """Outputs, all fed the same cleaned frames."""
+    model: ModelConfig = ModelConfig()
+    """The restoration network."""
+    backend: BackendConfig = BackendConfig()
+    """The inference engine."""
+    preprocess: PreprocessConfig = PreprocessConfig()
+    """Resize and tiling."""
+    encoder: EncoderConfig = EncoderConfig()
+    """Video encoder for file and RTSP sinks."""
+    max_frames: int = Field(default=0, ge=0)
+    """Stop after this many frames written; 0 = until the source ends (or forever for cameras)."""
+    queue_frames: int = Field(default=4, ge=1)
+    """Bound of each queue between stages; live sources drop the oldest frame when full."""
+    stats_every_s: float = Field(default=10.0, ge=0.0)
+    """Live runs: log a stats line this often; 0 = never."""
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overrides win; nested dicts merge key by key; None means "not given"."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any] | None = None) -> M:
     """Read YAML at ``path`` (or nothing), apply ``overrides``, validate into ``cls``."""
     data: dict[str, Any] = {}
@@ -86,7 +230,7 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of keys, not {type(loaded).__name__}")
         data = loaded
-    data = data | {k: v for k, v in (overrides or {}).items() if v is not None}
+    data = _merge(data, overrides or {})
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
