@@ -1,0 +1,73 @@
+"""Who may watch: loopback is open, anything wider needs the access token.
+
+The token is accepted three ways because three kinds of client ask: scripts and Prometheus send
+``Authorization: Bearer TOKEN``; a browser opens ``/?token=TOKEN`` once; the page's ``<img>``
+streams and ``fetch`` calls then carry the ``streamer_token`` cookie set on that first load.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import os
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from streamer.errors import ConfigError
+
+TOKEN_ENV = "STREAMER_TOKEN"
+COOKIE = "streamer_token"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def is_loopback(host: str) -> bool:
+    """True only for addresses nobody else can reach; names other than localhost count as wide."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def resolve_token(what: str, host: str, token: str | None) -> str | None:
+    """The token to enforce (argument, else ``$STREAMER_TOKEN``); refuse a wide bind without one."""
+    token = token or os.environ.get(TOKEN_ENV) or None
+    if token is None and not is_loopback(host):
+        raise ConfigError(f"{what}: binding {host or 'all interfaces'} exposes the video to the network "
+                          f"without an access token; pass --token or set {TOKEN_ENV}, or bind 127.0.0.1")
+    if token is not None and (len(token) < 8 or any(c.isspace() for c in token)):
+        raise ConfigError(f"{what}: access token must be at least 8 characters without spaces; "
+                          "generate one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
+    return token
+
+
+def _given(request: web.Request) -> tuple[str | None, bool]:
+    """The token the request carries and whether it came in the query (then we set the cookie)."""
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[len("Bearer "):].strip(), False
+    if "token" in request.query:
+        return request.query["token"], True
+    return request.cookies.get(COOKIE), False
+
+
+def token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    """401 for every request without the token; with no token configured, everything passes."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if token is None:
+            return await handler(request)
+        given, from_query = _given(request)
+        if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+            raise web.HTTPUnauthorized(
+                text="401: this view needs its access token (Authorization: Bearer, or ?token=)\n",
+                headers={"WWW-Authenticate": 'Bearer realm="streamer"'})
+        response = await handler(request)
+        if from_query and not response.prepared:
+            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+        return response
+
+    return check

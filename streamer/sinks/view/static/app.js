@@ -1,0 +1,110 @@
+// streamer live view: one tile per camera, MJPEG <img> streams, stats polled from /api/stats.
+// Streams are only open while visible, so the server only encodes what someone watches.
+"use strict";
+
+const POLL_MS = 1000;
+const token = new URLSearchParams(location.search).get("token");
+const tiles = new Map();
+let splitDefault = true;
+
+function url(path, params) {
+  const q = new URLSearchParams(params || {});
+  if (token) q.set("token", token);
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+function fmt(x, digits) {
+  return Number.isFinite(x) ? x.toFixed(digits) : "–";
+}
+
+function setStream(img, camera, variant, on) {
+  const want = on ? url("stream", { camera, v: variant }) : "";
+  if (img.dataset.want === want) return;
+  img.dataset.want = want;
+  if (on) img.src = want; else img.removeAttribute("src");  // closes the HTTP stream
+}
+
+function applyMode(tile) {
+  const { el, camera, hasOriginal } = tile;
+  const mode = hasOriginal ? tile.mode : "clean";
+  const video = el.querySelector(".video");
+  video.dataset.mode = mode;
+  el.querySelectorAll(".modes button").forEach(b => b.classList.toggle("on", b.dataset.mode === mode));
+  el.querySelector(".modes").hidden = !hasOriginal;
+  setStream(el.querySelector("img.clean"), camera, "clean", tile.streaming && mode !== "original");
+  setStream(el.querySelector("img.original"), camera, "original", tile.streaming && hasOriginal && mode !== "clean");
+}
+
+function setSplit(el, pct) {
+  el.querySelector(".video").style.setProperty("--split", `${pct}%`);
+}
+
+function makeTile(camera) {
+  const el = document.getElementById("tile").content.firstElementChild.cloneNode(true);
+  el.querySelector(".name").textContent = camera;
+  const tile = { el, camera, mode: splitDefault ? "split" : "clean", hasOriginal: false, streaming: false };
+  el.querySelectorAll(".modes button").forEach(b => b.addEventListener("click", () => {
+    tile.mode = b.dataset.mode;
+    applyMode(tile);
+  }));
+  const slider = el.querySelector(".slider");
+  slider.addEventListener("input", () => setSplit(el, slider.value));
+  setSplit(el, slider.value);
+  el.querySelectorAll("img").forEach(img => img.addEventListener("error", () => {
+    // stream broke (server restarted, camera gone): retry the same URL in a moment
+    const want = img.dataset.want;
+    if (!want) return;
+    setTimeout(() => { if (img.dataset.want === want) img.src = `${want}&r=${Date.now()}`; }, 2000);
+  }));
+  document.getElementById("grid").appendChild(el);
+  return tile;
+}
+
+function update(tile, cam) {
+  const { el } = tile;
+  const live = cam.up || (cam.streaming && cam.frames_out === 0 && cam.frames_in === 0);
+  el.classList.toggle("down", !live);
+  el.querySelector(".state").title = live ? "delivering" : "down";
+  el.querySelector(".res").textContent = cam.width ? `${cam.width}×${cam.height}` : "";
+  el.querySelector(".fps").textContent = fmt(cam.fps, 1);
+  el.querySelector(".lat").textContent = cam.display_latency_ms ? `${fmt(cam.display_latency_ms, 0)} ms` : "–";
+  el.querySelector(".plat").textContent = cam.latency_ms ? `${fmt(cam.latency_ms, 0)} ms` : "–";
+  el.querySelector(".drop").textContent = cam.dropped;
+  el.querySelector(".rec").textContent = cam.reconnects;
+  el.querySelector(".frames").textContent = `${cam.frames_in} in · ${cam.frames_out} out`;
+  el.querySelector(".err").textContent = cam.last_error || "";
+  const changed = tile.streaming !== cam.streaming || tile.hasOriginal !== cam.has_original;
+  tile.streaming = cam.streaming;
+  tile.hasOriginal = cam.has_original;
+  if (changed) applyMode(tile);
+}
+
+async function poll() {
+  const dot = document.getElementById("conn");
+  try {
+    const r = await fetch(url("api/stats"), { cache: "no-store", credentials: "same-origin" });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const s = await r.json();
+    dot.className = "dot ok";
+    document.getElementById("title").textContent = s.title;
+    document.getElementById("model").textContent = s.model || "–";
+    document.getElementById("backend").textContent = s.backend || "–";
+    document.getElementById("ncams").textContent = s.cameras.length;
+    document.getElementById("empty").hidden = s.cameras.length > 0;
+    for (const cam of s.cameras) {
+      if (!tiles.has(cam.name)) tiles.set(cam.name, makeTile(cam.name));
+      update(tiles.get(cam.name), cam);
+    }
+  } catch (e) {
+    dot.className = "dot bad";
+  }
+  setTimeout(poll, POLL_MS);
+}
+
+document.getElementById("all-split").addEventListener("change", ev => {
+  splitDefault = ev.target.checked;
+  for (const tile of tiles.values()) { tile.mode = splitDefault ? "split" : "clean"; applyMode(tile); }
+});
+
+poll();
