@@ -83,7 +83,7 @@ class ViewSink:
         self.hub.loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self._view.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host or None, self.port, shutdown_timeout=2.0)
+        site = web.TCPSite(self._runner, self.host or None, self.port)
         await site.start()
         if self._runner.addresses:  # the bound port, for port=0
             self.port = int(self._runner.addresses[0][1])
