@@ -43,11 +43,18 @@ class CameraFeed:
         self.viewers = 0  # server loop only
         self.display_latency_ms = 0.0  # capture -> JPEG handed to the socket, smoothed
         self.sent = 0
+        self.fps = 0.0  # frames reaching the sink, smoothed (the panel's fallback without stats)
+        self._last_put_s = 0.0
 
     def put(self, frame: Frame) -> None:
+        now = time.monotonic()
         with self._lock:
             self._frame = frame
             self.seq += 1
+            if self._last_put_s and now > self._last_put_s:
+                rate = 1.0 / (now - self._last_put_s)
+                self.fps = 0.9 * self.fps + 0.1 * rate if self.fps else rate
+            self._last_put_s = now
 
     @property
     def size(self) -> tuple[int, int]:

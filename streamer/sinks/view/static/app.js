@@ -57,7 +57,9 @@ function makeTile(camera) {
     if (!want) return;
     setTimeout(() => { if (img.dataset.want === want) img.src = `${want}&r=${Date.now()}`; }, 2000);
   }));
-  document.getElementById("grid").appendChild(el);
+  const grid = document.getElementById("grid");
+  grid.appendChild(el);
+  grid.classList.toggle("single", grid.querySelectorAll(".tile").length === 1);
   return tile;
 }
 
@@ -67,12 +69,13 @@ function update(tile, cam) {
   el.classList.toggle("down", !live);
   el.querySelector(".state").title = live ? "delivering" : "down";
   el.querySelector(".res").textContent = cam.width ? `${cam.width}×${cam.height}` : "";
-  el.querySelector(".fps").textContent = fmt(cam.fps, 1);
+  if (cam.width && cam.height) el.querySelector(".video").style.aspectRatio = `${cam.width} / ${cam.height}`;
+  el.querySelector(".fps").textContent = fmt(cam.fps || cam.sink_fps, 1);
   el.querySelector(".lat").textContent = cam.display_latency_ms ? `${fmt(cam.display_latency_ms, 0)} ms` : "–";
   el.querySelector(".plat").textContent = cam.latency_ms ? `${fmt(cam.latency_ms, 0)} ms` : "–";
   el.querySelector(".drop").textContent = cam.dropped;
   el.querySelector(".rec").textContent = cam.reconnects;
-  el.querySelector(".frames").textContent = `${cam.frames_in} in · ${cam.frames_out} out`;
+  el.querySelector(".frames").textContent = `${cam.frames_in} / ${cam.frames_out}`;
   el.querySelector(".err").textContent = cam.last_error || "";
   const changed = tile.streaming !== cam.streaming || tile.hasOriginal !== cam.has_original;
   tile.streaming = cam.streaming;
