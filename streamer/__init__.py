@@ -1,0 +1,20 @@
+"""streamer: real-time removal of dirt, raindrops and rain streaks from camera video.
+
+``streamer.run(cfg)`` and ``streamer.restore(inputs, outdir)`` are the library entry points;
+they are imported on first use so ``import streamer`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["restore", "run"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from streamer import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'streamer' has no attribute {name!r}")

@@ -1,0 +1,69 @@
+"""Inference engines behind one interface: ``open_backend(model, backend, device)``.
+
+``model`` is a registered name (shipped safetensors weights) or a path: ``.safetensors`` (with
+``arch``), ``.onnx`` (onnxruntime) or ``.engine`` (tensorrt). TensorRT is imported only on use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from streamer.backends.base import Backend
+from streamer.errors import ConfigError, EngineError
+
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
+TRT_MISSING = "TensorRT backend needs the tensorrt extra: pip install 'streamer[tensorrt]'"
+
+
+def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
+    """A registered name or a .safetensors path -> (nn.Module with weights, size multiple)."""
+    from streamer.models import get_spec
+    from streamer.models.weights import load_weights
+
+    path = Path(model)
+    if path.suffix == ".safetensors":
+        spec = get_spec(arch or path.stem)
+        return load_weights(spec.build(), path, name=spec.name), spec.multiple
+    if path.suffix in {".pt", ".pth", ".ckpt", ".bin"}:
+        return load_weights(get_spec(arch or "fast").build(), path), 1  # raises: no pickle
+    spec = get_spec(model)
+    if spec.weights_path is None:
+        raise ConfigError(f"model {model!r} ships no weights; pass a .safetensors path with --arch {model}")
+    return load_weights(spec.build(), spec.weights_path, name=spec.name), spec.multiple
+
+
+def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
+                 arch: str | None = None, threads: int = 0, fp16: bool = True) -> Backend:
+    """Build the engine that runs ``model``; errors name the file and what to do."""
+    suffix = Path(model).suffix
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "tensorrt":
+        try:
+            trt = importlib.import_module("streamer.backends.trt_backend")
+        except ModuleNotFoundError as exc:
+            if exc.name not in {"streamer.backends.trt_backend", "tensorrt", "torch_tensorrt"}:
+                raise
+            raise EngineError(TRT_MISSING) from exc
+        return trt.open_trt_backend(model, device=device, arch=arch, fp16=fp16)
+    if suffix == ".engine":
+        raise ConfigError(f"{model}: a TensorRT engine needs --backend tensorrt")
+    if backend == "onnxruntime":
+        from streamer.backends.ort_backend import OrtBackend, onnx_bytes
+
+        if suffix == ".onnx":
+            return OrtBackend(model, device=device, threads=threads, label=model)
+        module, multiple = _load_module(model, arch)
+        return OrtBackend(onnx_bytes(module), device=device, threads=threads, multiple=multiple,
+                          label=f"{model} (exported in memory)")
+    if suffix == ".onnx":
+        raise ConfigError(f"{model}: an ONNX file needs --backend onnxruntime")
+    from streamer.backends.torch_backend import TorchBackend
+
+    module, multiple = _load_module(model, arch)
+    return TorchBackend(module, device=device, fp16=fp16, threads=threads, multiple=multiple)
+
+
+__all__ = ["BACKENDS", "Backend", "open_backend"]

@@ -1,0 +1,53 @@
+"""Where cleaned frames go: ``open_sink`` picks the implementation from the spec string.
+
+``view`` (web page) and ``rtsp-serve://`` (our own RTSP server) are imported only when used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from streamer.config import EncoderConfig
+from streamer.errors import ConfigError
+from streamer.sinks.base import Sink
+from streamer.stats import RunStats
+
+
+def _lazy(module: str, what: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name != module:
+            raise
+        raise ConfigError(f"sink {what!r}: not available in this build ({module} is missing)") from exc
+
+
+def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
+              fps: float = 0.0, stats: RunStats | None = None, audio_from: str | Path | None = None,
+              **options: Any) -> Sink:
+    """``null``, ``view``, ``rtsp://`` (push), ``rtsp-serve://`` (serve), or a .mp4/.mkv path."""
+    if spec == "null":
+        from streamer.sinks.null import NullSink
+
+        return NullSink()
+    if spec == "view" or spec.startswith("view:"):
+        return _lazy("streamer.sinks.view", spec).open_view_sink(
+            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
+    if spec.startswith("rtsp-serve://"):
+        return _lazy("streamer.sinks.rtsp_serve", spec).open_rtsp_serve_sink(
+            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
+    if spec.startswith(("rtsp://", "rtsps://")):
+        from streamer.sinks.rtsp import RtspSink
+
+        return RtspSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps)
+    if "://" in spec:
+        raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
+                          "rtsp-serve://…, view or null")
+    from streamer.sinks.file import FileSink
+
+    return FileSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps, audio_from=audio_from)
+
+
+__all__ = ["Sink", "open_sink"]

@@ -1,0 +1,173 @@
+"""The library's front door: ``run(cfg)`` for a camera or file job, ``restore(...)`` for batches.
+
+Neither prints nor exits; progress goes to an optional callback the CLI turns into a bar.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from streamer.config import RunConfig
+from streamer.errors import StreamerError
+from streamer.pipeline import Pipeline, Progress, RunResult
+from streamer.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+
+
+def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,
+        on_progress: Progress | None = None) -> RunResult:
+    """Read ``cfg.source``, clean every frame, write to all ``cfg.sinks``; close all at the end.
+
+    ``stats`` lets a caller (web view, tests) watch the run; setting ``stop`` ends it cleanly.
+    """
+    from streamer.backends import open_backend
+    from streamer.preprocess.frames import FrameRestorer
+    from streamer.preprocess.resize import parse_size
+    from streamer.sinks import open_sink
+    from streamer.sources import source_from_config
+
+    stats = stats or RunStats(model=cfg.model.name, backend=cfg.backend.kind)
+    size = parse_size(cfg.preprocess.resize) if cfg.preprocess.resize else None
+    source = source_from_config(cfg.source, stats)
+    sinks: list = []
+    backend = None
+    handed_over = False  # once the pipeline runs, it closes the sinks (last, after the source)
+    try:
+        backend = open_backend(cfg.model.name, cfg.backend.kind, cfg.backend.device,
+                               arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16)
+        fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
+        for sink_cfg in cfg.sinks:
+            sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,
+                                   fps=fps, stats=stats))
+        restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
+                                 overlap=cfg.preprocess.tiling.overlap,
+                                 keep_original=any(s.side_by_side for s in cfg.sinks))
+        pipeline = Pipeline(source, restorer, sinks, stats=stats, queue_frames=cfg.queue_frames,
+                            max_frames=cfg.max_frames, on_progress=on_progress, stop=stop,
+                            stats_every_s=cfg.stats_every_s if source.live else 0.0)
+        handed_over = True
+        return pipeline.run()
+    finally:
+        source.close()
+        if not handed_over:
+            for sink in sinks:
+                sink.close()
+        if backend is not None:
+            backend.close()
+
+
+@dataclass
+class RestoreResult:
+    """One input of ``restore``: where it went, or why not."""
+
+    input: Path
+    output: Path | None
+    frames: int = 0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+def _restore_image(path: Path, out: Path, restorer: Callable) -> int:
+    import cv2
+    import numpy as np
+
+    from streamer.errors import SourceError, SinkError
+    from streamer.frame import Frame
+    from streamer.preprocess.color import to_rgb8
+
+    data = np.fromfile(str(path), np.uint8) if path.is_file() else None
+    if data is None:
+        raise SourceError(f"{path}: file not found")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise SourceError(f"{path}: not a readable image")
+    rgb = to_rgb8(image)
+    clean = restorer(Frame(rgb, 0.0, 0, path.name)).image
+    bgr = cv2.cvtColor(clean, cv2.COLOR_RGB2BGR)
+    if image.ndim == 3 and image.shape[2] == 4:  # keep transparency as it was
+        alpha = image[..., 3] if image.dtype == np.uint8 else (image[..., 3] >> 8).astype(np.uint8)
+        bgr = np.dstack([bgr, alpha])
+    ok, encoded = cv2.imencode(".png", bgr)
+    if not ok:
+        raise SinkError(f"{out}: PNG encoding failed")
+    _write_atomic(out, encoded.tobytes())
+    return 1
+
+
+def _write_atomic(out: Path, data: bytes) -> None:
+    from streamer.errors import SinkError
+
+    tmp = out.with_name(f".{out.name}.part")
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SinkError(f"{out}: cannot write ({exc.strerror}); check the folder is writable") from exc
+
+
+def _restore_video(path: Path, out: Path, restorer: Callable, on_progress: Progress | None) -> int:
+    from streamer.sinks.file import FileSink
+    from streamer.sources.file import FileSource
+
+    source = FileSource(path, path.name)
+    tmp = out.with_name(f".{out.name}.part")
+    sink = FileSink(tmp, fps=source.info.fps, fmt_suffix=out.suffix,
+                    audio_from=path if source.info.has_audio else None)
+    try:
+        result = Pipeline(source, restorer, [sink], on_progress=on_progress).run()
+        if result.interrupted:
+            raise KeyboardInterrupt
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result.frames_out
+
+
+def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast",
+            backend: str = "torch", device: str = "cpu", *, arch: str | None = None,
+            threads: int = 0, tile: int = 0, overlap: int = 32,
+            on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:
+    """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``).
+
+    One bad input does not stop the others: it gets a ``RestoreResult`` with ``error`` set.
+    Outputs are written under a temporary name and renamed, never left half-written.
+    """
+    from streamer.backends import open_backend
+    from streamer.errors import SinkError
+    from streamer.preprocess.frames import FrameRestorer
+
+    outdir = Path(outdir)
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SinkError(f"{outdir}: cannot create output folder ({exc.strerror})") from exc
+    results: list[RestoreResult] = []
+    with_backend = open_backend(model, backend, device, arch=arch, threads=threads)
+    try:
+        restorer = FrameRestorer(with_backend, tile=tile, overlap=overlap)
+        for item in inputs:
+            path = Path(item)
+            is_image = path.suffix.lower() in IMAGE_SUFFIXES
+            out = outdir / f"{path.stem}{'.png' if is_image else '.mp4'}"
+            progress = (lambda n, total, p=path: on_progress(p, n, total)) if on_progress else None
+            try:
+                frames = (_restore_image(path, out, restorer) if is_image
+                          else _restore_video(path, out, restorer, progress))
+                results.append(RestoreResult(path, out, frames))
+            except StreamerError as exc:
+                log.warning("%s: skipped: %s", path, exc)
+                results.append(RestoreResult(path, None, error=str(exc)))
+    finally:
+        with_backend.close()
+    return results

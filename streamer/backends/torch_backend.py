@@ -1,0 +1,48 @@
+"""PyTorch eager inference: CPU, or CUDA with FP16 (autocast keeps the clamp/affine head in FP32)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from streamer.errors import EngineError
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, module: nn.Module, *, device: str = "cpu", fp16: bool = True,
+                 threads: int = 0, multiple: int = 1) -> None:
+        if device == "cuda" and not torch.cuda.is_available():
+            raise EngineError("torch backend: --device cuda asked but no CUDA GPU is visible to "
+                              "PyTorch; use --device cpu or install a CUDA build of torch")
+        if threads:
+            torch.set_num_threads(threads)  # process-wide in torch; only the backend sets it
+        self.device = torch.device(device)
+        self.fp16 = fp16 and device == "cuda"
+        self.multiple = multiple
+        self.module = module.eval().to(self.device)
+        if self.fp16:
+            self.module = self.module.half()
+
+    @torch.inference_mode()
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))  # shares memory
+        if self.device.type != "cpu":
+            x = x.to(self.device, non_blocking=True)
+        if self.fp16:
+            x = x.half()
+        y = self.module(x)
+        return y.float().cpu().numpy()
+
+    def close(self) -> None:
+        self.module = None  # type: ignore[assignment]
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def __enter__(self) -> "TorchBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,210 @@
+"""Wires the stages: capture thread -> inference thread -> output thread, bounded queues between.
+
+Decoding, the network and encoding overlap (PyAV, torch and ONNX Runtime release the GIL).
+Live sources: the capture queue drops its oldest frame when full (latest frame wins, counted),
+so latency stays bounded when the network is slower than the camera. Files: every queue blocks,
+nothing is dropped, order and PTS are kept. Whatever happens, everything is closed in
+``finally``, sinks last so their files are flushed and playable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from streamer.frame import Frame
+from streamer.preprocess.frames import FrameRestorer
+from streamer.sinks.base import Sink
+from streamer.sources.base import Source
+from streamer.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+_END = object()  # end of stream marker, passed down the queues
+Progress = Callable[[int, "int | None"], None]  # (frames written, total or None)
+
+
+@dataclass
+class RunResult:
+    """What a finished run did; ``stats`` holds the per-stage timing histograms."""
+
+    frames_in: int
+    frames_out: int
+    dropped: int
+    reconnects: int
+    seconds: float
+    interrupted: bool
+    stats: RunStats = field(repr=False)
+
+    @property
+    def fps(self) -> float:
+        return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+
+def put_latest(q: "queue.Queue[Any]", item: Any) -> int:
+    """Put without blocking; when full, drop the oldest items first. Returns how many dropped."""
+    dropped = 0
+    while True:
+        try:
+            q.put_nowait(item)
+            return dropped
+        except queue.Full:
+            try:
+                old = q.get_nowait()
+            except queue.Empty:
+                continue
+            if old is _END:  # never lose the end marker
+                q.put_nowait(old)
+                return dropped
+            dropped += 1
+
+
+class Pipeline:
+    def __init__(self, source: Source, restorer: FrameRestorer, sinks: list[Sink], *,
+                 stats: RunStats | None = None, queue_frames: int = 4, max_frames: int = 0,
+                 stats_every_s: float = 0.0, on_progress: Progress | None = None,
+                 stop: threading.Event | None = None) -> None:
+        self.source, self.restorer, self.sinks = source, restorer, sinks
+        self.stats = stats or RunStats()
+        self.cam = getattr(source, "name", "main")
+        self.max_frames = max_frames
+        self.stats_every_s = stats_every_s
+        self.on_progress = on_progress
+        self.stop = stop or threading.Event()
+        self.total = getattr(source, "total_frames", None)
+        if max_frames and (self.total is None or max_frames < self.total):
+            self.total = max_frames
+        self._q_in: queue.Queue[Any] = queue.Queue(queue_frames)
+        self._q_out: queue.Queue[Any] = queue.Queue(queue_frames)
+        self._error: BaseException | None = None
+        self._written = 0
+
+    # -- stage threads --------------------------------------------------------------------------
+    def _put(self, q: "queue.Queue[Any]", item: Any) -> bool:
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _get(self, q: "queue.Queue[Any]") -> Any:
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _END
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+        self.stop.set()
+
+    def _capture(self) -> None:
+        live = bool(getattr(self.source, "live", False))
+        try:
+            if not live:
+                self.stats.on_up(self.cam, True)
+            frames = iter(self.source)
+            while not self.stop.is_set():
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                self.stats.on_stage(self.cam, "decode", time.perf_counter() - t0)
+                self.stats.on_frame_in(self.cam)
+                if live:
+                    dropped = put_latest(self._q_in, frame)
+                    if dropped:
+                        self.stats.on_drop(self.cam, dropped)
+                elif not self._put(self._q_in, frame):
+                    return
+        except BaseException as exc:  # noqa: BLE001  handed to the main thread
+            self._fail(exc)
+        finally:
+            self._put(self._q_in, _END)
+
+    def _infer(self) -> None:
+        timer = lambda stage, s: self.stats.on_stage(self.cam, stage, s)  # noqa: E731
+        try:
+            while True:
+                frame = self._get(self._q_in)
+                if frame is _END:
+                    break
+                if not self._put(self._q_out, self.restorer(frame, timer)):
+                    return
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+        finally:
+            self._put(self._q_out, _END)
+
+    def _output(self) -> None:
+        try:
+            while True:
+                frame: Frame = self._get(self._q_out)
+                if frame is _END:
+                    break
+                t0 = time.perf_counter()
+                for sink in self.sinks:
+                    sink.write(frame)
+                self.stats.on_stage(self.cam, "encode", time.perf_counter() - t0)
+                self.stats.on_frame_out(self.cam, frame.captured_s)
+                self._written += 1
+                if self.on_progress:
+                    self.on_progress(self._written, self.total)
+                if self.max_frames and self._written >= self.max_frames:
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(exc)
+        finally:
+            self.stop.set()  # output is done: upstream stops too
+
+    # -- driver ---------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Run until the source ends, ``max_frames``, ``stop`` or Ctrl-C; then close everything."""
+        threads = [threading.Thread(target=fn, name=f"streamer-{self.cam}-{fn.__name__[1:]}", daemon=True)
+                   for fn in (self._capture, self._infer, self._output)]
+        t_start = time.monotonic()
+        interrupted = False
+        try:
+            for t in threads:
+                t.start()
+            next_log = t_start + self.stats_every_s
+            while threads[2].is_alive():
+                threads[2].join(0.2)
+                if self.stats_every_s and time.monotonic() >= next_log:
+                    next_log += self.stats_every_s
+                    log.info("%s", self.stats_line())
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM mapped to it by the CLI
+            interrupted = True
+            log.info("%s: stopping (interrupted)", self.cam)
+        finally:
+            self.stop.set()
+            self.source.close()
+            for t in threads:
+                t.join(timeout=float(getattr(self.source, "timeout_s", 5.0)) + 2.0)
+            self._close_sinks()
+        if self._error is not None:
+            raise self._error
+        st = self.stats.camera(self.cam)
+        return RunResult(st.frames_in, self._written, st.dropped, st.reconnects,
+                         time.monotonic() - t_start, interrupted, self.stats)
+
+    def _close_sinks(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except BaseException as exc:  # noqa: BLE001  keep closing the others
+                self._fail(exc)
+
+    def stats_line(self) -> str:
+        st = self.stats.camera(self.cam)
+        state = "up" if st.up else f"DOWN ({st.last_error})" if st.last_error else "down"
+        return (f"{self.cam}: {st.fps:.1f} fps, in {st.frames_in}, out {st.frames_out}, "
+                f"dropped {st.dropped}, latency {st.latency_ms:.0f} ms, reconnects {st.reconnects}, {state}")

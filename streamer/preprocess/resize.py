@@ -1,0 +1,28 @@
+"""Optional scaling before the network (cameras often deliver more pixels than the model needs)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from streamer.errors import ConfigError
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` -> (1280, 720)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if w <= 0 or h <= 0:
+        raise ConfigError(f"size {text!r}: width and height must be positive")
+    return w, h
+
+
+def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale H×W×3 to ``size`` = (width, height); area filter down (no aliasing), linear up."""
+    w, h = size
+    if image.shape[1] == w and image.shape[0] == h:
+        return image
+    shrink = w < image.shape[1] or h < image.shape[0]
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)

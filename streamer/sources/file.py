@@ -1,0 +1,126 @@
+"""Video files: decoded in order, never dropped, PTS kept from the container."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+
+from streamer.errors import SourceError
+from streamer.frame import Frame
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a sink or a progress bar needs to know before the first frame."""
+
+    width: int
+    height: int
+    fps: float
+    frames: int  # 0 when the container does not say
+    time_base: tuple[int, int]
+    duration_s: float
+    has_audio: bool
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Open ``path`` once to check it is a video and read its geometry and timing."""
+    path = Path(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: file is empty (0 bytes)")
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise SourceError(f"{path}: has no video stream")
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            if not ctx.width or not ctx.height:
+                raise SourceError(f"{path}: video stream has no size; the file is damaged")
+            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
+            tb = stream.time_base or Fraction(1, 90000)
+            if stream.duration is not None:
+                duration = float(stream.duration * tb)
+            elif container.duration is not None:
+                duration = container.duration / av.time_base
+            else:
+                duration = 0.0
+            frames = int(stream.frames or round(duration * float(rate)))
+            return VideoInfo(ctx.width, ctx.height, float(rate), frames,
+                             (tb.numerator, tb.denominator), duration, bool(container.streams.audio))
+    except av.FFmpegError as exc:
+        raise SourceError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
+
+
+class FileSource:
+    """Frames of a file in decode order. ``loop`` restarts at the end with PTS still increasing;
+    ``realtime`` paces frames at their PTS and makes the source behave like a camera (live)."""
+
+    def __init__(self, path: str | Path, name: str = "main", *, loop: bool = False,
+                 realtime: bool = False) -> None:
+        self.path = Path(path)
+        self.name = name
+        self.loop = loop
+        self.realtime = realtime
+        self.live = realtime
+        self.info = probe(self.path)
+        self._closed = threading.Event()
+
+    @property
+    def total_frames(self) -> int | None:
+        """For progress bars: known frame count, None when looping or unknown."""
+        return None if self.loop or not self.info.frames else self.info.frames
+
+    def __iter__(self) -> Iterator[Frame]:
+        index = 0
+        offset_s = 0.0  # added to PTS on each pass of a loop, so time keeps going forward
+        start_s: float | None = None
+        t0 = time.monotonic()
+        frame_s = 1.0 / self.info.fps if self.info.fps else 0.04
+        while not self._closed.is_set():
+            first_s = last_s = None
+            for pts_s, image in self._decode():
+                first_s = pts_s if first_s is None else first_s
+                start_s = pts_s if start_s is None else start_s
+                last_s = pts_s
+                out_s = pts_s + offset_s
+                if self.realtime:
+                    wait = t0 + (out_s - start_s) - time.monotonic()
+                    if wait > 0 and self._closed.wait(wait):
+                        return
+                yield Frame(image, out_s, index, self.name, self.info.time_base, time.monotonic())
+                index += 1
+                if self._closed.is_set():
+                    return
+            if not self.loop or first_s is None or last_s is None:
+                return
+            offset_s += last_s - first_s + frame_s
+
+    def _decode(self) -> Iterator[tuple[float, "object"]]:
+        try:
+            with av.open(str(self.path)) as container:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                tb = float(stream.time_base or Fraction(1, 90000))
+                n = 0
+                for frame in container.decode(stream):
+                    pts_s = frame.pts * tb if frame.pts is not None else n / (self.info.fps or 25.0)
+                    n += 1
+                    yield pts_s, frame.to_ndarray(format="rgb24")
+                    if self._closed.is_set():
+                        return
+        except av.FFmpegError as exc:
+            raise SourceError(f"{self.path}: decoding failed ({exc.strerror or exc}); "
+                              "the file may be truncated or damaged") from exc
+
+    def close(self) -> None:
+        self._closed.set()
