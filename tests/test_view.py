@@ -294,3 +294,26 @@ def test_latency_measurement_reads_frames_back() -> None:
     result = measure_view_latency(frames=20, width=320, height=180, fps=30.0)
     assert result["frames_received"] > 0
     assert result["latency_ms_median"] > 0
+
+
+def test_view_specs() -> None:
+    from streamer.sinks.view import parse_view_spec
+
+    assert parse_view_spec("view") == ("127.0.0.1", 8080)
+    assert parse_view_spec("view:9000") == ("127.0.0.1", 9000)
+    assert parse_view_spec("view:0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert parse_view_spec("view:[::1]:9000") == ("::1", 9000)
+    for bad in ("viewer", "view:", "view:host:", "view:99999"):
+        with pytest.raises(ConfigError, match="expected view"):
+            parse_view_spec(bad)
+
+
+def test_open_sink_builds_a_view(stats: RunStats) -> None:
+    from streamer.sinks import open_sink
+
+    sink = open_sink("view:127.0.0.1:0", stats=stats, fps=25.0, side_by_side=True)
+    try:
+        assert isinstance(sink, ViewSink) and sink.stats is stats and sink.port > 0
+        assert get(sink, "/healthz")[0] == 200
+    finally:
+        sink.close()

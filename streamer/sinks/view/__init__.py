@@ -13,9 +13,40 @@ Wiring (for ``open_sink``)::
 - Frames: ``image`` is streamed as "after", ``original`` (when set) as "before"; ``source`` names
   the camera tile; ``captured_s`` gives the capture->display latency shown per camera.
 
-Transport is MJPEG over HTTP; see docs/live-view.md for why not WebRTC yet.
+Sink specs (``open_view_sink``): ``view`` (127.0.0.1:8080), ``view:PORT``, ``view:HOST:PORT``,
+``view:[IPv6]:PORT``. Transport is MJPEG over HTTP; see docs/live-view.md for why not WebRTC yet.
 """
 
-from streamer.sinks.view.sink import ViewSink
+from __future__ import annotations
 
-__all__ = ["ViewSink"]
+from typing import Any
+
+from streamer.errors import ConfigError
+from streamer.sinks.view.sink import ViewSink
+from streamer.stats import RunStats
+
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
+
+
+def parse_view_spec(spec: str) -> tuple[str, int]:
+    """``view[:[HOST:]PORT]`` -> (host, port)."""
+    rest = spec.removeprefix("view")
+    if not rest:
+        return DEFAULT_HOST, DEFAULT_PORT
+    host, _, port = rest[1:].rpartition(":") if rest.startswith(":") else ("", "", "x")
+    host = host.strip("[]") or DEFAULT_HOST
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"sink {spec!r}: expected view, view:PORT or view:HOST:PORT, e.g. view:0.0.0.0:8080")
+    return host, int(port)
+
+
+def open_view_sink(spec: str, *, stats: RunStats | None = None, **options: Any) -> ViewSink:
+    """``open_sink``'s entry. Encoder, fps and side_by_side do not apply (the page has its own split);
+    ``options`` may carry token, title, jpeg_quality."""
+    host, port = parse_view_spec(spec)
+    for unused in ("encoder", "side_by_side", "fps", "audio_from"):
+        options.pop(unused, None)
+    return ViewSink(stats=stats, host=host, port=port, **options)
+
+
+__all__ = ["ViewSink", "open_view_sink", "parse_view_spec"]
