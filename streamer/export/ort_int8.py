@@ -1,0 +1,168 @@
+"""ONNX Runtime static INT8 (QDQ) from an fp32 ONNX, and what it costs in PSNR.
+
+Choices (measured for FastNet, see docs/model-log.md and the export report):
+
+* QDQ format, weights int8 symmetric per output channel (conv weights differ by orders of
+  magnitude between channels; per-tensor scales would zero the small ones).
+* Activations: uint8 asymmetric for ONNX Runtime (x86 U8S8 kernels are its fast path, and
+  LeakyReLU outputs are lopsided), int8 symmetric for TensorRT (explicit quantization accepts only
+  symmetric int8 Q/DQ).
+* Calibration: MinMax by default. The network input is an 8-bit frame divided by 255, so MinMax
+  gives it the exact 1/255 step (lossless) where Entropy/Percentile clip highlights; the residual
+  head (gain·x + offset) needs its extremes, the strongest corrections, which clipping methods cut.
+* The output tail (DepthToSpace, Slice, gain·x + offset, Clip) stays fp32: quantizing the
+  full-resolution output would add a second 8-bit rounding on top of the frame's own, for ~3 %
+  of the runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import ExportError
+from streamer.export.calibration import CalibSet
+from streamer.export.onnx_export import onnx_outputs, psnr_db
+
+log = logging.getLogger(__name__)
+METHODS = ("minmax", "entropy", "percentile")
+QUANTIZED_OPS = ["Conv", "ConvTranspose", "LeakyRelu", "Add"]
+
+
+@dataclass(frozen=True)
+class Int8Options:
+    """How to quantize; recorded in the sidecar."""
+
+    method: str = "minmax"
+    target: str = "ort"  # "ort": uint8 activations; "tensorrt": symmetric int8 activations
+    per_channel: bool = True
+    fp32_tail: bool = True
+    percentile: float = 99.999  # only for method="percentile"
+
+
+def _reader(calib: CalibSet, input_name: str):
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class FrameReader(CalibrationDataReader):
+        """Feeds one 1×3×H×W frame per call, as the runtime will see it."""
+
+        def __init__(self) -> None:
+            self._it = iter(calib.batches())
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            batch = next(self._it, None)
+            return None if batch is None else {input_name: batch}
+
+        def rewind(self) -> None:
+            self._it = iter(calib.batches())
+
+    return FrameReader()
+
+
+def _tail_nodes(model) -> list[str]:
+    """Nodes after the last Conv: the full-resolution gain/offset blend and clip."""
+    last_conv = max((i for i, n in enumerate(model.graph.node) if n.op_type in ("Conv", "ConvTranspose")),
+                    default=-1)
+    return [n.name for n in model.graph.node[last_conv + 1:]]
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
+                  options: Int8Options = Int8Options()) -> Path:
+    """Pre-process (shape inference, fusion), calibrate on ``calib`` and write the QDQ model."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if options.method not in METHODS:
+        raise ExportError(f"calibration method {options.method}: unknown; use {', '.join(METHODS)}")
+    if not calib.frames:
+        raise ExportError(f"{calib.source}: no calibration frames")
+    out_path = Path(out_path)
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[options.method]
+    symmetric = options.target == "tensorrt"
+    extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+             "CalibMovingAverage": False, "CalibPercentile": options.percentile,
+             # TensorRT fuses Q/DQ into conv; a bias left float keeps it exact
+             "QuantizeBias": not symmetric}
+    with tempfile.TemporaryDirectory(prefix="streamer-int8-") as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        try:
+            # ORT's symbolic shape inference cannot follow PixelUnshuffle's reshapes with free H/W;
+            # ONNX's own inference is enough for the fusions and for calibration.
+            quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=True)
+        except Exception as exc:  # shape inference raises assorted types on odd graphs
+            raise ExportError(f"{fp32_path}: ONNX Runtime pre-processing failed ({exc}); "
+                              "export the fp32 ONNX again") from exc
+        model = onnx.load(str(pre))
+        exclude = _tail_nodes(model) if options.fp32_tail else []
+        chatter = io.StringIO()  # the histogram calibrators print to stdout; keep it for --debug
+        try:
+            with contextlib.redirect_stdout(chatter):
+                quantize_static(
+                    str(pre), str(out_path), _reader(calib, model.graph.input[0].name),
+                    quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+                    activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, calibrate_method=method,
+                    op_types_to_quantize=QUANTIZED_OPS, nodes_to_exclude=exclude,
+                    extra_options=extra,
+                )
+        except Exception as exc:  # quantize_static surfaces onnxruntime/numpy errors untyped
+            raise ExportError(f"{out_path}: INT8 quantization failed ({str(exc).splitlines()[0]})") from exc
+        if chatter.getvalue():
+            log.debug("onnxruntime calibration: %s", chatter.getvalue().strip())
+    return out_path
+
+
+@dataclass(frozen=True)
+class Int8Report:
+    """What INT8 costs: closeness to fp32, and the restoration gain on synthetic dirt for both."""
+
+    psnr_vs_fp32_db: float
+    max_abs_vs_fp32: float
+    dirty_psnr_db: float  # corrupted input vs clean, before restoration
+    gain_fp32_db: float
+    gain_int8_db: float
+    frames: int
+    corruption: str
+
+    @property
+    def cost_db(self) -> float:
+        return self.gain_fp32_db - self.gain_int8_db
+
+    def as_dict(self) -> dict:
+        return asdict(self) | {"cost_db": self.cost_db}
+
+
+def int8_report(fp32_path: str | Path, int8_path: str | Path, clean: list[np.ndarray], *,
+                corruption: str = "dirt", seed: int = 1234, threads: int = 2) -> Int8Report:
+    """Run both models on seeded corrupted copies of ``clean`` (uint8 H×W×3) frames.
+
+    Gains are PSNR(restored, clean) − PSNR(corrupted, clean), averaged over frames.
+    """
+    from streamer.synth import corrupt
+
+    dirty, targets = [], []
+    for i, frame in enumerate(clean):
+        c = frame.astype(np.float32) / 255.0
+        d, _ = corrupt(c, corruption, np.random.default_rng([seed, i]))
+        d = np.round(np.clip(d, 0, 1) * 255.0) / 255.0  # the camera delivers 8-bit frames
+        dirty.append(d.transpose(2, 0, 1)[None].astype(np.float32))
+        targets.append(c.transpose(2, 0, 1)[None])
+    out32 = onnx_outputs(fp32_path, dirty, threads)
+    out8 = onnx_outputs(int8_path, dirty, threads)
+    base = [psnr_db(d, t) for d, t in zip(dirty, targets)]
+    g32 = [psnr_db(o, t) - b for o, t, b in zip(out32, targets, base)]
+    g8 = [psnr_db(o, t) - b for o, t, b in zip(out8, targets, base)]
+    return Int8Report(
+        psnr_vs_fp32_db=float(np.mean([psnr_db(a, b) for a, b in zip(out8, out32)])),
+        max_abs_vs_fp32=max(float(np.abs(a - b).max()) for a, b in zip(out8, out32)),
+        dirty_psnr_db=float(np.mean(base)), gain_fp32_db=float(np.mean(g32)),
+        gain_int8_db=float(np.mean(g8)), frames=len(clean), corruption=corruption,
+    )

@@ -1,0 +1,151 @@
+"""JSON sidecar next to every exported file, and the check that an engine fits this device.
+
+A TensorRT engine is only valid for the TensorRT version and GPU architecture that built it;
+deserializing it elsewhere fails deep inside TensorRT (or worse, crashes). The sidecar lets us say
+what is wrong in one line before TensorRT ever sees the file.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from streamer.errors import EngineError
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """Name and compute capability ("8.7" = Orin, "9.0" = H100)."""
+
+    name: str
+    capability: str
+
+    @property
+    def sm(self) -> str:
+        return "sm_" + self.capability.replace(".", "")
+
+
+@dataclass
+class Sidecar:
+    """What was built, from what, where, and how close it is to PyTorch."""
+
+    model: str
+    format: str
+    precision: str
+    file: str
+    weights_sha256: str | None = None
+    model_sha256: str | None = None  # of the exported file itself
+    input_name: str = "input"
+    output_name: str = "output"
+    shapes: dict[str, Any] = field(default_factory=dict)  # {"fixed": [n,h,w]} or min/opt/max
+    tensorrt_version: str | None = None
+    torch_tensorrt_version: str | None = None
+    onnxruntime_version: str | None = None
+    gpu: dict[str, str] | None = None  # GpuInfo as dict
+    calibration: dict[str, Any] | None = None  # data hash, frames, method, cache
+    parity: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    streamer_version: str = ""
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """``engines/fast.engine`` -> ``engines/fast.engine.json`` (keeps the suffix visible)."""
+    path = Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def streamer_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streamer")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def write_sidecar(path: str | Path, sidecar: Sidecar) -> Path:
+    if not sidecar.created:
+        sidecar.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    if not sidecar.streamer_version:
+        sidecar.streamer_version = streamer_version()
+    out = sidecar_path(path)
+    out.write_text(json.dumps(asdict(sidecar), indent=2, sort_keys=False) + "\n")
+    return out
+
+
+def read_sidecar(path: str | Path) -> Sidecar:
+    """Read the sidecar of an exported file; a missing or broken one is an EngineError."""
+    side = sidecar_path(path)
+    if not side.exists():
+        raise EngineError(f"{path}: no sidecar {side.name} to check it against this device; "
+                          "rebuild it with `streamer export`")
+    try:
+        data = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise EngineError(f"{side}: unreadable sidecar ({exc}); rebuild the engine with `streamer export`") from exc
+    known = {f.name for f in fields(Sidecar)}
+    try:
+        return Sidecar(**{k: v for k, v in data.items() if k in known})
+    except TypeError as exc:
+        raise EngineError(f"{side}: sidecar lacks required fields ({exc}); rebuild the engine") from exc
+
+
+def _major_minor(version: str) -> str:
+    return ".".join(version.split(".")[:2])
+
+
+def current_tensorrt_version() -> str | None:
+    try:
+        import tensorrt as trt  # optional extra
+    except ImportError:
+        return None
+    return str(trt.__version__)
+
+
+def current_gpu(device: int = 0) -> GpuInfo | None:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    major, minor = torch.cuda.get_device_capability(device)
+    return GpuInfo(torch.cuda.get_device_name(device), f"{major}.{minor}")
+
+
+def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = None,
+                            gpu: GpuInfo | None = None, model: str | None = None,
+                            device: int = 0) -> Sidecar:
+    """Raise EngineError unless the engine at ``path`` was built by this TensorRT on this GPU arch.
+
+    ``tensorrt_version``/``gpu`` default to what this machine has (tests inject them). Engines are
+    built without TensorRT's version/hardware compatibility modes, so major.minor and the compute
+    capability must both match exactly.
+    """
+    side = read_sidecar(path)
+    if side.format not in ("engine", "torchtrt"):
+        raise EngineError(f"{path}: sidecar says format {side.format!r}, not a TensorRT engine; "
+                          "use the onnxruntime backend for it")
+    if model is not None and side.model != model:
+        raise EngineError(f"{path}: built for model {side.model}, not {model}; "
+                          f"export {model} or pick the model the engine was built for")
+    built = side.tensorrt_version
+    now = tensorrt_version or current_tensorrt_version()
+    if now is None:
+        raise EngineError(f"{path}: TensorRT backend needs the tensorrt extra: "
+                          "pip install 'streamer[tensorrt]'")
+    if built is None or _major_minor(built) != _major_minor(now):
+        raise EngineError(f"{path}: built by TensorRT {_major_minor(built) if built else 'unknown'}, "
+                          f"this is {_major_minor(now)}; rebuild it on this device")
+    here = gpu or current_gpu(device)
+    if here is None:
+        raise EngineError(f"{path}: needs an NVIDIA GPU and this machine has none; "
+                          "use --backend onnxruntime with the ONNX model")
+    built_gpu = GpuInfo(**side.gpu) if side.gpu else None
+    if built_gpu is None or built_gpu.capability != here.capability:
+        was = f"{built_gpu.name} ({built_gpu.sm})" if built_gpu else "an unknown GPU"
+        raise EngineError(f"{path}: built for GPU {was}, this is {here.name} ({here.sm}); "
+                          "rebuild it on this device")
+    return side
