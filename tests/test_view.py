@@ -303,7 +303,10 @@ def test_view_specs() -> None:
     assert parse_view_spec("view:9000") == ("127.0.0.1", 9000)
     assert parse_view_spec("view:0.0.0.0:9000") == ("0.0.0.0", 9000)
     assert parse_view_spec("view:[::1]:9000") == ("::1", 9000)
-    for bad in ("viewer", "view:", "view:host:", "view:99999"):
+    assert parse_view_spec("view://0.0.0.0:9000") == ("0.0.0.0", 9000)
+    assert parse_view_spec("view://[::]:9000") == ("::", 9000)
+    assert parse_view_spec("view://camera-box") == ("camera-box", 8080)
+    for bad in ("viewer", "view:", "view:host:", "view:99999", "view://:x"):
         with pytest.raises(ConfigError, match="expected view"):
             parse_view_spec(bad)
 

@@ -14,11 +14,12 @@ Wiring (for ``open_sink``)::
   the camera tile; ``captured_s`` gives the capture->display latency shown per camera.
 
 Sink specs (``open_view_sink``): ``view`` (127.0.0.1:8080), ``view:PORT``, ``view:HOST:PORT``,
-``view:[IPv6]:PORT``. Transport is MJPEG over HTTP; see docs/live-view.md for why not WebRTC yet.
+``view://HOST:PORT``, ``view://[IPv6]:PORT``. Transport is MJPEG over HTTP; see docs/live-view.md for why not WebRTC yet.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from streamer.errors import ConfigError
@@ -28,15 +29,29 @@ from streamer.stats import RunStats
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8080
 
 
+def _valid_host(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return bool(host) and all(part.isalnum() for part in host.replace("-", ".").split("."))
+
+
 def parse_view_spec(spec: str) -> tuple[str, int]:
-    """``view[:[HOST:]PORT]`` -> (host, port)."""
+    """``view``, ``view:PORT``, ``view:HOST:PORT`` or ``view://HOST[:PORT]`` -> (host, port)."""
     rest = spec.removeprefix("view")
     if not rest:
         return DEFAULT_HOST, DEFAULT_PORT
-    host, _, port = rest[1:].rpartition(":") if rest.startswith(":") else ("", "", "x")
+    if rest.startswith("://"):  # URL form: the host is required, the port optional
+        host, _, port = rest[3:].rpartition(":") if rest[3:].rpartition(":")[2].isdigit() else (rest[3:], "", "")
+        port = port or str(DEFAULT_PORT)
+    elif rest.startswith(":"):
+        host, _, port = rest[1:].rpartition(":")
+    else:
+        host, port = "", "x"
     host = host.strip("[]") or DEFAULT_HOST
-    if not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(f"sink {spec!r}: expected view, view:PORT or view:HOST:PORT, e.g. view:0.0.0.0:8080")
+    if not port.isdigit() or not 0 <= int(port) <= 65535 or not _valid_host(host):
+        raise ConfigError(f"sink {spec!r}: expected view, view:PORT or view://HOST:PORT, e.g. view://0.0.0.0:8080")
     return host, int(port)
 
 
