@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from streamer.models import drn  # noqa: F401  (registers "drn")
+from streamer.models import eigen2013  # noqa: F401  (registers "eigen2013-dirt", "eigen2013-rain")
 from streamer.models import fast  # noqa: F401  (registers "fast")
 from streamer.models.registry import ModelSpec, get_spec, list_specs, register
 
