@@ -46,6 +46,10 @@ class TrainConfig(Strict):
     """Peak learning rate (AdamW) or the paper's base rate (SGD)."""
     loss: Literal["log-mse", "mse", "l1"] = "log-mse"
     """log-mse = mean over patches of log10(MSE): optimises mean PSNR directly."""
+    init: str = ""
+    """The architecture's `init` option (eigen2013: paper | identity); empty = its default."""
+    clip_grad: float = Field(default=1.0, ge=0.0)
+    """Clip the global gradient norm to this; 0 = off (the paper's SGD has no clipping)."""
     mix_dirt: float = 0.45
     """Share of patches with synthetic dirt."""
     mix_raindrop: float = 0.2
@@ -60,6 +64,9 @@ class TrainConfig(Strict):
     """Validate and checkpoint every this many steps."""
     val_crop: int = 256
     """Centre crop side of validation images (speed)."""
+    val_kinds: tuple[Literal["dirt", "raindrop", "streaks", "clean"], ...] = (
+        "dirt", "raindrop", "streaks", "clean")
+    """Corruptions validated (clean = the leave-clean-alone check); fewer = faster."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train; auto = CUDA when present."""
     max_minutes: float = Field(default=0.0, ge=0.0)

@@ -81,11 +81,11 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     spec = get_spec(cfg.model)
-    model = spec.build().to(device)
+    model = spec.builder(**(spec.kwargs | ({"init": cfg.init} if cfg.init else {}))).to(device)
     files = list_images(cfg.data)
     train_files, val_files = split(files)
     train_imgs = [read_rgb(p) for p in train_files]
-    val = validation_set([read_rgb(p) for p in val_files], VAL_KINDS, seed=1234, crop=cfg.val_crop,
+    val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
                          multiple=spec.multiple)
     if cfg.optimizer == "sgd-paper":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
@@ -99,7 +99,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
-    manifest = Path(cfg.data) / "MANIFEST.tsv"
+    # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
+    manifest = next((d / "MANIFEST.tsv" for d in (Path(cfg.data), Path(cfg.data).parent)
+                     if (d / "MANIFEST.tsv").exists()), Path(cfg.data) / "MANIFEST.tsv")
     card = {
         "model": cfg.model,
         "command": " ".join(["streamer"] + sys.argv[1:]) if sys.argv and "streamer" in sys.argv[0] else "train()",
@@ -125,7 +127,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         loss = _loss(cfg.loss, model(dirty), clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
         opt.step()
         step += 1
         value = float(loss.detach())
