@@ -1,0 +1,76 @@
+"""`streamer train --config configs/train_<model>.yaml [--resume] [--steps N] [--max-minutes M]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model on synthetic corruptions of clean photos")
+    p.add_argument("--config", required=True, help="YAML file, e.g. configs/train_fast.yaml")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint in `out`")
+    p.add_argument("--steps", type=int, help="override the total step count")
+    p.add_argument("--max-minutes", type=float, help="stop after this much wall time")
+    p.add_argument("--out", help="override the run folder")
+    p.add_argument("--data", help="override the clean-photo folder")
+    p.add_argument("--threads", type=int, help="torch intra-op threads")
+    p.add_argument("--workers", type=int, help="data-synthesis worker processes")
+    p.add_argument("--export-weights", metavar="DIR",
+                   help="on finish copy final weights and card to DIR/<model>.safetensors/.card.json")
+    p.add_argument("--export-name", metavar="NAME",
+                   help="file stem for --export-weights (default: the model name)")
+    p.set_defaults(func=run)
+
+
+def export_run(out: Path, dest: Path, name: str) -> tuple[Path, Path]:
+    """Copy a finished run's weights and card next to each other under ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = shutil.copyfile(out / "final.safetensors", dest / f"{name}.safetensors")
+    card = shutil.copyfile(out / "card.json", dest / f"{name}.card.json")
+    return Path(weights), Path(card)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from streamer.config import TrainConfig, load_config
+    from streamer.train.loop import train
+
+    overrides = {"steps": args.steps, "max_minutes": args.max_minutes, "out": args.out,
+                 "data": args.data, "threads": args.threads, "workers": args.workers}
+    cfg = load_config(TrainConfig, args.config, overrides)
+    bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, desc=cfg.model)
+    t_last, step_last = time.monotonic(), None
+
+    def progress(step: int, stats: dict[str, float]) -> None:
+        nonlocal t_last, step_last
+        if step_last is None:  # first step after start/resume: jump the bar there
+            bar.update(step - bar.n)
+            step_last = step
+            t_last = time.monotonic()
+            return
+        now = time.monotonic()
+        bar.update(step - bar.n)
+        if now - t_last >= 2.0:
+            patches_s = (step - step_last) * cfg.batch / (now - t_last)
+            bar.set_postfix(loss=f"{stats['loss']:.4f}", lr=f"{stats['lr']:.2g}",
+                            patches_s=f"{patches_s:.1f}")
+            t_last, step_last = now, step
+
+    try:
+        card = train(cfg, resume=args.resume, progress=progress)
+    finally:
+        bar.close()
+    val = card.get("validation", {})
+    gains = ", ".join(f"{k} {v['gain_db']:+.2f} dB" for k, v in val.items())
+    print(f"{cfg.model}: {card.get('steps', 0)} steps in {card.get('wall_time_s', 0):.0f} s; "
+          f"validation gain: {gains or 'n/a'}; run folder {cfg.out}")
+    if args.export_weights:
+        w, c = export_run(Path(cfg.out), Path(args.export_weights), args.export_name or cfg.model)
+        print(f"exported {w} and {c}")
+    print(json.dumps({"card": str(Path(cfg.out) / "card.json")}))
+    return 0
