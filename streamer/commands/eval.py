@@ -1,0 +1,63 @@
+"""`streamer eval --clean DIR --corruption dirt --model NAME [...] --seed 0 --json OUT.json`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from streamer.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="Table-1 style PSNR/SSIM of models and classical baselines")
+    p.add_argument("--clean", required=True, help="folder of clean photos")
+    p.add_argument("--corruption", required=True, choices=("dirt", "raindrop", "streaks"))
+    p.add_argument("--model", action="append", default=[], metavar="NAME",
+                   help="registered model (repeat for several); see `streamer models`")
+    p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
+                   help="use these weights for model NAME instead of the shipped ones")
+    p.add_argument("--backend", default="torch", help="inference backend (torch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--heavy", action="store_true", help="corruption beyond the training ranges")
+    p.add_argument("--split", choices=("val", "all"), default="val",
+                   help="val = photos held out of training (default); all = every photo")
+    p.add_argument("--limit", type=int, help="first N photos only")
+    p.add_argument("--crop", type=int, default=0, help="centre crop side in px (0 = whole image)")
+    p.add_argument("--no-baselines", action="store_true", help="skip median/bilateral/NLM/BM3D")
+    p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--json", dest="json_out", help="write the full result here")
+    p.add_argument("--report", help="folder for crops, bar chart and table.md")
+    p.set_defaults(func=run)
+
+
+def _weights(pairs: list[str]) -> dict[str, Path]:
+    out = {}
+    for item in pairs:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise ConfigError(f"--weights {item!r}: expected NAME=PATH, e.g. drn=runs/drn/final.safetensors")
+        out[name] = Path(path)
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from streamer.evaluate.runner import EvalRequest, run_eval
+
+    req = EvalRequest(
+        clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
+        weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
+        split=args.split, limit=args.limit, crop=args.crop, baselines=not args.no_baselines,
+        bm3d=not args.no_bm3d, report=Path(args.report) if args.report else None,
+        threads=args.threads,
+    )
+    with tqdm(unit="img", desc=f"eval {args.corruption}") as bar:
+        result = run_eval(req, progress=lambda name: bar.update(1))
+    print(result["table"])
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    return 0

@@ -1,0 +1,141 @@
+"""`streamer eval`: corrupt clean photos with the seeded synthesis, restore, score, tabulate.
+
+The corrupted inputs are exactly what `streamer synth --seed S` writes for the same files
+(seeded by seed and file stem). Split ``val`` is the training split's validation photos (never
+trained on); ``all`` is every photo in the folder.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Literal
+
+import cv2
+import numpy as np
+import torch
+
+from streamer.errors import ConfigError
+from streamer.evaluate.baselines import available_baselines
+from streamer.evaluate.metrics import psnr_db, ssim
+from streamer.evaluate.report import crop_strip, write_report
+from streamer.evaluate.restore import load_model, restore_image
+from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
+from streamer.models.weights import sha256_file
+from streamer.synth import CORRUPTIONS
+from streamer.synth.pairs import corrupt_file_image, to_uint8
+from streamer.train.data import list_images, read_rgb, split
+
+BACKENDS = ("torch",)
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    clean: Path
+    corruption: str
+    models: tuple[str, ...] = ()
+    weights: dict[str, Path] = field(default_factory=dict)  # model name -> weights override
+    backend: str = "torch"
+    seed: int = 0
+    heavy: bool = False
+    split: Literal["val", "all"] = "val"
+    limit: int | None = None
+    crop: int = 0  # centre crop side in px; 0 = whole image
+    baselines: bool = True
+    bm3d: bool = True
+    clean_check: bool = True
+    report: Path | None = None
+    threads: int = 1
+
+
+def _files(req: EvalRequest) -> list[Path]:
+    files = list_images(req.clean)
+    if req.split == "val":
+        files = split(files)[1]
+        if not files:
+            raise ConfigError(f"{req.clean}: no photo falls in the validation split; use --split all")
+    return files[: req.limit] if req.limit else files
+
+
+def _centre(img: np.ndarray, side: int) -> np.ndarray:
+    if side <= 0:
+        return img
+    h, w = img.shape[:2]
+    s_h, s_w = min(side, h), min(side, w)
+    y, x = (h - s_h) // 2, (w - s_w) // 2
+    return np.ascontiguousarray(img[y:y + s_h, x:x + s_w])
+
+
+def _worst_window(mask: np.ndarray, side: int) -> tuple[int, int]:
+    """Top-left of the side×side window with the most corruption (for the report crops)."""
+    h, w = mask.shape[:2]
+    s = min(side, h, w)
+    box = cv2.boxFilter(mask[..., 0].astype(np.float32), -1, (s, s), normalize=False,
+                        borderType=cv2.BORDER_CONSTANT)
+    box[: s // 2], box[h - (s - s // 2) + 1:] = -1, -1
+    box[:, : s // 2], box[:, w - (s - s // 2) + 1:] = -1, -1
+    cy, cx = np.unravel_index(int(np.argmax(box)), box.shape)
+    return int(max(0, min(h - s, cy - s // 2))), int(max(0, min(w - s, cx - s // 2)))
+
+
+def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
+    """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
+    if req.corruption not in CORRUPTIONS:
+        raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+    if req.backend not in BACKENDS:
+        raise ConfigError(f"eval backend {req.backend!r} is not wired into eval yet; use "
+                          f"--backend torch (known: {', '.join(BACKENDS)})")
+    torch.set_num_threads(req.threads)
+    files = _files(req)
+    models = {name: load_model(name, req.weights.get(name)) for name in req.models}
+    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+        name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
+        for name, (net, spec) in models.items()
+    }
+    if req.baselines:
+        methods |= available_baselines(include_bm3d=req.bm3d)
+    scores: dict[str, list[tuple[float, float]]] = {INPUT_ROW: []} | {m: [] for m in methods}
+    clean_scores: dict[str, list[tuple[float, float]]] = {m: [] for m in models} if req.clean_check else {}
+    seconds = {m: 0.0 for m in methods}
+    strips: dict[str, np.ndarray] = {}
+    per_image = []
+    for i, path in enumerate(files):
+        clean = _centre(read_rgb(path), req.crop)
+        dirty, mask = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy)
+        ref, dirty8 = to_uint8(clean), to_uint8(dirty)
+        row = {"file": path.name, INPUT_ROW: (psnr_db(dirty8, ref), ssim(dirty8, ref))}
+        scores[INPUT_ROW].append(row[INPUT_ROW])
+        outputs = {}
+        for name, fn in methods.items():
+            t0 = time.perf_counter()
+            out8 = to_uint8(fn(dirty))
+            seconds[name] += time.perf_counter() - t0
+            row[name] = (psnr_db(out8, ref), ssim(out8, ref))
+            scores[name].append(row[name])
+            outputs[name] = out8
+        for name in clean_scores:
+            back = to_uint8(methods[name](clean))
+            clean_scores[name].append((psnr_db(back, ref), ssim(back, ref)))
+        per_image.append(row)
+        if req.report is not None and i < 4:
+            y, x = _worst_window(mask, 192)
+            panels = {"clean": ref, "corrupted": dirty8} | outputs
+            strips[path.stem] = crop_strip({k: v[y:y + 192, x:x + 192] for k, v in panels.items()})
+        if progress:
+            progress(path.name)
+    result = {
+        "corruption": req.corruption, "heavy": req.heavy, "seed": req.seed, "split": req.split,
+        "crop": req.crop, "backend": req.backend, "n_images": len(files),
+        "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
+                   for name in req.models
+                   if (p := req.weights.get(name) or models[name][1].weights_path) is not None},
+        "rows": summarize(scores),
+        "clean_rows": summarize_clean(clean_scores) if clean_scores else [],
+        "ms_per_image": {m: 1000.0 * s / max(1, len(files)) for m, s in seconds.items()},
+        "per_image": per_image,
+    }
+    result["table"] = format_table(result)
+    if req.report is not None:
+        result["report_files"] = [str(p) for p in write_report(req.report, result, strips, result["table"])]
+    return result
