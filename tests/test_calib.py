@@ -1,0 +1,99 @@
+"""`streamer calib make`: varied frames from a real clip, near-duplicates skipped, seeded twins."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from streamer.cli import main
+from streamer.export.calibration import make_calib, read_calib
+
+SCENE_FRAMES = 6  # each scene is held for this many frames (near-duplicates of each other)
+
+
+def scene(k: int, h: int = 64, w: int = 96) -> np.ndarray:
+    """Scene k: its own colour, stripe frequency and direction, so scenes differ clearly."""
+    rng = np.random.default_rng(k)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = np.sin((xx if k % 2 else yy) * (0.15 + 0.1 * k)) * 0.5 + 0.5
+    colour = rng.uniform(0.2, 1.0, 3)
+    return (stripes[..., None] * colour * 255).astype(np.uint8)
+
+
+def write_clip(path: Path, scenes: int) -> Path:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.options = {"crf": "10"}
+        for i in range(scenes * SCENE_FRAMES):
+            frame = av.VideoFrame.from_ndarray(scene(i // SCENE_FRAMES), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 10)  # explicit pts: 10 fps
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():  # flush the encoder
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip8(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clip") / "eight_scenes.mp4", 8)
+
+
+@pytest.fixture(scope="module")
+def clip3(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_clip(tmp_path_factory.mktemp("clip") / "three_scenes.mp4", 3)
+
+
+def thumbs(folder: Path) -> list[np.ndarray]:
+    files = sorted(p for p in folder.iterdir() if p.suffix == ".png")
+    return [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE).astype(np.float32) / 255 for p in files]
+
+
+def test_picks_n_distinct_frames(clip8: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calib"
+    assert main(["calib", "make", str(clip8), "-o", str(out), "--frames", "5", "--size", "96x64",
+                 "--dirty", "0"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    rows = manifest["frames"]
+    assert len(rows) == 5 and all(r["corruption"] is None for r in rows)
+    assert len({r["index"] // SCENE_FRAMES for r in rows}) == 5  # five different scenes
+    images = thumbs(out)
+    for i in range(5):
+        for j in range(i + 1, 5):
+            assert np.abs(images[i] - images[j]).mean() > 0.05
+    for r in rows:
+        assert hashlib.sha256((out / r["file"]).read_bytes()).hexdigest() == r["sha256"]
+        assert cv2.imread(str(out / r["file"])).shape == (64, 96, 3)
+        assert r["pts_s"] == pytest.approx(r["index"] / 10)
+
+
+def test_near_duplicates_are_skipped(clip3: Path, tmp_path: Path) -> None:
+    manifest = make_calib([clip3], tmp_path / "c", frames=6, size_wh=(96, 64), dirty_share=0.0)
+    scenes = [r["index"] // SCENE_FRAMES for r in manifest["frames"]]
+    assert sorted(scenes) == [0, 1, 2]  # one per scene, not six from three
+
+
+def test_dirty_twins_are_seeded_and_hash_is_stable(clip8: Path, tmp_path: Path) -> None:
+    a = make_calib([clip8], tmp_path / "a", frames=6, size_wh=(96, 64), dirty_share=0.5, seed=3)
+    b = make_calib([clip8], tmp_path / "b", frames=6, size_wh=(96, 64), dirty_share=0.5, seed=3)
+    c = make_calib([clip8], tmp_path / "c", frames=6, size_wh=(96, 64), dirty_share=0.5, seed=4)
+    twins = [r for r in a["frames"] if r["corruption"]]
+    assert len(twins) == 3 and twins[0]["corruption"].startswith("dirt seed=[3,")
+    assert a["data_sha256"] == b["data_sha256"] != c["data_sha256"]
+    loaded = read_calib(tmp_path / "a")
+    assert loaded.sha256 == a["data_sha256"] and len(loaded.clean()) == 3
+    assert read_calib(tmp_path / "a", max_frames=2).sha256 != loaded.sha256
+
+
+def test_reads_frames_straight_from_a_video(clip8: Path) -> None:
+    calib = read_calib(clip8, max_frames=4, size_hw=(32, 48))
+    assert len(calib.frames) == 4 and calib.frames[0].shape == (32, 48, 3)
+    assert calib.sha256 == read_calib(clip8, max_frames=4, size_hw=(32, 48)).sha256

@@ -1,0 +1,80 @@
+"""ONNX Runtime INT8 on CPU: builds from calibration frames, runs, and reports what it costs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from streamer.export import ExportRequest, export
+from streamer.export.calibration import make_calib, read_calib
+from streamer.models import get_spec
+from streamer.models.weights import save_weights
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+
+
+@pytest.fixture(scope="module")
+def calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Six small photo-like frames (three clean + three synthetic-dirty twins)."""
+    import cv2
+
+    src = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        yy, xx = np.mgrid[0:96, 0:160].astype(np.float32)
+        img = 0.5 + 0.4 * np.sin(xx / (5 + 7 * k)) * np.cos(yy / (9 + 3 * k))
+        img = np.clip(img[..., None] * rng.uniform(0.4, 1.0, 3) + rng.normal(0, 0.03, (96, 160, 3)), 0, 1)
+        cv2.imwrite(str(src / f"photo{k}.png"), (img * 255).astype(np.uint8))
+    out = tmp_path_factory.mktemp("calib")
+    make_calib([src], out, frames=6, size_wh=(160, 96), dirty_share=0.5)
+    return out
+
+
+def test_int8_builds_runs_and_reports(weights: Path, calib: Path, tmp_path: Path) -> None:
+    from streamer.backends.ort_backend import OrtBackend
+
+    out = tmp_path / "fast-int8.onnx"
+    res = export(ExportRequest(model="fast", format="onnx", precision="int8", output=out,
+                               weights=weights, calib=calib))
+    model = onnx.load(str(out))
+    ops = {n.op_type for n in model.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    out_node = next(n for n in model.graph.node if "output" in n.output)
+    assert out_node.op_type == "Clip"  # the full-resolution tail stays fp32
+    report = res.sidecar.parity["ort_int8"]
+    assert report["frames"] == 3 and report["corruption"] == "dirt"
+    assert report["psnr_vs_fp32_db"] > 40
+    assert abs(report["cost_db"]) < 0.5
+    assert report["gain_fp32_db"] == pytest.approx(report["gain_int8_db"] + report["cost_db"])
+    assert res.sidecar.calibration["data_sha256"] == read_calib(calib).sha256
+    backend = OrtBackend(out, threads=1)
+    x = np.random.default_rng(1).random((1, 3, 64, 96), dtype=np.float32)
+    y = backend(x)
+    assert y.shape == x.shape and y.dtype == np.float32 and 0.0 <= y.min() and y.max() <= 1.0
+
+
+def test_calibration_hash_is_stable(calib: Path) -> None:
+    a, b = read_calib(calib, multiple=8), read_calib(calib, multiple=8)
+    assert a.sha256 == b.sha256 and len(a.sha256) == 64
+    assert read_calib(calib, max_frames=3).sha256 != a.sha256
+
+
+@pytest.mark.parametrize("method", ["entropy", "percentile"])
+def test_other_calibration_methods_build(method: str, weights: Path, calib: Path, tmp_path: Path) -> None:
+    from streamer.export.onnx_export import export_onnx, onnx_outputs, probe_inputs, psnr_db
+    from streamer.export.ort_int8 import Int8Options, quantize_int8
+    from streamer.models.weights import load_weights
+
+    net = load_weights(get_spec("fast").build(), weights)
+    fp32 = export_onnx(net, tmp_path / "fp32.onnx", shape=(1, 32, 32), dynamic=True)
+    q = quantize_int8(fp32, tmp_path / "q.onnx", read_calib(calib, max_frames=2), Int8Options(method=method))
+    x = probe_inputs([(1, 48, 64)])
+    assert psnr_db(onnx_outputs(q, x)[0], onnx_outputs(fp32, x)[0]) > 30

@@ -1,0 +1,77 @@
+"""PyTorch -> ONNX: checker passes, parity vs PyTorch is measured and enforced, H/W stay dynamic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from streamer.errors import ExportError
+from streamer.export import ExportRequest, export
+from streamer.export.onnx_export import check_parity, onnx_outputs, probe_inputs, read_metadata, torch_outputs, psnr_db
+from streamer.models import get_spec
+from streamer.models.weights import save_weights, sha256_file
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Random-init FastNet: parity does not depend on training."""
+    torch.manual_seed(0)
+    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+
+
+def test_fixed_size(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "engines" / "fast-64x96.onnx"
+    res = export(ExportRequest(model="fast", format="onnx", precision="fp32", output=out,
+                               weights=weights, size=(64, 96)))
+    model = onnx.load(str(out))
+    onnx.checker.check_model(model, full_check=True)
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    dims = [d.dim_value for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims == [1, 3, 64, 96]
+    meta = read_metadata(out)
+    assert meta["model"] == "fast" and meta["weights_sha256"] == sha256_file(weights) and meta["multiple"] == "8"
+    parity = res.sidecar.parity["onnx_fp32_vs_torch"]
+    assert parity["psnr_db"] >= 50 and parity["max_abs"] < 1e-3
+    assert res.sidecar_path == out.with_name("fast-64x96.onnx.json") and res.sidecar_path.exists()
+    assert res.sidecar.model_sha256 == sha256_file(out)
+
+
+def test_dynamic_runs_at_two_sizes(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fast.onnx"
+    res = export(ExportRequest(model="fast", format="onnx", precision="fp32", output=out, weights=weights))
+    dims = [d.dim_param or d.dim_value for d in onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims == ["batch", 3, "height", "width"]
+    assert res.sidecar.shapes == {"dynamic": ["batch", "height", "width"]}
+    net = get_spec("fast").build()
+    from streamer.models.weights import load_weights
+
+    load_weights(net, weights)
+    inputs = probe_inputs([(1, 48, 120), (2, 80, 64)], seed=5)
+    for got, want in zip(onnx_outputs(out, inputs), torch_outputs(net, inputs)):
+        assert got.shape == want.shape and psnr_db(got, want) >= 50
+
+
+def test_parity_failure_is_an_error(weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fast.onnx"
+    export(ExportRequest(model="fast", format="onnx", precision="fp32", output=out, weights=weights))
+    other = get_spec("fast").build()
+    with torch.no_grad():
+        other.head.weight.add_(0.5)  # a different network: the ONNX no longer matches it
+    with pytest.raises(ExportError, match=r"ONNX output differs from PyTorch \(PSNR .* < 50 dB"):
+        check_parity(out, other, [(1, 32, 32)])
+
+
+def test_cli_export_writes_file_and_sidecar(weights: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from streamer.cli import main
+
+    out = tmp_path / "fast.onnx"
+    assert main(["export", "--model", "fast", "--weights", str(weights), "--format", "onnx",
+                 "--precision", "fp32", "--size", "32x32", "-o", str(out)]) == 0
+    assert "onnx_fp32_vs_torch: PSNR" in capsys.readouterr().out
+    assert out.exists() and out.with_name("fast.onnx.json").exists()
+    assert main(["export", "--weights", str(weights), "--precision", "fp16", "-o", str(out)]) == 1
+    assert "--precision fp16: not offered" in capsys.readouterr().err

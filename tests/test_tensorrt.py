@@ -1,0 +1,72 @@
+"""TensorRT and Torch-TensorRT builds on a real GPU; skipped with a reason elsewhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+trt = pytest.importorskip("tensorrt", reason="TensorRT not installed (pip install 'streamer[tensorrt]')")
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA"),
+]
+
+from streamer.backends.trt_backend import open_trt_backend  # noqa: E402
+from streamer.export import ExportRequest, export  # noqa: E402
+from streamer.export.calibration import make_calib  # noqa: E402
+from streamer.export.onnx_export import probe_inputs, psnr_db, torch_outputs  # noqa: E402
+from streamer.export.sidecar import check_engine_compatible, current_gpu  # noqa: E402
+from streamer.models import get_spec  # noqa: E402
+from streamer.models.weights import load_weights, save_weights  # noqa: E402
+
+PROFILE = ((1, 64, 64), (1, 96, 160), (2, 128, 192))
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+
+
+@pytest.fixture(scope="module")
+def calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import cv2
+
+    src = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    for k in range(4):
+        cv2.imwrite(str(src / f"p{k}.png"), (rng.random((96, 160, 3)) * 255).astype(np.uint8))
+    out = tmp_path_factory.mktemp("calib")
+    make_calib([src], out, frames=4, size_wh=(160, 96), dirty_share=0.5)
+    return out
+
+
+@pytest.mark.parametrize("precision, min_psnr", [("fp32", 50.0), ("fp16", 35.0), ("int8", 25.0)])
+def test_engine_builds_loads_and_matches(precision: str, min_psnr: float, weights: Path, calib: Path,
+                                         tmp_path: Path) -> None:
+    out = tmp_path / f"fast-{precision}.engine"
+    res = export(ExportRequest(model="fast", format="engine", precision=precision, output=out,
+                               weights=weights, dynamic=PROFILE, workspace_gib=1.0,
+                               calib=calib if precision == "int8" else None))
+    side = check_engine_compatible(out)
+    assert side.tensorrt_version == trt.__version__ and side.gpu["capability"] == current_gpu().capability
+    assert res.sidecar.shapes["profile"]["max"] == [2, 3, 128, 192]
+    net = load_weights(get_spec("fast").build(), weights)
+    inputs = probe_inputs([(1, 64, 64), (2, 128, 192)])
+    with open_trt_backend(str(out), device="cuda:0", arch="fast") as backend:
+        got = [backend(x) for x in inputs]
+    for g, w in zip(got, torch_outputs(net, inputs)):
+        assert g.shape == w.shape and psnr_db(g, w) >= min_psnr
+
+
+def test_torchtrt_saves_and_reloads(weights: Path, tmp_path: Path) -> None:
+    pytest.importorskip("torch_tensorrt", reason="torch-tensorrt not installed")
+    out = tmp_path / "fast-fp16.ep"
+    export(ExportRequest(model="fast", format="torchtrt", precision="fp16", output=out,
+                         weights=weights, dynamic=PROFILE))
+    with open_trt_backend(str(out), device="cuda:0") as backend:
+        y = backend(probe_inputs([(1, 96, 160)])[0])
+    assert y.shape == (1, 3, 96, 160)
