@@ -48,7 +48,8 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
                                    fps=fps, stats=stats))
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
                                  overlap=cfg.preprocess.tiling.overlap,
-                                 keep_original=any(s.side_by_side for s in cfg.sinks))
+                                 keep_original=any(s.side_by_side or s.url.startswith("view")
+                                                   for s in cfg.sinks))
         pipeline = Pipeline(source, restorer, sinks, stats=stats, queue_frames=cfg.queue_frames,
                             max_frames=cfg.max_frames, on_progress=on_progress, stop=stop,
                             stats_every_s=cfg.stats_every_s if source.live else 0.0)
@@ -122,7 +123,7 @@ def _restore_video(path: Path, out: Path, restorer: Callable, on_progress: Progr
 
     source = FileSource(path, path.name)
     tmp = out.with_name(f".{out.name}.part")
-    sink = FileSink(tmp, fps=source.info.fps, fmt_suffix=out.suffix,
+    sink = FileSink(tmp, fps=source.info.fps, fmt_suffix=out.suffix, fragmented=False,
                     audio_from=path if source.info.has_audio else None)
     try:
         result = Pipeline(source, restorer, [sink], on_progress=on_progress).run()

@@ -30,7 +30,7 @@ class FrameRestorer:
         if fixed and not tile:
             tile = max(fixed)
         self.multiple = multiple
-        self.tiler = Tiler(tile, min(overlap, tile // 2 - 1), multiple) if tile else None
+        self.tiler = Tiler(tile, min(overlap, tile // 2), multiple) if tile else None
         self._buf: np.ndarray | None = None
 
     def __call__(self, frame: Frame, timer: StageTimer | None = None) -> Frame:

@@ -15,6 +15,8 @@ from typing import Callable
 
 import numpy as np
 
+from streamer.errors import ConfigError
+
 BatchFn = Callable[[np.ndarray], np.ndarray]  # N×3×h×w -> N×3×h×w
 
 
@@ -71,10 +73,9 @@ class Tiler:
     max_batch: int = 8  # tiles per backend call
 
     def __post_init__(self) -> None:
-        if self.tile <= 0:
-            raise ValueError("tile must be positive")
-        if self.overlap * 2 >= self.tile:
-            raise ValueError(f"overlap {self.overlap} must be under half the tile {self.tile}")
+        if self.tile <= 0 or self.overlap < 0 or self.overlap >= self.tile:
+            raise ConfigError(f"preprocess.tiling: overlap {self.overlap} must be at least 0 and "
+                              f"smaller than tile {self.tile}")
 
     def __call__(self, fn: BatchFn, batch: np.ndarray) -> np.ndarray:
         n, c, h, w = batch.shape

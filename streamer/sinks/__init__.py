@@ -24,6 +24,16 @@ def _lazy(module: str, what: str) -> Any:
         raise ConfigError(f"sink {what!r}: not available in this build ({module} is missing)") from exc
 
 
+def _view_address(spec: str) -> tuple[str, int]:
+    """``view`` -> 127.0.0.1:8080; ``view:9000``; ``view://0.0.0.0:9000`` (needs a token)."""
+    rest = spec[len("view"):].lstrip(":/")
+    host, _, port = rest.rpartition(":") if ":" in rest else ("", "", rest)
+    try:
+        return host or "127.0.0.1", int(port) if port else 8080
+    except ValueError:
+        raise ConfigError(f"sink {spec!r}: expected view, view:PORT or view://HOST:PORT") from None
+
+
 def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
               fps: float = 0.0, stats: RunStats | None = None, audio_from: str | Path | None = None,
               **options: Any) -> Sink:
@@ -33,8 +43,12 @@ def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: 
 
         return NullSink()
     if spec == "view" or spec.startswith("view:"):
-        return _lazy("streamer.sinks.view", spec).open_view_sink(
-            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
+        view = _lazy("streamer.sinks.view", spec)
+        if hasattr(view, "open_view_sink"):
+            return view.open_view_sink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps,
+                                       stats=stats, **options)
+        host, port = _view_address(spec)
+        return view.ViewSink(stats=stats, host=host, port=port, **options)
     if spec.startswith("rtsp-serve://"):
         return _lazy("streamer.sinks.rtsp_serve", spec).open_rtsp_serve_sink(
             spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)

@@ -2,6 +2,8 @@
 
 A fragment ends at every keyframe (``encoder.keyframe_s``); after SIGKILL the file decodes up
 to its last complete fragment. PTS and time base come from the input; ``close`` flushes.
+Fragmented MP4 has no edit list, so its timeline starts at 0 (MKV keeps the first PTS as is);
+``fragmented=False`` writes a classic MP4 for finite jobs that rename a finished temp file.
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ from streamer.sinks.encode import VideoEncoder, compose
 log = logging.getLogger(__name__)
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".mkv": "matroska"}
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
+# flush_packets: hand each fragment to the OS at once, so a SIGKILL loses at most one fragment
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
 
 
 class FileSink:
     def __init__(self, path: str | Path, *, encoder: EncoderConfig | None = None,
                  side_by_side: bool = False, fps: float = 0.0, audio_from: str | Path | None = None,
-                 fmt_suffix: str | None = None) -> None:
+                 fmt_suffix: str | None = None, fragmented: bool = True) -> None:
         self.path = Path(path)
+        self.fragmented = fragmented  # False: one moov at the end (exact start PTS; finite jobs)
         suffix = (fmt_suffix or self.path.suffix).lower()
         if suffix not in FORMATS:
             raise SinkError(f"{self.path}: unknown video suffix {suffix!r}; use .mp4 or .mkv")
@@ -51,7 +55,7 @@ class FileSink:
             raise SinkError(f"{self.path.parent}: cannot create output folder ({exc.strerror})") from exc
 
     def _open(self, frame: Frame, width: int, height: int) -> None:
-        options = FRAGMENTED if self.format == "mp4" else {}
+        options = dict(FRAGMENTED) if self.format == "mp4" and self.fragmented else {}
         try:
             self._container = av.open(str(self.path), "w", format=self.format, options=options)
         except (av.FFmpegError, OSError) as exc:

@@ -76,9 +76,12 @@ class LiveSource:
                     stream = container.streams.video[0]
                     stream.thread_type = "AUTO"
                     first_s: float | None = None
+                    t_s = 0.0
+                    step_s = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
                     for frame in container.decode(stream):
                         now = time.monotonic()
-                        t_s = frame.time if frame.time is not None else now
+                        # RTSP's first frames may lack a timestamp: continue the stream clock
+                        t_s = frame.time if frame.time is not None else t_s + step_s
                         if first_s is None:
                             first_s = t_s
                             if last_out_s is not None:  # continue the clock over the outage
@@ -86,7 +89,10 @@ class LiveSource:
                             self._on_up(reconnected=ever_up)
                             ever_up = True
                             backoff.reset()
-                        last_out_s = base_s + max(t_s - first_s, 0.0)
+                        out_s = base_s + max(t_s - first_s, 0.0)
+                        if last_out_s is not None and out_s <= last_out_s:
+                            out_s = last_out_s + 1e-3  # never backwards, whatever the camera says
+                        last_out_s = out_s
                         last_wall_s = now
                         yield Frame(frame.to_ndarray(format="rgb24"), last_out_s, index, self.name,
                                     LIVE_TIME_BASE, now)

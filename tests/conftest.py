@@ -1,0 +1,105 @@
+"""Shared fixtures: small real clips made with PyAV once per session, random-weight models, and a
+real RTSP camera (gst-rtsp-server) on 127.0.0.1."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_CLIP = REPO / "assets" / "demo.mp4"
+
+
+def make_clip(path: Path, *, frames: int = 12, width: int = 96, height: int = 64, fps: int = 10,
+              audio: bool = False, start_pts: int = 0, pix_fmt: str = "yuv420p") -> Path:
+    """A moving colour gradient with explicit PTS (so tests can check they survive)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "bf": "0"})
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.time_base = stream.codec_context.time_base = Fraction(1, fps)
+        astream = None
+        if audio:
+            astream = out.add_stream("aac", rate=16000)
+            astream.layout = "mono"
+        yy, xx = np.mgrid[0:height, 0:width]
+        samples_per_frame = 16000 // fps
+        for i in range(frames):
+            img = np.stack([(xx * 255 // width + 8 * i) % 256, (yy * 255 // height) % 256,
+                            np.full_like(xx, (20 * i) % 256)], axis=-1).astype(np.uint8)
+            vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+            vf.pts = start_pts + i
+            for packet in stream.encode(vf):
+                out.mux(packet)
+            if astream is not None:
+                t = (np.arange(samples_per_frame) + i * samples_per_frame) / 16000
+                pcm = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None, :]
+                af = av.AudioFrame.from_ndarray(pcm, format="fltp", layout="mono")
+                af.sample_rate = 16000
+                af.pts = i * samples_per_frame
+                for packet in astream.encode(af):
+                    out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+        if astream is not None:
+            for packet in astream.encode(None):
+                out.mux(packet)
+    return path
+
+
+def read_video(path: Path) -> tuple[list[float], tuple[int, int], float]:
+    """(frame times in s, (width, height), container duration in s) of a video file."""
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        times = [f.time for f in c.decode(s)]
+        size = (s.codec_context.width, s.codec_context.height)
+        duration = c.duration / av.time_base if c.duration else 0.0
+    return times, size, duration
+
+
+@pytest.fixture(scope="session")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("clips")
+    return {
+        "small": make_clip(root / "small.mp4"),
+        "odd": make_clip(root / "odd.mp4", width=75, height=51, frames=6, pix_fmt="yuv444p"),
+        "audio": make_clip(root / "audio.mp4", frames=20, audio=True),
+        "offset": make_clip(root / "offset.mp4", frames=8, start_pts=5),
+    }
+
+
+@pytest.fixture(scope="session")
+def fast_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Randomly initialised FastNet weights: tests check plumbing, not trained quality."""
+    import torch
+
+    from streamer.models import get_spec
+    from streamer.models.weights import save_weights
+
+    torch.manual_seed(0)
+    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+
+
+@pytest.fixture(scope="session")
+def gst_rtsp_available() -> None:
+    from streamer.testing.rtsp_server import gst_rtsp_missing
+
+    why = gst_rtsp_missing()
+    if why:
+        pytest.skip(why)
+
+
+@pytest.fixture
+def rtsp_server(gst_rtsp_available: None):
+    """A live RTSP camera at ``server.url``; ``server.stop()`` / ``server.start()`` keep the port."""
+    from streamer.testing.rtsp_server import RtspTestServer
+
+    server = RtspTestServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

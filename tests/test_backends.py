@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamer.backends import open_backend
+from streamer.errors import ConfigError, EngineError, WeightsError
+from streamer.models import list_specs
+
+
+@pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
+def test_backend_runs_fast_weights(kind: str, fast_weights: Path) -> None:
+    backend = open_backend(str(fast_weights), kind, "cpu", threads=1)
+    try:
+        x = np.random.default_rng(0).random((2, 3, 48, 64), dtype=np.float32)
+        y = backend(x)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert 0.0 <= y.min() and y.max() <= 1.0
+        assert backend.multiple == 8
+    finally:
+        backend.close()
+
+
+def test_torch_and_onnxruntime_agree(fast_weights: Path) -> None:
+    x = np.random.default_rng(1).random((1, 3, 64, 80), dtype=np.float32)
+    with open_backend(str(fast_weights), "torch", threads=1) as t, \
+            open_backend(str(fast_weights), "onnxruntime", threads=1) as o:
+        assert np.abs(t(x) - o(x)).max() < 1e-4
+
+
+def test_onnx_file_path(tmp_path: Path, fast_weights: Path) -> None:
+    from streamer.backends.ort_backend import onnx_bytes
+    from streamer.models import get_spec
+    from streamer.models.weights import load_weights
+
+    onnx = tmp_path / "fast.onnx"
+    onnx.write_bytes(onnx_bytes(load_weights(get_spec("fast").build(), fast_weights)))
+    with open_backend(str(onnx), "onnxruntime") as b:
+        assert b(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("spec", [s.name for s in list_specs()])
+def test_registered_models_with_shipped_weights_or_clear_error(spec: str) -> None:
+    path = next(s for s in list_specs() if s.name == spec).weights_path
+    if path is None or not path.exists():
+        with pytest.raises((WeightsError, ConfigError), match=spec):
+            open_backend(spec, "torch")
+        return
+    with open_backend(spec, "torch", threads=1) as b:
+        assert b(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3, 32, 32)
+
+
+def test_errors_name_the_problem(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="unknown model 'fastt'; did you mean 'fast'"):
+        open_backend("fastt", "torch")
+    with pytest.raises(ConfigError, match="choose one of torch, onnxruntime, tensorrt"):
+        open_backend("fast", "tflite")
+    with pytest.raises(ConfigError, match="needs --backend onnxruntime"):
+        open_backend(str(tmp_path / "m.onnx"), "torch")
+    with pytest.raises(EngineError, match="ONNX file not found"):
+        open_backend(str(tmp_path / "m.onnx"), "onnxruntime")
+    bogus = tmp_path / "m2.onnx"
+    bogus.write_text("not onnx")
+    with pytest.raises(EngineError, match="onnxruntime cannot load it"):
+        open_backend(str(bogus), "onnxruntime")
+    pickled = tmp_path / "fast.pt"
+    pickled.write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(WeightsError, match="pickled weights are not loaded"):
+        open_backend(str(pickled), "torch")
+    with pytest.raises(WeightsError, match="not found"):
+        open_backend(str(tmp_path / "fast.safetensors"), "torch")
+
+
+def test_tensorrt_is_imported_only_on_use(tmp_path: Path) -> None:
+    try:
+        import tensorrt  # noqa: F401
+        pytest.skip("tensorrt is installed; covered by the export tests on a GPU")
+    except ImportError:
+        pass
+    with pytest.raises(EngineError, match="tensorrt"):
+        open_backend(str(tmp_path / "fast.engine"), "tensorrt", "cuda")
+
+
+def test_cuda_request_without_gpu_is_clear(fast_weights: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(EngineError, match="no CUDA GPU"):
+        open_backend(str(fast_weights), "torch", "cuda")

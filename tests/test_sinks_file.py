@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from conftest import read_video
+from streamer.config import EncoderConfig
+from streamer.errors import ConfigError, SinkError
+from streamer.sinks import open_sink
+from streamer.sinks.file import FileSink
+from streamer.sinks.null import NullSink
+from streamer.sources import open_source
+
+
+def _copy(src: Path, dst: Path, **kw) -> FileSink:
+    source = open_source(str(src))
+    sink = open_sink(str(dst), fps=source.info.fps, **kw)
+    assert isinstance(sink, FileSink)
+    with sink:
+        for frame in source:
+            sink.write(frame)
+    return sink
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_file_sink_keeps_frames_and_timestamps(clips: dict[str, Path], tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"out{suffix}"
+    _copy(clips["offset"], out)
+    times_in, size_in, dur_in = read_video(clips["offset"])
+    times_out, size_out, dur_out = read_video(out)
+    assert size_out == size_in
+    # fragmented MP4 has no edit list: its timeline starts at 0; MKV keeps the first PTS
+    shift = times_in[0] if suffix == ".mp4" else 0.0
+    assert times_out == pytest.approx([t - shift for t in times_in], abs=1e-3)
+    # same length; Matroska counts its duration from 0, so it includes the start offset
+    assert dur_out == pytest.approx(dur_in + (times_in[0] if suffix == ".mkv" else 0.0), abs=0.02)
+
+
+def test_classic_mp4_keeps_the_first_pts(clips: dict[str, Path], tmp_path: Path) -> None:
+    source = open_source(str(clips["offset"]))
+    out = tmp_path / "classic.mp4"
+    with FileSink(out, fps=10, fragmented=False) as sink:
+        for frame in source:
+            sink.write(frame)
+    assert read_video(out)[0] == pytest.approx(read_video(clips["offset"])[0], abs=1e-3)
+
+
+def test_side_by_side_is_before_then_after(clips: dict[str, Path], tmp_path: Path) -> None:
+    source = open_source(str(clips["small"]))
+    out = tmp_path / "sbs.mp4"
+    with open_sink(str(out), fps=10, side_by_side=True) as sink:
+        for frame in source:
+            sink.write(replace(frame, original=frame.image, image=np.zeros_like(frame.image)))
+    with av.open(str(out)) as c:
+        img = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    assert img.shape == (64, 192, 3)
+    assert img[:, 96:].mean() < 8 < img[:, :96].mean()  # right half is the (black) "after"
+
+
+def test_odd_sizes_are_padded_to_even(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "odd.mp4"
+    _copy(clips["odd"], out)
+    times, size, _ = read_video(out)
+    assert size == (76, 52) and len(times) == 6
+
+
+def test_survives_sigkill(clips: dict[str, Path], tmp_path: Path) -> None:
+    """A killed writer leaves a file that decodes up to its last fragment."""
+    out = tmp_path / "killed.mp4"
+    code = (
+        "import sys\n"
+        "from streamer.config import EncoderConfig\n"
+        "from streamer.sinks.file import FileSink\n"
+        "from streamer.sources import open_source\n"
+        f"src = open_source({str(clips['small'])!r}, loop=True)\n"
+        f"sink = FileSink({str(out)!r}, fps=10, encoder=EncoderConfig(keyframe_s=0.2, preset='ultrafast'))\n"
+        "for i, f in enumerate(src):\n"
+        "    sink.write(f)\n"
+        "    if i == 60: print('written', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "written"
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert proc.returncode == -signal.SIGKILL
+    times, size, _ = read_video(out)
+    assert len(times) >= 50 and size == (96, 64)
+    assert all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_unwritable_destination_is_a_sink_error(clips: dict[str, Path], tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SinkError, match="cannot create output folder"):
+        FileSink(blocker / "sub" / "out.mp4")
+    with pytest.raises(SinkError, match="unknown video suffix '.avi'"):
+        FileSink(tmp_path / "out.avi")
+
+
+def test_open_sink_dispatch() -> None:
+    assert isinstance(open_sink("null"), NullSink)
+    with pytest.raises(ConfigError, match="unsupported scheme"):
+        open_sink("ftp://host/x.mp4")
+
+
+def test_encoder_settings_reach_the_stream(clips: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "gop.mp4"
+    _copy(clips["small"], out, encoder=EncoderConfig(keyframe_s=0.5))
+    with av.open(str(out)) as c:
+        keys = [i for i, p in enumerate(p for p in c.demux(video=0) if p.size) if p.is_keyframe]
+    gaps = [b - a for a, b in zip(keys, keys[1:])]
+    assert keys[0] == 0 and len(keys) >= 3 and max(gaps) <= 5  # 0.5 s at 10 fps (scene cuts add more)

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import read_video
+from streamer.errors import ConfigError, SourceError
+from streamer.sources import open_source
+from streamer.sources.file import FileSource
+
+
+def test_file_keeps_every_frame_and_its_pts(clips: dict[str, Path]) -> None:
+    times, size, _ = read_video(clips["offset"])
+    src = open_source(str(clips["offset"]), name="cam1")
+    frames = list(src)
+    assert isinstance(src, FileSource) and not src.live
+    assert [f.pts_s for f in frames] == pytest.approx(times)
+    assert frames[0].pts_s == pytest.approx(0.5)  # container PTS, not a counter
+    assert [f.index for f in frames] == list(range(len(times)))
+    assert frames[0].image.shape == (size[1], size[0], 3) and frames[0].image.dtype.name == "uint8"
+    assert {f.source for f in frames} == {"cam1"}
+    assert src.total_frames == len(times)
+
+
+def test_loop_restarts_with_increasing_pts(clips: dict[str, Path]) -> None:
+    src = open_source(str(clips["small"]), loop=True)
+    frames = []
+    for f in src:
+        frames.append(f)
+        if len(frames) == 30:
+            src.close()
+    pts = [f.pts_s for f in frames]
+    assert len(frames) == 30
+    assert all(b - a == pytest.approx(0.1) for a, b in zip(pts, pts[1:]))
+    assert src.total_frames is None
+
+
+def test_close_from_another_thread_stops_iteration(clips: dict[str, Path]) -> None:
+    import threading
+
+    src = open_source(str(clips["small"]), loop=True)
+    it = iter(src)
+    next(it)
+    threading.Thread(target=src.close).start()
+    rest = list(it)  # ends instead of looping forever
+    assert len(rest) < 1000
+
+
+@pytest.mark.parametrize("content, match", [
+    (None, "file not found"),
+    (b"", "empty"),
+    (b"this is not a video\n" * 50, "not a readable video"),
+])
+def test_bad_files_are_one_line_errors(tmp_path: Path, content: bytes | None, match: str) -> None:
+    path = tmp_path / "bad.mp4"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SourceError, match=match) as err:
+        open_source(str(path))
+    assert "\n" not in str(err.value) and str(path) in str(err.value)
+
+
+def test_unknown_scheme_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported scheme 'http'"):
+        open_source("http://example.invalid/cam")
