@@ -57,6 +57,11 @@ class CameraFeed:
             self._last_put_s = now
 
     @property
+    def age_s(self) -> float:
+        """Seconds since the last frame reached the sink (inf before the first)."""
+        return time.monotonic() - self._last_put_s if self._last_put_s else float("inf")
+
+    @property
     def size(self) -> tuple[int, int]:
         frame = self._frame
         return (frame.width, frame.height) if frame is not None else (0, 0)

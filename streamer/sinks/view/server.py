@@ -127,7 +127,8 @@ class ViewApp:
             row.update(streaming=feed is not None and feed.seq > 0, width=width, height=height,
                        has_original=bool(feed and feed.has_original), viewers=feed.viewers if feed else 0,
                        display_latency_ms=feed.display_latency_ms if feed else 0.0,
-                       sink_fps=feed.fps if feed else 0.0)
+                       sink_fps=feed.fps if feed else 0.0,
+                       age_s=round(min(feed.age_s, 1e6), 3) if feed else None)
             rows.append(row)
         return web.json_response({"title": self.title, "model": snap["model"], "backend": snap["backend"],
                                   "cameras": rows}, headers=_NO_STORE)

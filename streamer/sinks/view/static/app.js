@@ -65,11 +65,15 @@ function makeTile(camera) {
 
 function update(tile, cam) {
   const { el } = tile;
-  const live = cam.up || (cam.streaming && cam.frames_out === 0 && cam.frames_in === 0);
+  // down = the pipeline says so and no frame reached the view lately (files report no "up")
+  const live = cam.up || (cam.age_s !== null && cam.age_s < 3);
   el.classList.toggle("down", !live);
   el.querySelector(".state").title = live ? "delivering" : "down";
   el.querySelector(".res").textContent = cam.width ? `${cam.width}×${cam.height}` : "";
-  if (cam.width && cam.height) el.querySelector(".video").style.aspectRatio = `${cam.width} / ${cam.height}`;
+  if (cam.width && cam.height) {
+    el.querySelector(".video").style.aspectRatio = `${cam.width} / ${cam.height}`;
+    if (tiles.size === 1) document.getElementById("grid").style.setProperty("--aspect", cam.width / cam.height);
+  }
   el.querySelector(".fps").textContent = fmt(cam.fps || cam.sink_fps, 1);
   el.querySelector(".lat").textContent = cam.display_latency_ms ? `${fmt(cam.display_latency_ms, 0)} ms` : "–";
   el.querySelector(".plat").textContent = cam.latency_ms ? `${fmt(cam.latency_ms, 0)} ms` : "–";
