@@ -210,8 +210,10 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     for key, value in overrides.items():
         if value is None:
             continue
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
+        if isinstance(value, dict) and isinstance(out.get(key, {}), dict):
+            merged = _merge(out.get(key, {}), value)
+            if merged or key in out:
+                out[key] = merged
         else:
             out[key] = value
     return out
