@@ -54,12 +54,9 @@ def put_latest(q: "queue.Queue[Any]", item: Any) -> int:
             return dropped
         except queue.Full:
             try:
-                old = q.get_nowait()
+                q.get_nowait()  # only the capture thread puts here, and _END comes after its last frame
             except queue.Empty:
                 continue
-            if old is _END:  # never lose the end marker
-                q.put_nowait(old)
-                return dropped
             dropped += 1
 
 

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from streamer.commands.run import add_parser
+from streamer.config import RunConfig, load_config
+from streamer.errors import ConfigError
+
+RUN_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("train_"))
+
+
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
+def test_shipped_run_configs_validate(path: Path) -> None:
+    cfg = load_config(RunConfig, path)
+    assert cfg.source.url and cfg.sinks
+
+
+def test_demo_config_is_what_make_demo_promises() -> None:
+    cfg = load_config(RunConfig, REPO / "configs" / "demo.yaml")
+    assert Path(cfg.source.url) == Path("assets/demo.mp4") and (REPO / cfg.source.url).exists()
+    assert [s.url for s in cfg.sinks] == ["out/demo.mp4", "out/demo_side_by_side.mp4"]
+    assert [s.side_by_side for s in cfg.sinks] == [False, True]
+    assert cfg.model.name == "fast"
+
+
+@pytest.mark.parametrize("text, where, msg", [
+    ("source: {url: a.mp4}\nbogus: 1\n", "bogus", "unknown key"),
+    ("source: {url: a.mp4, loop: maybe}\n", "source.loop", "valid boolean"),
+    ("source: {url: a.mp4}\nbackend: {kind: tflite}\n", "backend.kind", "torch"),
+    ("source: {url: a.mp4}\nsinks: [{url: x.mp4, side_by_sid: true}]\n", "sinks.0.side_by_sid", "unknown key"),
+    ("source: {url: a.mp4}\nmax_frames: -1\n", "max_frames", "greater than or equal"),
+    ("sinks: [null]\n", "source", "required"),
+])
+def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, where: str, msg: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=msg) as err:
+        load_config(RunConfig, path)
+    line = str(err.value)
+    assert line.startswith(f"{path}: {where}: ") and "\n" not in line
+
+
+def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("source:\n  url: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"broken.yaml: line \d+ malformed YAML"):
+        load_config(RunConfig, path)
+
+
+def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
+    import argparse
+
+    from streamer.commands.run import overrides
+
+    path = tmp_path / "cam.yaml"
+    path.write_text("source: {url: a.mp4, name: gate, loop: true}\nsinks: [out/a.mp4]\n"
+                    "backend: {kind: torch, threads: 2}\n")
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    args = parser.parse_args(["run", "--config", str(path), "--source", "rtsp://h/s", "--sink", "null",
+                              "--sink", "out/b.mkv", "--backend", "onnxruntime", "--max-frames", "5"])
+    cfg = load_config(RunConfig, path, overrides(args))
+    assert cfg.source.url == "rtsp://h/s" and cfg.source.name == "gate" and cfg.source.loop
+    assert [s.url for s in cfg.sinks] == ["null", "out/b.mkv"]
+    assert cfg.backend.kind == "onnxruntime" and cfg.backend.threads == 2 and cfg.max_frames == 5

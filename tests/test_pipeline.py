@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+import pytest
+
+from conftest import DEMO_CLIP, read_video
+from streamer.api import run
+from streamer.config import RunConfig
+from streamer.errors import SinkError
+from streamer.frame import Frame
+from streamer.pipeline import Pipeline, put_latest
+from streamer.preprocess.frames import FrameRestorer
+from streamer.sinks.null import NullSink
+from streamer.sources import open_source
+from streamer.stats import STAGES
+
+
+def test_demo_clip_end_to_end(fast_weights: Path, tmp_path: Path) -> None:
+    """The real path on the bundled clip: every frame out, same timing, both outputs decode."""
+    cfg = RunConfig.model_validate({
+        "source": {"url": str(DEMO_CLIP), "name": "demo"},
+        "sinks": [str(tmp_path / "demo.mp4"), {"url": str(tmp_path / "sbs.mkv"), "side_by_side": True}],
+        "model": {"name": str(fast_weights), "arch": "fast"},
+        "backend": {"kind": "torch", "threads": 1},
+        "preprocess": {"resize": "192x144"},  # keeps the CPU cost of the test small
+    })
+    progress: list[tuple[int, int | None]] = []
+    result = run(cfg, on_progress=lambda n, total: progress.append((n, total)))
+    times_in, _, dur_in = read_video(DEMO_CLIP)
+    times_out, size, dur_out = read_video(tmp_path / "demo.mp4")
+    assert result.frames_in == result.frames_out == len(times_in) == 100
+    assert result.dropped == 0 and not result.interrupted
+    assert times_out == pytest.approx(times_in, abs=1e-3)
+    assert dur_out == pytest.approx(dur_in, abs=1e-3) and size == (192, 144)
+    sbs_times, sbs_size, _ = read_video(tmp_path / "sbs.mkv")
+    assert len(sbs_times) == 100 and sbs_size == (384, 144)
+    assert progress[-1] == (100, 100)
+    for stage in STAGES:
+        assert result.stats.registry.get_sample_value(
+            "streamer_stage_seconds_count", {"camera": "demo", "stage": stage}) == 100
+
+
+def test_max_frames_stops_early(clips: dict[str, Path], tmp_path: Path) -> None:
+    sink = NullSink()
+    src = open_source(str(clips["small"]), loop=True)
+    result = Pipeline(src, FrameRestorer(None), [sink], max_frames=25).run()
+    assert result.frames_out == sink.frames == 25
+
+
+def test_stop_event_ends_a_live_run(clips: dict[str, Path]) -> None:
+    stop = threading.Event()
+    src = open_source(str(clips["small"]), loop=True, realtime=True)
+    sink = NullSink()
+    pipe = Pipeline(src, FrameRestorer(None), [sink], stop=stop, stats_every_s=0.05)
+    threading.Timer(0.5, stop.set).start()
+    result = pipe.run()
+    assert 1 <= result.frames_out <= 10  # 10 fps for ~0.5 s
+    assert "fps" in pipe.stats_line()
+
+
+class _Failing:
+    def __init__(self) -> None:
+        self.closed = False
+
+    def write(self, frame: Frame) -> None:
+        raise SinkError("broken.mp4: disk full")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_sink_error_surfaces_and_everything_is_closed(clips: dict[str, Path]) -> None:
+    failing, ok = _Failing(), NullSink()
+    with pytest.raises(SinkError, match="disk full"):
+        Pipeline(open_source(str(clips["small"])), FrameRestorer(None), [ok, failing]).run()
+    assert failing.closed
+
+
+def test_put_latest_drops_oldest() -> None:
+    q: queue.Queue = queue.Queue(2)
+    assert put_latest(q, 1) == 0 and put_latest(q, 2) == 0
+    assert put_latest(q, 3) == 1
+    assert [q.get_nowait(), q.get_nowait()] == [2, 3]
+
+
+def test_slow_network_on_live_source_drops_and_counts(clips: dict[str, Path]) -> None:
+    """Latest frame wins: a 10 fps camera into a 4 fps network drops frames, never blocks."""
+    import time
+
+    class Slow:
+        multiple = 1
+
+        def __call__(self, batch):
+            time.sleep(0.25)
+            return batch
+
+        def close(self) -> None: ...
+
+    stop = threading.Event()
+    src = open_source(str(clips["small"]), loop=True, realtime=True)
+    pipe = Pipeline(src, FrameRestorer(Slow()), [NullSink()], stop=stop, queue_frames=1)
+    threading.Timer(2.0, stop.set).start()
+    result = pipe.run()
+    assert result.dropped > 0
+    assert result.frames_in >= result.frames_out + result.dropped

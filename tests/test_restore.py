@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from conftest import read_video
+from streamer.api import restore
+from streamer.cli import main
+
+
+def _images(root: Path) -> list[Path]:
+    rng = np.random.default_rng(0)
+    paths = []
+    for name, img in [("rgb.png", rng.integers(0, 256, (40, 52, 3), np.uint8)),
+                      ("photo.jpg", rng.integers(0, 256, (33, 47, 3), np.uint8)),
+                      ("gray.bmp", rng.integers(0, 256, (20, 30), np.uint8)),
+                      ("alpha.png", rng.integers(0, 256, (24, 24, 4), np.uint8))]:
+        cv2.imwrite(str(root / name), img)
+        paths.append(root / name)
+    return paths
+
+
+def test_restore_images_and_videos(clips: dict[str, Path], fast_weights: Path, tmp_path: Path) -> None:
+    inputs = _images(tmp_path) + [clips["audio"], clips["offset"]]
+    out = tmp_path / "out"
+    results = restore(inputs, out, str(fast_weights), "torch", threads=1)
+    assert [r.ok for r in results] == [True] * 6
+    assert sorted(p.name for p in out.iterdir()) == [
+        "alpha.png", "audio.mp4", "gray.png", "offset.mp4", "photo.png", "rgb.png"]
+    assert cv2.imread(str(out / "photo.png")).shape == (33, 47, 3)
+    assert cv2.imread(str(out / "alpha.png"), cv2.IMREAD_UNCHANGED).shape == (24, 24, 4)
+    for clip in ("audio", "offset"):
+        times_in, size_in, dur_in = read_video(clips[clip])
+        times_out, size_out, dur_out = read_video(out / f"{clip}.mp4")
+        assert times_out == pytest.approx(times_in, abs=1e-3) and size_out == size_in
+        assert dur_out == pytest.approx(dur_in, abs=0.05)
+    with av.open(str(out / "audio.mp4")) as c:
+        audio = c.streams.audio[0]
+        assert audio.codec_context.name == "aac"
+        assert sum(1 for p in c.demux(audio) if p.size) >= 10  # copied through, packet for packet
+
+
+def test_bad_inputs_are_reported_and_skipped(clips: dict[str, Path], fast_weights: Path,
+                                             tmp_path: Path) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    inputs = [fake, tmp_path / "missing.jpg", broken, clips["small"]]
+    results = restore(inputs, tmp_path / "out", str(fast_weights), threads=1)
+    assert [r.ok for r in results] == [False, False, False, True]
+    assert "not a readable video" in results[0].error and "not found" in results[1].error
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["small.mp4"]  # no leftovers
+
+
+def test_cli_exit_code_and_one_line_errors(clips: dict[str, Path], fast_weights: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("x")
+    opts = ["-o", str(tmp_path / "o"), "--model", str(fast_weights), "--threads", "1"]
+    assert main(["restore", str(clips["small"]), *opts]) == 0
+    assert main(["restore", str(clips["small"]), str(fake), *opts]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "fake.mp4" in err and "Traceback" not in err
