@@ -1,0 +1,129 @@
+"""`streamer bench`: fps and per-stage ms of the full pipeline and of passthrough (decode+encode)
+on the same clip in the same run, so the network's share is plain to see.
+
+The JSON is a dict of sections; later issues add theirs (``streams``, ``latency``) beside
+``runs`` without changing what is there.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from streamer.errors import ConfigError
+from streamer.stats import STAGES
+
+SCHEMA = 1
+DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "demo.mp4"
+
+
+def make_clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> dict[str, Any]:
+    """Loop/scale ``src`` into exactly ``frames`` frames of ``size`` (not timed)."""
+    from streamer.preprocess.resize import resize
+    from streamer.sinks.file import FileSink
+    from streamer.sources.file import FileSource
+
+    source = FileSource(src, loop=True)
+    sink = FileSink(dst, fps=source.info.fps)
+    with sink:
+        for frame in source:
+            from dataclasses import replace
+
+            sink.write(replace(frame, image=resize(frame.image, size)))
+            if sink.frames >= frames:
+                source.close()
+                break
+    return {"source": str(src), "fps": source.info.fps, "frames": frames, "size": f"{size[0]}x{size[1]}"}
+
+
+def _stage_ms(result: Any, cam: str) -> dict[str, float]:
+    reg = result.stats.registry
+    out = {}
+    for stage in STAGES:
+        total = reg.get_sample_value("streamer_stage_seconds_sum", {"camera": cam, "stage": stage}) or 0.0
+        count = reg.get_sample_value("streamer_stage_seconds_count", {"camera": cam, "stage": stage}) or 0.0
+        out[stage] = round(1000.0 * total / count, 3) if count else 0.0
+    return out
+
+
+def _run_once(clip: Path, out: Path, backend: Any) -> dict[str, Any]:
+    from streamer.pipeline import Pipeline
+    from streamer.preprocess.frames import FrameRestorer
+    from streamer.sinks.file import FileSink
+    from streamer.sources.file import FileSource
+
+    source = FileSource(clip, "bench")
+    sink = FileSink(out, fps=source.info.fps)
+    result = Pipeline(source, FrameRestorer(backend), [sink]).run()
+    stages = _stage_ms(result, "bench")
+    return {"fps": round(result.fps, 2), "frames": result.frames_out, "wall_s": round(result.seconds, 3),
+            "stage_ms": stages, "serial_ms": round(sum(stages.values()), 3)}
+
+
+def versions() -> dict[str, str]:
+    import av
+    import onnxruntime
+    import torch
+
+    from streamer import __version__
+
+    return {"streamer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "av": av.__version__,
+            "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+            "numpy": np.__version__}
+
+
+def host() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"node": platform.node(), "os": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "gpu": gpu, "load_avg": [round(v, 2) for v in os.getloadavg()]}
+
+
+def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+          size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
+          arch: str | None = None, clip: str | Path | None = None) -> dict[str, Any]:
+    """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
+    import torch
+
+    from streamer.backends import open_backend
+    from streamer.preprocess.color import to_batch
+    from streamer.preprocess.tiles import run_padded
+
+    src = Path(clip) if clip else DEMO_CLIP
+    if not src.is_file():
+        raise ConfigError(f"{src}: benchmark clip not found; pass --clip VIDEO")
+    if frames < 2:
+        raise ConfigError(f"bench: --frames {frames} is too few; use 30 or more")
+    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
+    with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
+        clip_path = Path(tmp) / "clip.mp4"
+        report["clip"] = make_clip(src, clip_path, size, frames)
+        runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None)}
+        net = open_backend(model, backend, device, arch=arch, threads=threads)
+        try:
+            warm = to_batch([np.zeros((size[1], size[0], 3), np.uint8)])
+            run_padded(net, warm, int(getattr(net, "multiple", 1)))  # first call builds kernels/plans
+            runs["pipeline"] = _run_once(clip_path, Path(tmp) / "full.mp4", net)
+        finally:
+            net.close()
+    report["runs"] = runs
+    report["threads"] = {"network": threads or "default", "torch": torch.get_num_threads(),
+                         "cpu_count": os.cpu_count()}
+    report["versions"] = versions()
+    report["host"] = host()
+    return report

@@ -1,0 +1,37 @@
+"""`streamer bench`: full pipeline vs passthrough fps and per-stage ms, as JSON or a short table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure fps and per-stage time of the pipeline")
+    p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX/engine path")
+    p.add_argument("--arch", help="architecture of a .safetensors --model path")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "tensorrt"))
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
+    p.add_argument("--frames", type=int, default=60, help="frames per measured run")
+    p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
+    p.add_argument("--clip", help="video to benchmark on (default: the bundled demo clip)")
+    p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamer.bench import bench
+    from streamer.preprocess.resize import parse_size
+
+    report = bench(args.model, args.backend, args.device, size=parse_size(args.size),
+                   frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['model']} on {report['backend']}/{report['device']}, {report['clip']['size']}, "
+          f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs")
+    for name, r in report["runs"].items():
+        stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
+        print(f"{name:<12} {r['fps']:7.2f} fps   ms/frame: {stages}")
+    return 0

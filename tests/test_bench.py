@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from streamer.cli import main
+from streamer.errors import ConfigError
+from streamer.stats import STAGES
+
+
+def test_bench_json_shape(fast_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--model", str(fast_weights), "--arch", "fast", "--size", "96x64",
+                 "--frames", "6", "--threads", "1", "--json"])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["schema"] == 1 and report["clip"]["size"] == "96x64" and report["clip"]["frames"] == 6
+    assert set(report["runs"]) == {"passthrough", "pipeline"}
+    for name, run in report["runs"].items():
+        assert run["frames"] == 6 and run["fps"] > 0
+        assert set(run["stage_ms"]) == set(STAGES)
+    assert report["runs"]["pipeline"]["stage_ms"]["network"] > 0
+    assert report["runs"]["passthrough"]["stage_ms"]["network"] == 0
+    assert {"torch", "onnxruntime", "av", "python"} <= set(report["versions"])
+    assert report["host"]["cpu_count"] >= 1 and report["threads"]["network"] == 1
+
+
+def test_bench_refuses_nonsense() -> None:
+    from streamer.bench import bench
+
+    with pytest.raises(ConfigError, match="too few"):
+        bench(frames=1)
+    with pytest.raises(ConfigError, match="clip not found"):
+        bench(clip="/nonexistent.mp4")
