@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -265,7 +266,6 @@ def test_healthz_before_any_camera() -> None:
 def test_stats_json_lists_every_camera(view: ViewSink, stats: RunStats) -> None:
     stats.on_up("rear", False, "connection refused")
     view.write(_frame(0, "front"))
-    import json
     status, _, body = get(view, "/api/stats")
     data = json.loads(body)
     assert status == 200 and data["model"] == "fast" and data["backend"] == "torch"
