@@ -182,16 +182,35 @@ class Pipeline:
             interrupted = True
             log.info("%s: stopping (interrupted)", self.cam)
         finally:
-            self.stop.set()
-            self.source.close()
-            for t in threads:
-                t.join(timeout=float(getattr(self.source, "timeout_s", 5.0)) + 2.0)
-            self._close_sinks()
+            interrupted = self._shutdown(threads) or interrupted
         if self._error is not None:
             raise self._error
         st = self.stats.camera(self.cam)
         return RunResult(st.frames_in, self._written, st.dropped, st.reconnects,
                          time.monotonic() - t_start, interrupted, self.stats)
+
+    def _shutdown(self, threads: list[threading.Thread]) -> bool:
+        """Stop the stages, wait for them, close sinks; a second Ctrl-C does not cut this short
+        (a half-closed encoder would leave a broken file). Returns whether one came."""
+        interrupted = False
+        self.stop.set()
+        self.source.close()
+        deadline = time.monotonic() + float(getattr(self.source, "timeout_s", 5.0)) + 5.0
+        pending = [t for t in threads if t.ident is not None]
+        while pending and time.monotonic() < deadline:
+            try:
+                pending[0].join(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+            pending = [t for t in pending if t.is_alive()]
+        if pending:
+            log.warning("%s: %s did not stop in time", self.cam, ", ".join(t.name for t in pending))
+        while True:
+            try:
+                self._close_sinks()
+                return interrupted
+            except KeyboardInterrupt:
+                interrupted = True  # sinks already closed stay closed (close is idempotent)
 
     def _close_sinks(self) -> None:
         for sink in self.sinks:

@@ -106,3 +106,31 @@ def test_slow_network_on_live_source_drops_and_counts(clips: dict[str, Path]) ->
     result = pipe.run()
     assert result.dropped > 0
     assert result.frames_in >= result.frames_out + result.dropped
+
+
+def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weights: Path,
+                                               tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    cfg = tmp_path / "cam.yaml"
+    out = tmp_path / "out.mp4"
+    cfg.write_text(f"source: {{url: {clips['small']}, loop: true, realtime: true}}\n"
+                   f"sinks: [{out}]\nmodel: {{name: {fast_weights}, arch: fast}}\n"
+                   "backend: {threads: 1}\nencoder: {keyframe_s: 0.5}\n")
+    proc = subprocess.Popen([sys.executable, "-m", "streamer.cli", "run", "--config", str(cfg)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        end = time.monotonic() + 60
+        while time.monotonic() < end and not (out.exists() and out.stat().st_size > 2000):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "(interrupted)" in stdout and "Traceback" not in stderr
+    times, _, _ = read_video(out)
+    assert len(times) >= 5 and all(b > a for a, b in zip(times, times[1:]))

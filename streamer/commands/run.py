@@ -35,7 +35,10 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt  # one clean shutdown path for Ctrl-C and `kill`
+    """One clean shutdown path for Ctrl-C and `kill`; repeats (e.g. `timeout` signals the whole
+    process group as well) are ignored while the first one closes the outputs."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
