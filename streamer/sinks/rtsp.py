@@ -61,9 +61,9 @@ class RtspSink:
                 self._open(image.shape[1], image.shape[0])
                 if self.ever_up:
                     log.info("%s: RTSP output back", redact(self.url))
-                self.ever_up = True
-                self.backoff.reset()
             self._video.encode(image, frame.pts_s - self._t0)  # type: ignore[union-attr]
+            self.ever_up = True  # the connection is made on the first packet, not at open
+            self.backoff.reset()
             self.frames += 1
         except (av.FFmpegError, OSError) as exc:
             error = getattr(exc, "strerror", None) or str(exc)

@@ -33,8 +33,10 @@ def gst_rtsp_missing() -> str | None:
 class RtspTestServer:
     """``start()`` picks a free port the first time and keeps it across ``stop()``/``start()``."""
 
-    def __init__(self, path: str = "/cam", width: int = 160, height: int = 120, fps: int = 15) -> None:
+    def __init__(self, path: str = "/cam", width: int = 160, height: int = 120, fps: int = 15,
+                 record: str | Path | None = None) -> None:
         self.path, self.width, self.height, self.fps = path, width, height, fps
+        self.record = record  # set: the server takes a pushed stream and writes it here (.h264)
         self.port = 0
         self.proc: subprocess.Popen[str] | None = None
 
@@ -46,6 +48,8 @@ class RtspTestServer:
         python = shutil.which(SYSTEM_PYTHON) or sys.executable
         cmd = [python, str(SCRIPT), "--port", str(self.port), "--path", self.path,
                "--width", str(self.width), "--height", str(self.height), "--fps", str(self.fps)]
+        if self.record:
+            cmd += ["--record", str(self.record)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         line = self._first_line(timeout_s)
         if not line.startswith("READY"):

@@ -22,17 +22,23 @@ def main() -> int:
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--height", type=int, default=120)
     ap.add_argument("--fps", type=int, default=15)
+    ap.add_argument("--record", help="accept a pushed H.264 stream (RECORD) into this .h264 file")
     args = ap.parse_args()
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
     server.set_address("127.0.0.1")
     server.set_service(str(args.port))
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(
+    if args.record:
+        factory.set_transport_mode(GstRtspServer.RTSPTransportMode.RECORD)
+        factory.set_launch(f"( rtph264depay name=depay0 ! h264parse config-interval=-1 ! "
+                           f"video/x-h264,stream-format=byte-stream ! filesink buffer-mode=unbuffered location={args.record} )")
+    else:
+        factory.set_launch(
         f"( videotestsrc is-live=true pattern=ball ! video/x-raw,width={args.width},"
         f"height={args.height},framerate={args.fps}/1 ! x264enc tune=zerolatency "
         f"speed-preset=ultrafast key-int-max={args.fps} ! rtph264pay name=pay0 pt=96 config-interval=1 )"
-    )
+        )
     factory.set_shared(True)
     server.get_mount_points().add_factory(args.path, factory)
     if server.attach(None) == 0:
