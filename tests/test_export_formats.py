@@ -7,8 +7,15 @@ from pathlib import Path
 import pytest
 
 from streamer.errors import ExportError
-from streamer.export.formats import (FORMATS, Environment, ExportRequest, get_format, parse_dynamic,
-                                     parse_hw, validate_request)
+from streamer.export.formats import (
+    FORMATS,
+    Environment,
+    ExportRequest,
+    get_format,
+    parse_dynamic,
+    parse_hw,
+    validate_request,
+)
 
 NO_GPU = Environment(cuda_devices=0, tensorrt_version=None, torch_tensorrt=False)
 GPU_NO_TRT = Environment(cuda_devices=1, tensorrt_version=None, torch_tensorrt=False)

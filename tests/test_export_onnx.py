@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import onnx
 import pytest
 import torch
 
 from streamer.errors import ExportError
 from streamer.export import ExportRequest, export
-from streamer.export.onnx_export import check_parity, onnx_outputs, probe_inputs, read_metadata, torch_outputs, psnr_db
+from streamer.export.onnx_export import (
+    check_parity,
+    onnx_outputs,
+    probe_inputs,
+    psnr_db,
+    read_metadata,
+    torch_outputs,
+)
 from streamer.models import get_spec
 from streamer.models.weights import save_weights, sha256_file
 

@@ -9,8 +9,14 @@ from pathlib import Path
 import pytest
 
 from streamer.errors import EngineError
-from streamer.export.sidecar import (GpuInfo, Sidecar, check_engine_compatible, read_sidecar,
-                                     sidecar_path, write_sidecar)
+from streamer.export.sidecar import (
+    GpuInfo,
+    Sidecar,
+    check_engine_compatible,
+    read_sidecar,
+    sidecar_path,
+    write_sidecar,
+)
 
 ORIN = GpuInfo("Orin", "8.7")
 H100 = GpuInfo("NVIDIA H100 80GB HBM3", "9.0")

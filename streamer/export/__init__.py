@@ -13,8 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from streamer.export.formats import (DEFAULT_PROFILE, Environment, ExportRequest, export_formats,
-                                     validate_request)
+from streamer.export.formats import (
+    DEFAULT_PROFILE,
+    Environment,
+    ExportRequest,
+    export_formats,
+    validate_request,
+)
 from streamer.export.sidecar import Sidecar, sidecar_path, write_sidecar
 
 Progress = Callable[[str, int, int], None]  # (phase, step, steps); the CLI draws it

@@ -40,10 +40,12 @@ class CalibSet:
     corrupted: list[bool] = field(default_factory=list)  # synthetic twins, from the manifest
 
     def clean(self, limit: int | None = None) -> list[np.ndarray]:
-        """Frames that are not synthetic twins (all of them without a manifest)."""
+        """Frames that are not synthetic twins (all without a manifest), ``limit`` spread evenly."""
         flags = self.corrupted or [False] * len(self.frames)
         picked = [f for f, c in zip(self.frames, flags) if not c]
-        return picked[:limit] if limit else picked
+        if limit and len(picked) > limit:
+            picked = [picked[int(k)] for k in np.linspace(0, len(picked) - 1, limit).round()]
+        return picked
 
     def batches(self) -> list[np.ndarray]:
         """Each frame as a 1×3×H×W float32 [0,1] batch, the backends' layout."""
@@ -267,7 +269,8 @@ def read_calib(source: str | Path, *, max_frames: int | None = None, size_hw: tu
         else:
             names = sorted(p.name for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not names:
-            raise SourceError(f"{source}: no calibration images in it; make some with `streamer calib make VIDEO -o {source}`")
+            raise SourceError(f"{source}: no calibration images in it; make some with "
+                              f"`streamer calib make VIDEO -o {source}`")
         if max_frames and len(names) > max_frames:
             names = [names[int(k)] for k in np.linspace(0, len(names) - 1, max_frames).round()]
         images = [read_image(source / n) for n in names]

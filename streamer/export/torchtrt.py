@@ -81,7 +81,8 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
                 net = _quantize_int8(net, calib, dev)
                 with export_torch_mode():
                     program = torch.export.export(net, (example,), strict=False)
-                    compiled = torch_tensorrt.dynamo.compile(program, **{k: v for k, v in settings.items() if k != "ir"})
+                    dynamo_settings = {k: v for k, v in settings.items() if k != "ir"}
+                    compiled = torch_tensorrt.dynamo.compile(program, **dynamo_settings)
             else:
                 compiled = torch_tensorrt.compile(net, **settings)
             out_path.parent.mkdir(parents=True, exist_ok=True)
