@@ -44,6 +44,8 @@ class TrainConfig(Strict):
     """`sgd-paper`: Eigen et al.'s SGD, lr 0.001/(1+5t·1e-7)."""
     lr: float = 2e-3
     """Peak learning rate (AdamW) or the paper's base rate (SGD)."""
+    warmup: int = Field(default=500, ge=0)
+    """AdamW: steps of linear warm-up before the cosine decay."""
     loss: Literal["log-mse", "mse", "l1"] = "log-mse"
     """log-mse = mean over patches of log10(MSE): optimises mean PSNR directly."""
     init: str = ""

@@ -38,7 +38,7 @@ def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def _lr_at(cfg: TrainConfig, step: int) -> float:
     if cfg.optimizer == "sgd-paper":
         return cfg.lr / (1.0 + 5.0 * step * 1e-7)
-    warm = 500
+    warm = cfg.warmup
     if step < warm:
         return cfg.lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, cfg.steps - warm))

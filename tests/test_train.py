@@ -1,0 +1,108 @@
+"""A short real training run lowers the error; --resume continues the step count."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from streamer.config import TrainConfig
+from streamer.models.drn import DRN
+from streamer.models.eigen2013 import Eigen2013
+from streamer.models.weights import load_weights
+from streamer.train.data import PatchMix, PatchStream, is_validation, list_images, read_rgb
+from streamer.train.loop import train
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """Four training photos and one validation photo, downscaled to 160×213 (speed)."""
+    if not DATA.is_dir():
+        pytest.skip(f"training photos not found at {DATA}")
+    files = list_images(DATA)
+    picked = [p for p in files if not is_validation(p)][:4] + [p for p in files if is_validation(p)][:1]
+    out = tmp_path_factory.mktemp("photos")
+    for p in picked:
+        img = cv2.imread(str(p))
+        h, w = img.shape[:2]
+        s = 160 / min(h, w)
+        cv2.imwrite(str(out / p.name), cv2.resize(img, (round(w * s), round(h * s)),
+                                                   interpolation=cv2.INTER_AREA))
+    return out
+
+
+def _cfg(photos: Path, out: Path, **kw) -> TrainConfig:
+    base = dict(model="drn", data=photos, out=out, seed=0, patch=32, batch=4, steps=60,
+                optimizer="adamw", lr=2e-3, warmup=5, loss="l1", mix_dirt=0.6,
+                mix_raindrop=0.2, mix_streaks=0.2, workers=0, threads=1, val_every=30,
+                val_crop=64, val_kinds=("streaks", "clean"))
+    return TrainConfig.model_validate(base | kw)
+
+
+def _fixed_batch(photos: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+    stream = PatchStream(imgs, 32, seed=99, mix=PatchMix(0.6, 0.2, 0.2))
+    rng = np.random.default_rng(99)
+    pairs = [stream.sample(rng) for _ in range(24)]
+    return torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
+
+
+def _mse(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
+    with torch.no_grad():
+        return float(((net.eval()(batch[0]) - batch[1]) ** 2).mean())
+
+
+def test_short_run_lowers_the_loss(photos: Path, tmp_path: Path) -> None:
+    """The paper's net from the paper's start (output ≈ 0) with the paper's SGD: a few steps
+    must already pull the error down on patches it never trained on."""
+    torch.set_num_threads(1)
+    batch = _fixed_batch(photos)
+    torch.manual_seed(0)
+    before = _mse(Eigen2013(init="paper"), batch)  # the same init train() starts from (seed 0)
+    cfg = _cfg(photos, tmp_path / "run", model="eigen2013-dirt", init="paper", optimizer="sgd-paper",
+               lr=0.05, loss="mse", clip_grad=0.0, steps=20, val_every=20, val_kinds=("dirt",))
+    card = train(cfg)
+    after = _mse(load_weights(Eigen2013(), tmp_path / "run" / "final.safetensors"), batch)
+    assert after < before * 0.8
+    assert card["steps"] == 20 and card["config"]["optimizer"] == "sgd-paper"
+    assert set(card["validation"]) == {"dirt"}
+    saved = json.loads((tmp_path / "run" / "card.json").read_text())
+    assert saved["data"]["train_images"] == 4 and saved["data"]["val_images"] == 1
+
+
+def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    train(_cfg(photos, out, steps=6, val_every=3))
+    first = json.loads((out / "state.json").read_text())
+    assert first["step"] == 6
+    shutil.copy(out / "last.safetensors", tmp_path / "at6.safetensors")
+    card = train(_cfg(photos, out, steps=9, val_every=3), resume=True)
+    state = json.loads((out / "state.json").read_text())
+    assert state["step"] == 9 and card["steps"] == 9
+    assert [h["step"] for h in state["history"]] == [3, 6, 9]
+    moved = load_weights(DRN(), out / "last.safetensors").state_dict()
+    start = load_weights(DRN(), tmp_path / "at6.safetensors").state_dict()
+    assert any(not torch.equal(moved[k], start[k]) for k in start)
+
+
+def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) -> None:
+    from streamer.cli import main
+
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"model: drn\ndata: {photos}\nout: {tmp_path / 'run'}\npatch: 32\nbatch: 2\n"
+                   "steps: 50\nworkers: 0\nthreads: 1\nval_every: 100\nval_crop: 32\n"
+                   "val_kinds: [clean]\n")
+    ship = tmp_path / "ship"
+    assert main(["train", "--config", str(cfg), "--steps", "2", "--export-weights", str(ship),
+                 "--export-name", "drn-test"]) == 0
+    card = json.loads((ship / "drn-test.card.json").read_text())
+    assert card["steps"] == 2 and card["model"] == "drn"
+    load_weights(DRN(), ship / "drn-test.safetensors")

@@ -1,0 +1,71 @@
+"""Loading weights that do not fit gives one clear WeightsError line."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from streamer.errors import WeightsError
+from streamer.models import get_spec
+from streamer.models.drn import DRN
+from streamer.models.weights import load_weights, save_weights
+
+
+@pytest.fixture
+def drn_file(tmp_path):
+    return save_weights(DRN(), tmp_path / "drn.safetensors")
+
+
+def test_good_file_loads_exactly(drn_file) -> None:
+    src = load_file(str(drn_file))
+    net = load_weights(DRN(), drn_file)
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, src[k])
+
+
+def test_wrong_shape_names_the_tensor(tmp_path) -> None:
+    path = save_weights(DRN(c1=16), tmp_path / "small.safetensors")
+    with pytest.raises(WeightsError, match=r"stem\.0\.weight has shape \(16, 3, 3, 3\), the model needs \(32, 3, 3, 3\)"):
+        load_weights(DRN(), path, name="drn")
+
+
+def test_missing_key_says_other_architecture(drn_file, tmp_path) -> None:
+    state = load_file(str(drn_file))
+    del state["head.weight"]
+    path = tmp_path / "cut.safetensors"
+    save_file(state, str(path))
+    with pytest.raises(WeightsError, match=r"another architecture: missing 1 keys \(e\.g\. head\.weight\)"):
+        load_weights(DRN(), path)
+
+
+def test_weights_of_another_model_are_refused(tmp_path) -> None:
+    path = save_weights(get_spec("eigen2013-dirt").build(), tmp_path / "eigen.safetensors")
+    with pytest.raises(WeightsError, match="weights are for another architecture"):
+        load_weights(DRN(), path)
+
+
+def test_corrupt_file(drn_file) -> None:
+    data = drn_file.read_bytes()
+    drn_file.write_bytes(data[: len(data) // 3])  # truncated download
+    with pytest.raises(WeightsError, match="not a readable safetensors file"):
+        load_weights(DRN(), drn_file)
+
+
+def test_garbage_file(tmp_path) -> None:
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(b"\x00\x01 not safetensors at all")
+    with pytest.raises(WeightsError, match="junk.safetensors: not a readable safetensors file"):
+        load_weights(DRN(), path)
+
+
+def test_pickle_is_refused_before_reading(tmp_path) -> None:
+    path = tmp_path / "drn.pt"
+    torch.save(DRN().state_dict(), path)
+    with pytest.raises(WeightsError, match="pickled weights are not loaded for safety"):
+        load_weights(DRN(), path)
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(WeightsError, match="weights file not found"):
+        load_weights(DRN(), tmp_path / "nope.safetensors")
