@@ -102,7 +102,7 @@ def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) ->
                    "val_kinds: [clean]\n")
     ship = tmp_path / "ship"
     assert main(["train", "--config", str(cfg), "--steps", "2", "--export-weights", str(ship),
-                 "--export-name", "drn-test"]) == 0
+                 "--export-name", "drn-test", "--card-note", "smoke test"]) == 0
     card = json.loads((ship / "drn-test.card.json").read_text())
-    assert card["steps"] == 2 and card["model"] == "drn"
+    assert card["steps"] == 2 and card["model"] == "drn" and card["note"] == "smoke test"
     load_weights(DRN(), ship / "drn-test.safetensors")

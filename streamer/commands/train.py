@@ -23,15 +23,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="on finish copy final weights and card to DIR/<model>.safetensors/.card.json")
     p.add_argument("--export-name", metavar="NAME",
                    help="file stem for --export-weights (default: the model name)")
+    p.add_argument("--card-note", metavar="TEXT",
+                   help="note added to the exported card (e.g. how far from converged)")
     p.set_defaults(func=run)
 
 
-def export_run(out: Path, dest: Path, name: str) -> tuple[Path, Path]:
+def export_run(out: Path, dest: Path, name: str, note: str | None = None) -> tuple[Path, Path]:
     """Copy a finished run's weights and card next to each other under ``dest``."""
+    from streamer.models.weights import sha256_file
+
     dest.mkdir(parents=True, exist_ok=True)
-    weights = shutil.copyfile(out / "final.safetensors", dest / f"{name}.safetensors")
-    card = shutil.copyfile(out / "card.json", dest / f"{name}.card.json")
-    return Path(weights), Path(card)
+    weights = Path(shutil.copyfile(out / "final.safetensors", dest / f"{name}.safetensors"))
+    card = json.loads((out / "card.json").read_text())
+    card["weights_sha256"] = sha256_file(weights)
+    if note:
+        card["note"] = note
+    card_path = dest / f"{name}.card.json"
+    card_path.write_text(json.dumps(card, indent=2) + "\n")
+    return weights, card_path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{cfg.model}: {card.get('steps', 0)} steps in {card.get('wall_time_s', 0):.0f} s; "
           f"validation gain: {gains or 'n/a'}; run folder {cfg.out}")
     if args.export_weights:
-        w, c = export_run(Path(cfg.out), Path(args.export_weights), args.export_name or cfg.model)
+        w, c = export_run(Path(cfg.out), Path(args.export_weights),
+                          args.export_name or cfg.model, args.card_note)
         print(f"exported {w} and {c}")
     print(json.dumps({"card": str(Path(cfg.out) / "card.json")}))
     return 0
