@@ -47,6 +47,9 @@ class OrtBackend:
         if threads:
             opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
+        # no busy-waiting between ops: decode and encode threads need those cycles (measured on
+        # 2 cores at 720p: 2.2 vs 1.5 fps for the whole pipeline)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         providers = ["CPUExecutionProvider"]
         if device == "cuda":
