@@ -122,7 +122,7 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
         finally:
             net.close()
     report["runs"] = runs
-    report["threads"] = {"network": threads or "default", "torch": torch.get_num_threads(),
+    report["threads"] = {"network": threads, "torch": torch.get_num_threads(),  # 0 = engine default
                          "cpu_count": os.cpu_count()}
     report["versions"] = versions()
     report["host"] = host()
