@@ -82,5 +82,4 @@ def run(args: argparse.Namespace) -> int:
         w, c = export_run(Path(cfg.out), Path(args.export_weights),
                           args.export_name or cfg.model, args.card_note)
         print(f"exported {w} and {c}")
-    print(json.dumps({"card": str(Path(cfg.out) / "card.json")}))
     return 0
