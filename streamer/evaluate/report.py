@@ -41,22 +41,24 @@ def crop_strip(panels: dict[str, np.ndarray], side: int = 192) -> np.ndarray:
 
 
 def bar_chart(rows: list[dict], title: str, width: int = 720) -> np.ndarray:
-    """Mean PSNR gain per method as horizontal bars, zero line in the middle-left."""
-    rows = [r for r in rows if "psnr_gain" in r]
-    bar_h, top, left = 26, 40, 190
-    img = np.full((top + bar_h * len(rows) + 30, width, 3), 255, np.uint8)
+    """Mean PSNR gain per method as horizontal bars around a zero line; values in a right column."""
+    rows = [r for r in rows if "psnr_gain" in r and r["method"] != "input (corrupted)"]
+    bar_h, top, left, right = 26, 40, 190, width - 90
+    img = np.full((top + bar_h * max(1, len(rows)) + 20, width, 3), 255, np.uint8)
     cv2.putText(img, title[:80], (8, 24), _FONT, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
-    span = max([abs(r["psnr_gain"]) for r in rows] + [1.0])
-    zero = left + (width - left - 20) // 3
-    scale = (width - zero - 20) / span
+    neg = max([0.0] + [-r["psnr_gain"] for r in rows])
+    pos = max([0.0] + [r["psnr_gain"] for r in rows])
+    span = max(neg + pos, 1e-6)
+    zero = int(left + (right - left) * neg / span)
+    scale = (right - left) / span
     for i, r in enumerate(rows):
         y = top + i * bar_h
         g = r["psnr_gain"]
-        x1 = int(zero + max(g * scale, -(zero - left)))
+        x1 = int(round(zero + g * scale))
         color = (60, 120, 200) if g >= 0 else (200, 60, 60)
         cv2.rectangle(img, (min(zero, x1), y + 4), (max(zero, x1), y + bar_h - 4), color, -1)
         cv2.putText(img, r["method"][:24], (6, y + 18), _FONT, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
-        cv2.putText(img, f"{g:+.2f} dB", (max(zero, x1) + 4, y + 18), _FONT, 0.42, (0, 0, 0), 1,
+        cv2.putText(img, f"{g:+.2f} dB", (right + 10, y + 18), _FONT, 0.45, (0, 0, 0), 1,
                     cv2.LINE_AA)
     cv2.line(img, (zero, top), (zero, top + bar_h * len(rows)), (0, 0, 0), 1)
     return img
