@@ -167,7 +167,7 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
                           else _restore_video(path, out, restorer, progress))
                 results.append(RestoreResult(path, out, frames))
             except StreamerError as exc:
-                log.warning("%s: skipped: %s", path, exc)
+                log.debug("%s: skipped: %s", path, exc)  # the caller reports results
                 results.append(RestoreResult(path, None, error=str(exc)))
     finally:
         with_backend.close()

@@ -48,8 +48,13 @@ def test_registered_models_with_shipped_weights_or_clear_error(spec: str) -> Non
         with pytest.raises((WeightsError, ConfigError), match=spec):
             open_backend(spec, "torch")
         return
+    from streamer.frame import Frame
+    from streamer.preprocess.frames import FrameRestorer
+
     with open_backend(spec, "torch", threads=1) as b:
-        assert b(np.zeros((1, 3, 32, 32), np.float32)).shape == (1, 3, 32, 32)
+        image = np.random.default_rng(0).integers(0, 256, (29, 37, 3), np.uint8)
+        out = FrameRestorer(b)(Frame(image, 0.0, 0)).image
+        assert out.shape == image.shape and out.dtype == np.uint8
 
 
 def test_errors_name_the_problem(tmp_path: Path) -> None:
