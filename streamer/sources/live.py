@@ -73,6 +73,8 @@ class LiveSource:
             error = "stream ended"
             try:
                 with self._open() as container:
+                    if not container.streams.video:
+                        raise SourceError(f"{redact(self.url)}: {self.kind} sends no video stream")
                     stream = container.streams.video[0]
                     stream.thread_type = "AUTO"
                     first_s: float | None = None
