@@ -26,7 +26,12 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
     """Read ``cfg.source``, clean every frame, write to all ``cfg.sinks``; close all at the end.
 
     ``stats`` lets a caller (web view, tests) watch the run; setting ``stop`` ends it cleanly.
+    A ``cameras:`` config runs them all here, batched (``streamer.site``; a ``SiteResult``).
     """
+    if cfg.source is None:
+        from streamer.site import run_site
+
+        return run_site(cfg, stats=stats, stop=stop, on_progress=on_progress)
     from streamer.backends import open_backend
     from streamer.preprocess.frames import FrameRestorer
     from streamer.preprocess.resize import parse_size

@@ -183,13 +183,66 @@ class EncoderConfig(Strict):
     """Encoder threads; 0 = FFmpeg's choice."""
 
 
-class RunConfig(Strict):
-    """`streamer run --config configs/<name>.yaml`: one camera through the network to its sinks."""
+class CameraConfig(Strict):
+    """One camera of a site (`cameras:`); `model`/`preprocess` left out = the site's."""
 
+    name: str = Field(min_length=1)
+    """Unique camera name: logs, metrics labels, the web view tile, `{camera}` in sink paths."""
     source: SourceConfig
-    """The camera or file to read."""
+    """Where its frames come from; a plain string is accepted as `{url: that string}`."""
+    sinks: list[SinkConfig] = Field(default_factory=list)
+    """This camera's own outputs (the site-wide `sinks` are added to them)."""
+    model: ModelConfig | None = None
+    """Another network for this camera; cameras with equal model and preprocess share batches."""
+    preprocess: PreprocessConfig | None = None
+    """Other resize/tiling for this camera."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _source_from_string(cls, value: Any) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("source"), str):
+            return {**value, "source": {"url": value["source"]}}
+        return value
+
+
+class BatchingConfig(Strict):
+    """Multi-camera runs: frames of equal size from several cameras go through one network call."""
+
+    max_batch: int = Field(default=8, ge=1)
+    """Most frames per network call (one per camera per call); 1 = no batching."""
+    timeout_ms: float = Field(default=20.0, ge=0.0)
+    """After the first frame of a batch, wait at most this long for the other cameras' frames."""
+
+
+class ClusterConfig(Strict):
+    """`streamer cluster`: cameras spread over Ray actors on the cluster's nodes."""
+
+    cameras_per_actor: int = Field(default=4, ge=1)
+    """Cameras run (and batched) together in one actor process."""
+    num_cpus: float = Field(default=1.0, ge=0.0)
+    """Ray CPUs reserved per actor; placement uses it, so a node runs floor(its CPUs / this) actors."""
+    num_gpus: float = Field(default=0.0, ge=0.0)
+    """Ray GPUs per actor (fractions share a GPU); > 0 places actors on GPU nodes only."""
+    max_restarts: int = Field(default=-1, ge=-1)
+    """Ray restarts of an actor whose process or node died (-1 = always); the supervisor re-creates beyond that."""
+    metrics_port: int = Field(default=9400, ge=0, le=65535)
+    """Head process serves the merged `/metrics` of all actors here (0 = any free port)."""
+    metrics_host: str = "127.0.0.1"
+    """Address the head's `/metrics` binds to."""
+    poll_s: float = Field(default=2.0, gt=0.0)
+    """How often the head collects status and metrics from the actors."""
+
+
+class RunConfig(Strict):
+    """`streamer run --config configs/<name>.yaml`: one camera (`source:`) or a site (`cameras:`)."""
+
+    source: SourceConfig | None
+    """The camera or file to read (one camera); use `cameras:` for several."""
+    cameras: list[CameraConfig] = Field(default_factory=list)
+    """A site: several cameras in one process, batched together (see `batching`)."""
     sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(url="null")], min_length=1)
-    """Outputs, all fed the same cleaned frames."""
+    """Outputs, all fed the same cleaned frames; with `cameras:` every camera gets them
+    (`view` is one shared page; file paths need `{camera}`, e.g. `out/{camera}.mp4`)."""
     model: ModelConfig = ModelConfig()
     """The restoration network."""
     backend: BackendConfig = BackendConfig()
@@ -204,6 +257,42 @@ class RunConfig(Strict):
     """Bound of each queue between stages; live sources drop the oldest frame when full."""
     stats_every_s: float = Field(default=10.0, ge=0.0)
     """Live runs: log a stats line this often; 0 = never."""
+    batching: BatchingConfig = BatchingConfig()
+    """How `cameras:` share network calls."""
+    cluster: ClusterConfig = ClusterConfig()
+    """How `streamer cluster` places the cameras on Ray."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_needs_no_source(cls, value: Any) -> Any:
+        if isinstance(value, dict) and value.get("cameras") and "source" not in value:
+            return {**value, "source": None}  # otherwise `source` stays required
+        return value
+
+    @model_validator(mode="after")
+    def _one_camera_or_a_site(self) -> "RunConfig":
+        if (self.source is None) == (not self.cameras):
+            raise ValueError("give either `source:` (one camera) or `cameras:` (a site), not both or neither")
+        names = [c.name for c in self.cameras]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"camera names must be unique; {', '.join(dup)} repeats")
+        return self
+
+    def camera_list(self) -> list[CameraConfig]:
+        """Every camera with site defaults filled in; a `source:` config is one camera."""
+        if self.source is not None:
+            return [CameraConfig(name=self.source.name, source=self.source, sinks=list(self.sinks),
+                                 model=self.model, preprocess=self.preprocess)]
+        out = []
+        shared = list(self.sinks) if "sinks" in self.model_fields_set else []
+        for cam in self.cameras:
+            sinks = [*cam.sinks, *(s.model_copy(update={"url": s.url.replace("{camera}", cam.name)})
+                                   for s in shared)] or [SinkConfig(url="null")]
+            out.append(cam.model_copy(update={
+                "source": cam.source.model_copy(update={"name": cam.name}), "sinks": sinks,
+                "model": cam.model or self.model, "preprocess": cam.preprocess or self.preprocess}))
+        return out
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

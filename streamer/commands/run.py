@@ -1,4 +1,4 @@
-"""`streamer run --config configs/NAME.yaml [overrides]`: one camera or file through the network."""
+"""`streamer run --config configs/NAME.yaml [overrides]`: one camera or file, or a `cameras:` site."""
 
 from __future__ import annotations
 
@@ -55,7 +55,16 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
     outs = ", ".join(s.url for s in cfg.sinks)
     note = " (interrupted)" if result.interrupted else ""
+    cameras = getattr(result, "cameras", {})  # a `cameras:` site: one line per camera too
+    if cameras:
+        outs = f"{len(cameras)} cameras"
     print(f"{result.frames_out} frames in {result.seconds:.1f} s: {result.fps:.1f} fps -> {outs}{note}")
     if result.dropped or result.reconnects:
         print(f"dropped {result.dropped} frames, {result.reconnects} reconnects")
-    return 0
+    for name, cam in cameras.items():
+        state = f"FAILED: {cam.error}" if cam.error else "ok"
+        print(f"  {name}: in {cam.frames_in}, out {cam.frames_out}, dropped {cam.dropped}, "
+              f"reconnects {cam.reconnects}, {state}")
+    if cameras and result.batches:
+        print(f"{result.batches} batches, {result.batched_frames / result.batches:.2f} frames per batch")
+    return 1 if any(cam.error for cam in cameras.values()) else 0

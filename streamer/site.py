@@ -1,0 +1,364 @@
+"""A site: many cameras in one process, sharing network calls.
+
+Per camera: a capture thread into its own ``Lane`` (latest frame wins for cameras, files never
+drop) and an output thread writing its sinks in order. Per model group (cameras with the same
+model and preprocess): one backend and one batcher thread (``streamer.batching``). A camera that
+fails (source gone for good, sink broken) is closed and reported; the others go on. The run ends
+when every camera has ended, on ``stop`` or Ctrl-C; sinks are closed last, shared ones once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from streamer.batching import BatchRestorer, Lane, Muxer
+from streamer.config import CameraConfig, RunConfig
+from streamer.errors import ConfigError
+from streamer.frame import Frame
+from streamer.pipeline import Progress, RunResult, put_latest
+from streamer.sinks.base import Sink
+from streamer.stats import RunStats
+
+log = logging.getLogger(__name__)
+
+_END = object()
+SHARED_SINKS = ("view",)  # one instance serves every camera (the page is a grid by frame.source)
+
+
+@dataclass
+class CameraResult:
+    frames_in: int
+    frames_out: int
+    dropped: int
+    reconnects: int
+    error: str = ""
+
+
+@dataclass
+class SiteResult(RunResult):
+    """``RunResult`` summed over cameras, plus each camera's own line and batching counts."""
+
+    cameras: dict[str, CameraResult] = field(default_factory=dict)
+    batches: int = 0  # network calls made
+    batched_frames: int = 0  # frames that went through them
+
+    @property
+    def errors(self) -> dict[str, str]:
+        return {k: v.error for k, v in self.cameras.items() if v.error}
+
+
+class SinkPool:
+    """Opens each camera's sinks; ``view`` specs are opened once and shared by all cameras."""
+
+    def __init__(self, cfg: RunConfig, stats: RunStats) -> None:
+        self.cfg, self.stats = cfg, stats
+        self._shared: dict[str, Sink] = {}
+        self._owned: list[Sink] = []
+        self._files: dict[str, str] = {}
+
+    def open(self, cam: CameraConfig, fps: float) -> list[Sink]:
+        from streamer.sinks import open_sink
+
+        sinks: list[Sink] = []
+        for sc in cam.sinks:
+            shared = sc.url.startswith(SHARED_SINKS)
+            if shared and sc.url in self._shared:
+                sinks.append(self._shared[sc.url])
+                continue
+            if not shared and sc.url != "null":
+                other = self._files.setdefault(sc.url, cam.name)
+                if other != cam.name:
+                    raise ConfigError(f"sink {sc.url!r}: used by cameras {other} and {cam.name}; "
+                                      "give each its own, e.g. out/{camera}.mp4")
+            sink = open_sink(sc.url, encoder=self.cfg.encoder, side_by_side=sc.side_by_side, fps=fps,
+                             stats=self.stats)
+            (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))
+            sinks.append(sink)
+        return sinks
+
+    def close(self) -> list[BaseException]:
+        """Close every sink once (cameras' own first, shared last); returns the errors."""
+        errors = []
+        for sink in [*self._owned, *self._shared.values()]:
+            try:
+                sink.close()
+            except BaseException as exc:  # noqa: BLE001  keep closing the others
+                errors.append(exc)
+        return errors
+
+
+@dataclass(eq=False)
+class Camera:
+    """A lane plus what runs it: source, sinks, output queue, counters."""
+
+    cfg: CameraConfig
+    lane: Lane
+    source: Any = None
+    sinks: list[Sink] = field(default_factory=list)
+    out_q: "queue.Queue[Any]" = field(default_factory=lambda: queue.Queue(4))
+    written: int = 0
+    total: int | None = None
+    error: BaseException | None = None
+    end_sent: bool = False
+
+
+class Site:
+    def __init__(self, cfg: RunConfig, *, stats: RunStats | None = None,
+                 stop: threading.Event | None = None, on_progress: Progress | None = None) -> None:
+        self.cfg = cfg
+        self.stats = stats or RunStats(model=cfg.model.name, backend=cfg.backend.kind)
+        self.stop = stop or threading.Event()
+        self.on_progress = on_progress
+        self.cameras: list[Camera] = []
+        self.groups: list[tuple[BatchRestorer, Muxer]] = []
+        self.pool = SinkPool(cfg, self.stats)
+        self._backends: list[Any] = []
+        self._lock = threading.Lock()
+        self._written = 0
+
+    # -- setup ----------------------------------------------------------------------------------
+    def _open(self) -> None:
+        from streamer.backends import open_backend
+        from streamer.preprocess.resize import parse_size
+        from streamer.sources import source_from_config
+
+        grouped: dict[tuple[Any, ...], list[Camera]] = {}
+        for cam_cfg in self.cfg.camera_list():
+            keep = any(s.side_by_side or s.url.startswith("view") for s in cam_cfg.sinks)
+            cam = Camera(cam_cfg, Lane(cam_cfg.name, False, self.cfg.queue_frames, keep),
+                         out_q=queue.Queue(self.cfg.queue_frames))
+            self.cameras.append(cam)
+            try:  # a camera that cannot start is reported, the others still run
+                cam.source = source_from_config(cam_cfg.source, self.stats)
+                cam.lane.live = bool(getattr(cam.source, "live", False))
+                cam.total = getattr(cam.source, "total_frames", None)
+                if self.cfg.max_frames and (cam.total is None or self.cfg.max_frames < cam.total):
+                    cam.total = self.cfg.max_frames
+                fps = getattr(getattr(cam.source, "info", None), "fps", 0.0) or cam_cfg.source.fps or 0.0
+                cam.sinks = self.pool.open(cam_cfg, fps)
+            except ConfigError:
+                raise
+            except Exception as exc:  # noqa: BLE001  StreamerError or a library error: this camera only
+                self._fail(cam, exc)
+                continue
+            m, p = cam_cfg.model or self.cfg.model, cam_cfg.preprocess or self.cfg.preprocess
+            grouped.setdefault((m.name, m.arch, p.resize, p.tiling.tile, p.tiling.overlap), []).append(cam)
+        b = self.cfg.backend
+        for (model, arch, size, tile, overlap), cams in grouped.items():
+            backend = open_backend(model, b.kind, b.device, arch=arch, threads=b.threads, fp16=b.fp16)
+            self._backends.append(backend)
+            restorer = BatchRestorer(backend, size=parse_size(size) if size else None, tile=tile,
+                                     overlap=overlap)
+            self.groups.append((restorer, Muxer([c.lane for c in cams], self.stop)))
+        self._muxer_of = {id(c.lane): mux for _, mux in self.groups for c in self.cameras
+                          if c.lane in mux.lanes}
+
+    def _fail(self, cam: Camera, exc: BaseException) -> None:
+        if cam.error is None:
+            cam.error = exc
+            log.error("%s: camera stopped: %s", cam.cfg.name, exc)
+            self.stats.on_up(cam.cfg.name, False, str(exc))
+        self._close_camera(cam)
+
+    def _close_camera(self, cam: Camera) -> None:
+        if cam.source is not None:
+            cam.source.close()
+        mux = getattr(self, "_muxer_of", {}).get(id(cam.lane))
+        if mux is not None:
+            mux.close(cam.lane)
+        else:
+            cam.lane.closed = True
+
+    # -- threads --------------------------------------------------------------------------------
+    def _capture(self, cam: Camera, mux: Muxer) -> None:
+        name = cam.cfg.name
+        try:
+            if not cam.lane.live:
+                self.stats.on_up(name, True)
+            frames = iter(cam.source)
+            while not (self.stop.is_set() or cam.lane.closed):
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                self.stats.on_stage(name, "decode", time.perf_counter() - t0)
+                self.stats.on_frame_in(name)
+                dropped = mux.put(cam.lane, frame)
+                if dropped:
+                    self.stats.on_drop(name, dropped)
+        except BaseException as exc:  # noqa: BLE001  this camera only
+            self._fail(cam, exc)
+        finally:
+            mux.end(cam.lane)
+
+    def _batch(self, restorer: BatchRestorer, mux: Muxer, cams: list[Camera]) -> None:
+        b = self.cfg.batching
+        timer = self.stats.on_stage
+        by_lane = {id(c.lane): c for c in cams}
+        try:
+            while True:
+                items = mux.take(b.max_batch, b.timeout_ms / 1000.0)
+                if items is None:
+                    break
+                items = [(ln, f) for ln, f in items if not ln.closed]
+                if items:
+                    for (lane, _), frame in zip(items, restorer(items, timer)):
+                        self._hand_over(by_lane[id(lane)], frame)
+                    self._batch_sizes.observe(len(items))
+                for lane in mux.finished():
+                    self._send_end(by_lane[id(lane)])
+        except BaseException as exc:  # noqa: BLE001  the network failed: every camera of the group
+            for cam in cams:
+                self._fail(cam, exc)
+        finally:
+            for cam in cams:
+                self._send_end(cam)
+
+    def _hand_over(self, cam: Camera, frame: Any) -> None:
+        """To the camera's output: cameras drop the oldest when their sinks lag (never block the
+        shared batcher); files wait, unless the camera is closed or the run stops."""
+        if cam.lane.live:
+            dropped = put_latest(cam.out_q, frame)
+            if dropped:
+                self.stats.on_drop(cam.cfg.name, dropped)
+            return
+        while not (self.stop.is_set() or cam.lane.closed):
+            try:
+                cam.out_q.put(frame, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _send_end(self, cam: Camera) -> None:
+        if not cam.end_sent:
+            cam.end_sent = True
+            self._hand_over(cam, _END)
+
+    def _output(self, cam: Camera) -> None:
+        name = cam.cfg.name
+        try:
+            while not cam.lane.closed:
+                try:
+                    frame: Frame = cam.out_q.get(timeout=0.1)
+                except queue.Empty:
+                    if self.stop.is_set():
+                        break
+                    continue
+                if frame is _END:
+                    break
+                t0 = time.perf_counter()
+                for sink in cam.sinks:
+                    sink.write(frame)
+                self.stats.on_stage(name, "encode", time.perf_counter() - t0)
+                self.stats.on_frame_out(name, frame.captured_s)
+                cam.written += 1
+                self._progress()
+                if self.cfg.max_frames and cam.written >= self.cfg.max_frames:
+                    break
+        except BaseException as exc:  # noqa: BLE001
+            self._fail(cam, exc)
+        finally:
+            self._close_camera(cam)
+
+    def _progress(self) -> None:
+        with self._lock:
+            self._written += 1
+            written = self._written
+        if self.on_progress:
+            totals = [c.total for c in self.cameras if c.error is None]
+            self.on_progress(written, None if None in totals else sum(t for t in totals if t))
+
+    # -- driver ---------------------------------------------------------------------------------
+    def run(self) -> SiteResult:
+        """Run every camera until all end, ``stop`` or Ctrl-C; then close everything."""
+        from prometheus_client import Histogram
+
+        self._batch_sizes = Histogram("streamer_batch_frames", "Frames per network call",
+                                      buckets=(1, 2, 3, 4, 6, 8, 12, 16, 32), registry=self.stats.registry)
+        t_start = time.monotonic()
+        threads: list[threading.Thread] = []
+        interrupted = False
+        try:
+            self._open()
+            for i, (restorer, mux) in enumerate(self.groups):
+                cams = [c for c in self.cameras if c.lane in mux.lanes]
+                for cam in cams:
+                    threads.append(self._thread(self._capture, cam.cfg.name, "capture", cam, mux))
+                    threads.append(self._thread(self._output, cam.cfg.name, "output", cam))
+                threads.append(self._thread(self._batch, f"group{i}", "batch", restorer, mux, cams))
+            for t in threads:
+                t.start()
+            next_log = time.monotonic() + self.cfg.stats_every_s
+            while any(t.is_alive() for t in threads):
+                time.sleep(0.1)
+                if self.cfg.stats_every_s and time.monotonic() >= next_log:
+                    next_log += self.cfg.stats_every_s
+                    for line in self.stats_lines():
+                        log.info("%s", line)
+        except KeyboardInterrupt:
+            interrupted = True
+            log.info("site: stopping (interrupted)")
+        finally:
+            interrupted = self._shutdown(threads) or interrupted
+        return self._result(time.monotonic() - t_start, interrupted)
+
+    def _thread(self, fn: Any, cam: str, role: str, *args: Any) -> threading.Thread:
+        return threading.Thread(target=fn, args=args, name=f"streamer-{cam}-{role}", daemon=True)
+
+    def _shutdown(self, threads: list[threading.Thread]) -> bool:
+        interrupted = False
+        self.stop.set()
+        for cam in self.cameras:
+            if cam.source is not None:
+                cam.source.close()
+        timeout_s = max([float(getattr(c.source, "timeout_s", 5.0)) for c in self.cameras] or [5.0])
+        deadline = time.monotonic() + timeout_s + 5.0
+        pending = [t for t in threads if t.ident is not None]
+        while pending and time.monotonic() < deadline:
+            try:
+                pending[0].join(0.2)
+            except KeyboardInterrupt:
+                interrupted = True
+            pending = [t for t in pending if t.is_alive()]
+        if pending:
+            log.warning("site: %s did not stop in time", ", ".join(t.name for t in pending))
+        for exc in self.pool.close():
+            log.error("site: closing a sink failed: %s", exc)
+        for backend in self._backends:
+            backend.close()
+        return interrupted
+
+    def _result(self, seconds: float, interrupted: bool) -> SiteResult:
+        cams = {}
+        for cam in self.cameras:
+            st = self.stats.camera(cam.cfg.name)
+            cams[cam.cfg.name] = CameraResult(st.frames_in, cam.written, st.dropped, st.reconnects,
+                                              str(cam.error) if cam.error else "")
+        reg = self.stats.registry
+        return SiteResult(
+            frames_in=sum(c.frames_in for c in cams.values()), frames_out=sum(c.frames_out for c in cams.values()),
+            dropped=sum(c.dropped for c in cams.values()), reconnects=sum(c.reconnects for c in cams.values()),
+            seconds=seconds, interrupted=interrupted, stats=self.stats, cameras=cams,
+            batches=int(reg.get_sample_value("streamer_batch_frames_count") or 0),
+            batched_frames=int(reg.get_sample_value("streamer_batch_frames_sum") or 0))
+
+    def stats_lines(self) -> list[str]:
+        lines = []
+        for cam in self.cameras:
+            st = self.stats.camera(cam.cfg.name)
+            state = "up" if st.up else f"DOWN ({st.last_error})" if st.last_error else "down"
+            lines.append(f"{cam.cfg.name}: {st.fps:.1f} fps, in {st.frames_in}, out {st.frames_out}, "
+                         f"dropped {st.dropped}, latency {st.latency_ms:.0f} ms, "
+                         f"reconnects {st.reconnects}, {state}")
+        return lines
+
+
+def run_site(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,
+             on_progress: Progress | None = None) -> SiteResult:
+    """Run every camera of ``cfg`` in this process (see module doc); never raises for one camera."""
+    return Site(cfg, stats=stats, stop=stop, on_progress=on_progress).run()
