@@ -87,7 +87,7 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
                 compiled = torch_tensorrt.compile(net, **settings)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             torch_tensorrt.save(compiled, str(out_path), output_format="exported_program",
-                                arg_inputs=[example])
+                                inputs=[example])  # `inputs` is accepted by 2.4 and later
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ExportError(f"{out_path}: Torch-TensorRT compile failed ({str(exc).splitlines()[0]})") from exc
     try:
