@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, calib_frames=args.calib_frames, calib_method=args.calib_method,
         opset=args.opset)
     logging.getLogger().addFilter(_drop_quantizer_chatter)
-    result = export(req, progress=_Progress())
+    result = export(req, progress=_Progress(disable=args.quiet or not sys.stderr.isatty()))
     side = result.sidecar
     if args.json:
         print(json.dumps(json.loads(result.sidecar_path.read_text()), indent=2))
@@ -81,12 +82,15 @@ def _drop_quantizer_chatter(record: logging.LogRecord) -> bool:
 class _Progress:
     """One tqdm bar per phase (TensorRT phases nest; each gets its own bar)."""
 
-    def __init__(self) -> None:
+    def __init__(self, disable: bool = False) -> None:
         self._bars: dict = {}
+        self.disable = disable
 
     def __call__(self, phase: str, step: int, steps: int) -> None:
         from tqdm import tqdm
 
+        if self.disable:
+            return
         bar = self._bars.get(phase)
         if bar is None:
             bar = self._bars[phase] = tqdm(total=max(steps, 1), desc=phase, leave=False)

@@ -158,13 +158,26 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
 def _backend_parity(req: ExportRequest, net, shape, side: Sidecar) -> dict:
     """Run the built file through the tensorrt backend at the profile's opt shape."""
     from streamer.backends.trt_backend import open_trt_backend
-    from streamer.export.onnx_export import compare, probe_inputs, torch_outputs
+    from streamer.errors import ExportError
+    from streamer.export.onnx_export import (
+        FP32_MIN_PSNR_DB,
+        compare,
+        probe_inputs,
+        torch_outputs,
+    )
 
     write_sidecar(req.output, side)  # the backend checks the sidecar before loading
     inputs = probe_inputs([shape])
     with open_trt_backend(str(req.output), device=f"cuda:{req.device or 0}", arch=req.model) as backend:
         got = [backend(x) for x in inputs]
-    return compare(got, torch_outputs(net, inputs)).as_dict()
+    parity = compare(got, torch_outputs(net, inputs))
+    if req.precision == "fp32" and parity.psnr_db < FP32_MIN_PSNR_DB:
+        req.output.unlink(missing_ok=True)  # a wrong fp32 engine must not stay around to be used
+        sidecar_path(req.output).unlink(missing_ok=True)
+        raise ExportError(f"{req.output}: fp32 engine differs from PyTorch (PSNR {parity.psnr_db:.1f} dB "
+                          f"< {FP32_MIN_PSNR_DB:.0f} dB, max abs {parity.max_abs:.2g}); not kept, "
+                          "report it with the TensorRT version")
+    return parity.as_dict()
 
 
 def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, progress: Progress) -> None:

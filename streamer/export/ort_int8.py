@@ -78,7 +78,12 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
                   options: Int8Options = Int8Options()) -> Path:
     """Pre-process (shape inference, fusion), calibrate on ``calib`` and write the QDQ model."""
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if options.method not in METHODS:
