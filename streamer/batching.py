@@ -99,7 +99,7 @@ class Muxer:
             n = len(self.lanes)
             order = [self.lanes[(self._next + i) % n] for i in range(n)]
             self._next = (self._next + 1) % n
-            batch = [(ln, ln.frames.popleft()) for ln in order if ln.frames][:max_batch]
+            batch = [(ln, ln.frames.popleft()) for ln in [ln for ln in order if ln.frames][:max_batch]]
             self._cond.notify_all()  # room for file captures waiting in put
             return batch
 

@@ -127,3 +127,114 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     report["versions"] = versions()
     report["host"] = host()
     return report
+
+
+class _LatencySink:
+    """Records capture->output seconds and the last output time per camera (bench only)."""
+
+    def __init__(self) -> None:
+        self.latency_s: dict[str, list[float]] = {}
+        self.first_s: dict[str, float] = {}  # capture time of the camera's first frame
+        self.last_s: dict[str, float] = {}
+
+    def write(self, frame: Any) -> None:
+        import time
+
+        now = time.monotonic()
+        self.latency_s.setdefault(frame.source, []).append(now - frame.captured_s)
+        self.first_s.setdefault(frame.source, frame.captured_s)
+        self.last_s[frame.source] = now
+
+    def fps(self, cams: list[str]) -> float:
+        """Frames of ``cams`` over first capture to last output: no model loading or shutdown."""
+        frames = sum(len(self.latency_s.get(c, [])) for c in cams)
+        span = max(self.last_s.get(c, 0.0) for c in cams) - min(self.first_s.get(c, 0.0) for c in cams)
+        return round(frames / span, 2) if frames and span > 0 else 0.0
+
+    def close(self) -> None:
+        pass
+
+
+def stream_counts(spec: str) -> list[int]:
+    """``8`` -> [1, 2, 4, 8] (doubling up to N); ``1,3,6`` -> exactly those."""
+    try:
+        values = [int(v) for v in spec.split(",") if v.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise ConfigError(f"bench: --streams {spec!r}: give N or a list like 1,2,4,8 (all >= 1)")
+    if len(values) > 1:
+        return sorted(set(values))
+    counts, n = [], 1
+    while n < values[0]:
+        counts.append(n)
+        n *= 2
+    return counts + [values[0]]
+
+
+def _streams_once(clip: Path, n: int, max_batch: int, timeout_ms: float, model: str, backend: str,
+                  device: str, threads: int, arch: str | None) -> dict[str, Any]:
+    from streamer.config import RunConfig
+    from streamer.site import Site
+
+    cfg = RunConfig.model_validate({
+        "cameras": [{"name": f"cam{i}", "source": str(clip)} for i in range(n)],
+        "sinks": ["bench:latency"], "model": {"name": model, "arch": arch},
+        "backend": {"kind": backend, "device": device, "threads": threads},
+        "batching": {"max_batch": max_batch, "timeout_ms": timeout_ms},
+        "queue_frames": 2, "stats_every_s": 0})
+    site = Site(cfg)
+    sink = _LatencySink()
+    site.pool.share("bench:latency", sink)
+    result = site.run()
+    if result.errors:
+        raise ConfigError(f"bench: a stream failed: {next(iter(result.errors.values()))}")
+    lat = sorted(v for vs in sink.latency_s.values() for v in vs)
+    per_cam = {cam: sink.fps([cam]) for cam in result.cameras}
+    return {
+        "streams": n, "batching": max_batch > 1, "max_batch": max_batch,
+        "aggregate_fps": sink.fps(list(result.cameras)), "frames": result.frames_out,
+        "wall_s": round(result.seconds, 3),
+        "per_camera_fps": per_cam,
+        "per_camera_fps_min": min(per_cam.values()) if per_cam else 0.0,
+        "latency_ms": {"mean": round(1000 * sum(lat) / len(lat), 1) if lat else 0.0,
+                       "p50": round(1000 * lat[len(lat) // 2], 1) if lat else 0.0,
+                       "p95": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1) if lat else 0.0},
+        "frames_per_call": round(result.batched_frames / result.batches, 2) if result.batches else 0.0,
+    }
+
+
+def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+                  streams: list[int] = (1, 2, 4, 8), size: tuple[int, int] = (640, 360),  # type: ignore[assignment]
+                  frames: int = 30, threads: int = 0, arch: str | None = None,
+                  clip: str | Path | None = None, max_batch: int = 8,
+                  timeout_ms: float = 20.0) -> dict[str, Any]:
+    """N cameras (the same clip N times, no drops, null sinks) through one site, each N once
+    without batching (one frame per network call) and once with; the ``streams`` JSON section.
+
+    Latency is capture->output at full load (files are read as fast as the site takes them,
+    2-frame queues), so it shows queueing as well as the network.
+    """
+    import torch
+
+    src = Path(clip) if clip else DEMO_CLIP
+    if not src.is_file():
+        raise ConfigError(f"{src}: benchmark clip not found; pass --clip VIDEO")
+    if frames < 2:
+        raise ConfigError(f"bench: --frames {frames} is too few; use 30 or more")
+    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
+    with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
+        clip_path = Path(tmp) / "clip.mp4"
+        report["clip"] = make_clip(src, clip_path, size, frames)
+        args = (model, backend, device, threads, arch)
+        _streams_once(clip_path, 1, 1, 0.0, *args)  # warm-up: first calls build kernels
+        results = []
+        for n in streams:
+            for batch in (1, min(n, max_batch)) if n > 1 and max_batch > 1 else (1,):
+                results.append(_streams_once(clip_path, n, batch, timeout_ms, *args))
+    report["streams"] = {"frames_per_camera": frames, "batch_timeout_ms": timeout_ms,
+                         "sink": "null (latency recorded at the sink)", "results": results}
+    report["threads"] = {"network": threads, "torch": torch.get_num_threads(), "cpu_count": os.cpu_count()}
+    report["versions"] = versions()
+    report["host"] = host()
+    return report

@@ -67,7 +67,7 @@ class SinkPool:
         sinks: list[Sink] = []
         for sc in cam.sinks:
             shared = sc.url.startswith(SHARED_SINKS)
-            if shared and sc.url in self._shared:
+            if sc.url in self._shared:
                 sinks.append(self._shared[sc.url])
                 continue
             if not shared and sc.url != "null":
@@ -80,6 +80,15 @@ class SinkPool:
             (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))
             sinks.append(sink)
         return sinks
+
+    @property
+    def shared(self) -> dict[str, Sink]:
+        """Sinks serving several cameras, by spec (e.g. the one ``view`` server)."""
+        return dict(self._shared)
+
+    def share(self, spec: str, sink: Sink) -> None:
+        """Serve cameras whose sinks name ``spec`` with this one instance (benchmarks, embedding)."""
+        self._shared[spec] = sink
 
     def close(self) -> list[BaseException]:
         """Close every sink once (cameras' own first, shared last); returns the errors."""

@@ -17,13 +17,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
     p.add_argument("--clip", help="video to benchmark on (default: the bundled demo clip)")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
+    p.add_argument("--streams", help="N cameras in one site, with and without batching: N (= 1,2,4..N) "
+                   "or a list like 1,2,4,8; --frames is then per camera")
+    p.add_argument("--max-batch", type=int, default=8, help="--streams: most frames per network call")
+    p.add_argument("--batch-timeout-ms", type=float, default=20.0, help="--streams: batch wait after the first frame")
     p.set_defaults(func=run)
+
+
+def run_streams(args: argparse.Namespace) -> int:
+    from streamer.bench import bench_streams, stream_counts
+    from streamer.preprocess.resize import parse_size
+
+    report = bench_streams(args.model, args.backend, args.device, streams=stream_counts(args.streams),
+                           size=parse_size(args.size), frames=args.frames, threads=args.threads,
+                           arch=args.arch, clip=args.clip, max_batch=args.max_batch,
+                           timeout_ms=args.batch_timeout_ms)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['model']} on {report['backend']}/{report['device']}, {report['clip']['size']}, "
+          f"{report['clip']['frames']} frames per camera, {report['host']['cpu_count']} CPUs")
+    print(f"{'streams':>7} {'batch':>5} {'total fps':>9} {'per cam':>8} {'lat p50':>8} {'lat p95':>8} {'frames/call':>11}")
+    for r in report["streams"]["results"]:
+        print(f"{r['streams']:>7} {r['max_batch']:>5} {r['aggregate_fps']:>9.1f} {r['per_camera_fps_min']:>8.1f} "
+              f"{r['latency_ms']['p50']:>6.0f}ms {r['latency_ms']['p95']:>6.0f}ms {r['frames_per_call']:>11.2f}")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
     from streamer.bench import bench
     from streamer.preprocess.resize import parse_size
 
+    if args.streams:
+        return run_streams(args)
     report = bench(args.model, args.backend, args.device, size=parse_size(args.size),
                    frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip)
     if args.json:

@@ -1,0 +1,194 @@
+"""A site: several cameras (files and real RTSP servers) in one process, batched network calls."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+
+from conftest import read_video
+from streamer.api import run
+from streamer.cli import main
+from streamer.config import RunConfig, load_config
+from streamer.errors import ConfigError
+from streamer.site import Site
+
+
+class CountingBackend:
+    """Identity network that records the batch size of every call."""
+
+    multiple = 1
+
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.batches.append(batch.shape[0])
+        return batch
+
+    def close(self) -> None: ...
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> CountingBackend:
+    backend = CountingBackend()
+    monkeypatch.setattr("streamer.backends.open_backend", lambda *a, **k: backend)
+    return backend
+
+
+def site_cfg(cameras: list[dict[str, Any]], **extra: Any) -> RunConfig:
+    return RunConfig.model_validate({"cameras": cameras, "backend": {"threads": 1}, **extra})
+
+
+def wait_for(cond: Callable[[], bool], timeout_s: float = 30.0) -> None:
+    end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.05)
+
+
+def test_file_cameras_are_batched_and_each_gets_every_frame_in_order(
+        clips: dict[str, Path], counting: CountingBackend, tmp_path: Path) -> None:
+    cfg = site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(3)],
+                   sinks=[str(tmp_path / "{camera}.mp4")], batching={"max_batch": 4, "timeout_ms": 200})
+    result = run(cfg)
+    times_in, _, _ = read_video(clips["small"])
+    assert not result.errors and result.frames_out == 3 * len(times_in)
+    assert max(counting.batches) > 1 and sum(counting.batches) == 3 * len(times_in)
+    assert result.batches < result.frames_out
+    for i in range(3):  # no frame dropped, order and timing kept per camera
+        times_out, _, _ = read_video(tmp_path / f"c{i}.mp4")
+        assert times_out == pytest.approx(times_in, abs=1e-3)
+
+
+def test_max_batch_1_means_one_frame_per_call(clips: dict[str, Path], counting: CountingBackend) -> None:
+    cfg = site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
+                   batching={"max_batch": 1})
+    result = run(cfg)
+    assert result.frames_out == 24 and set(counting.batches) == {1}
+
+
+def test_cameras_of_other_sizes_or_models_get_their_own_calls(clips: dict[str, Path],
+                                                               counting: CountingBackend) -> None:
+    cfg = site_cfg([{"name": "a", "source": str(clips["small"])},
+                    {"name": "b", "source": str(clips["small"])},
+                    {"name": "c", "source": str(clips["odd"])}],
+                   batching={"max_batch": 4, "timeout_ms": 200})
+    result = run(cfg)
+    assert result.cameras["c"].frames_out == 6 and result.cameras["a"].frames_out == 12
+    assert sum(counting.batches) == 30  # 96x64 frames never share a call with 75x51 ones
+
+
+def test_a_broken_camera_is_reported_and_the_others_finish(clips: dict[str, Path],
+                                                           counting: CountingBackend, tmp_path: Path) -> None:
+    cfg = site_cfg([{"name": "good", "source": str(clips["small"])},
+                    {"name": "gone", "source": str(tmp_path / "missing.mp4")}])
+    result = run(cfg)
+    assert result.cameras["good"].frames_out == 12
+    assert "file not found" in result.errors["gone"] and "good" not in result.errors
+
+
+def test_one_file_sink_for_two_cameras_is_refused(clips: dict[str, Path], counting: CountingBackend,
+                                                  tmp_path: Path) -> None:
+    cfg = site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
+                   sinks=[str(tmp_path / "same.mp4")])
+    with pytest.raises(ConfigError, match=r"used by cameras c0 and c1.*\{camera\}"):
+        run(cfg)
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("sinks: [null]\n", "source: Field required"),
+    ("source: {url: a.mp4}\ncameras: [{name: a, source: b.mp4}]\n", "either `source:`"),
+    ("cameras: [{name: a, source: b.mp4}, {name: a, source: c.mp4}]\n", "a repeats"),
+    ("cameras: [{name: a, source: b.mp4, tiling: {}}]\n", "cameras.0.tiling: unknown key"),
+])
+def test_site_config_errors_are_one_line(tmp_path: Path, text: str, msg: str) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(RunConfig, path)
+
+
+def test_shipped_site_config_is_valid() -> None:
+    cfg = load_config(RunConfig, Path(__file__).parents[1] / "configs" / "site.yaml")
+    cams = cfg.camera_list()
+    assert len(cams) >= 2 and all(c.sinks for c in cams)
+    assert {c.preprocess.resize for c in cams if c.preprocess} >= {"320x240", "480x360"}
+
+
+def test_one_view_server_shows_every_camera(clips: dict[str, Path], counting: CountingBackend) -> None:
+    cfg = site_cfg([{"name": n, "source": {"url": str(clips["small"]), "loop": True, "realtime": True}}
+                    for n in ("left", "right")], sinks=["view:0"])
+    stop = threading.Event()
+    site = Site(cfg, stop=stop)
+    runner = threading.Thread(target=site.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: "view:0" in site.pool.shared and all(
+            site.stats.camera(n).frames_out > 2 for n in ("left", "right")))
+        view = site.pool.shared["view:0"]
+        for cam in ("left", "right"):
+            with urllib.request.urlopen(f"{view.url}snapshot?camera={cam}", timeout=10) as resp:
+                assert resp.status == 200 and resp.read(2) == b"\xff\xd8"  # a JPEG
+        with urllib.request.urlopen(f"{view.url}api/stats", timeout=10) as resp:
+            rows = json.load(resp)["cameras"]
+        assert {r["name"] for r in rows if r["streaming"]} == {"left", "right"}
+    finally:
+        stop.set()
+        runner.join(30)
+    assert not runner.is_alive()
+
+
+def test_killed_rtsp_camera_does_not_stall_the_others(rtsp_server: Any, clips: dict[str, Path],
+                                                      fast_weights: Path) -> None:
+    """Two RTSP cameras and a paced file in one site; one server dies: the others keep counting,
+    the lost one reconnects once its server is back."""
+    from streamer.testing.rtsp_server import RtspTestServer
+
+    other = RtspTestServer(path="/other")
+    other.start()
+    live = {"reconnect": {"initial_s": 0.2, "max_s": 0.5}, "timeout_s": 2.0}
+    cfg = RunConfig.model_validate({
+        "cameras": [{"name": "dies", "source": {"url": rtsp_server.url, **live}},
+                    {"name": "stays", "source": {"url": other.url, **live}},
+                    {"name": "file", "source": {"url": str(clips["small"]), "loop": True, "realtime": True}}],
+        "model": {"name": str(fast_weights), "arch": "fast"}, "backend": {"threads": 1},
+        "preprocess": {"resize": "96x64"}, "stats_every_s": 0})
+    stop = threading.Event()
+    site = Site(cfg, stop=stop)
+    runner = threading.Thread(target=site.run, daemon=True)
+    runner.start()
+    out = lambda cam: site.stats.camera(cam).frames_out  # noqa: E731
+    try:
+        wait_for(lambda: all(out(c) > 3 for c in ("dies", "stays", "file")))
+        rtsp_server.stop()
+        wait_for(lambda: not site.stats.camera("dies").up)
+        before = {c: out(c) for c in ("dies", "stays", "file")}
+        wait_for(lambda: out("stays") > before["stays"] + 10 and out("file") > before["file"] + 5)
+        assert not site.stats.camera("dies").up and out("dies") <= before["dies"] + 2
+        rtsp_server.start()
+        wait_for(lambda: site.stats.camera("dies").reconnects >= 1 and out("dies") > before["dies"] + 3)
+    finally:
+        stop.set()
+        runner.join(30)
+        other.stop()
+    assert not runner.is_alive()
+
+
+def test_streamer_run_site_config_prints_each_camera(clips: dict[str, Path], fast_weights: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "site.yaml"
+    cfg.write_text(f"cameras:\n  - {{name: a, source: {clips['small']}}}\n  - {{name: b, source: {clips['small']}}}\n"
+                   f"sinks: ['{tmp_path}/{{camera}}.mkv']\nmodel: {{name: {fast_weights}, arch: fast}}\n"
+                   "backend: {threads: 1}\n")
+    assert main(["run", "--config", str(cfg), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "24 frames" in text and "a: in 12, out 12" in text and "b: in 12, out 12" in text
+    assert len(read_video(tmp_path / "b.mkv")[0]) == 12
