@@ -12,13 +12,14 @@ from streamer.errors import ExportError
 from streamer.export import ExportRequest, export
 from streamer.export.onnx_export import (
     check_parity,
+    export_onnx,
     onnx_outputs,
     probe_inputs,
     psnr_db,
     read_metadata,
     torch_outputs,
 )
-from streamer.models import get_spec
+from streamer.models import get_spec, list_specs
 from streamer.models.weights import save_weights, sha256_file
 
 
@@ -81,3 +82,15 @@ def test_cli_export_writes_file_and_sidecar(weights: Path, tmp_path: Path, capsy
     assert out.exists() and out.with_name("fast.onnx.json").exists()
     assert main(["export", "--weights", str(weights), "--precision", "fp16", "-o", str(out)]) == 1
     assert "--precision fp16: not offered" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
+def test_every_model_exports_with_parity(spec, tmp_path: Path) -> None:
+    """Random-init weights: export + checker + ≥ 50 dB vs PyTorch at two sizes (dynamic H/W)."""
+    m = max(spec.multiple, 1)
+    h, w = max(m, 48 // m * m), max(m, 80 // m * m)
+    torch.manual_seed(0)
+    net = spec.build().eval()
+    path = export_onnx(net, tmp_path / f"{spec.name}.onnx", shape=(1, h, w), dynamic=True)
+    parity = check_parity(path, net, [(1, h, w), (1, h + 2 * m, w + m)])
+    assert parity.psnr_db >= 50
