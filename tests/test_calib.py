@@ -97,3 +97,19 @@ def test_reads_frames_straight_from_a_video(clip8: Path) -> None:
     calib = read_calib(clip8, max_frames=4, size_hw=(32, 48))
     assert len(calib.frames) == 4 and calib.frames[0].shape == (32, 48, 3)
     assert calib.sha256 == read_calib(clip8, max_frames=4, size_hw=(32, 48)).sha256
+
+
+def test_tensorrt_cache_key_and_batches(clip8: Path) -> None:
+    """TensorRT < 10 calibration caches: one key per model, data, TensorRT version and shape."""
+    from streamer.export.tensorrt_build import calib_cache_key, calibration_batches
+
+    calib = read_calib(clip8, max_frames=5)
+    key = calib_cache_key("m" * 64, calib.sha256, "8.6.1", (2, 32, 48))
+    others = {calib_cache_key("n" * 64, calib.sha256, "8.6.1", (2, 32, 48)),
+              calib_cache_key("m" * 64, "d" * 64, "8.6.1", (2, 32, 48)),
+              calib_cache_key("m" * 64, calib.sha256, "8.6.2", (2, 32, 48)),
+              calib_cache_key("m" * 64, calib.sha256, "8.6.1", (1, 32, 48))}
+    assert key not in others and len(others) == 4
+    batches = calibration_batches(calib, (2, 32, 48))
+    assert [b.shape for b in batches] == [(2, 3, 32, 48)] * 2 and batches[0].dtype == np.float32
+    assert 0.0 <= batches[0].min() and batches[0].max() <= 1.0

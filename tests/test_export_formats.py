@@ -94,3 +94,11 @@ def test_parse_shapes() -> None:
         parse_dynamic("360x640:720x1280")
     with pytest.raises(ExportError, match="expected HEIGHTxWIDTH"):
         parse_hw("1280p")
+
+
+def test_cli_lists_the_table(capsys: pytest.CaptureFixture) -> None:
+    from streamer.cli import main
+
+    assert main(["export", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f.name in out and f.suffix in out for f in FORMATS)
