@@ -113,3 +113,12 @@ def test_tensorrt_cache_key_and_batches(clip8: Path) -> None:
     batches = calibration_batches(calib, (2, 32, 48))
     assert [b.shape for b in batches] == [(2, 3, 32, 48)] * 2 and batches[0].dtype == np.float32
     assert 0.0 <= batches[0].min() and batches[0].max() <= 1.0
+
+
+def test_remake_replaces_the_old_frames(clip8: Path, tmp_path: Path) -> None:
+    out = tmp_path / "calib"
+    make_calib([clip8], out, frames=6, size_wh=(96, 64), dirty_share=0.5)
+    (out / "notes.txt").write_text("mine")
+    manifest = make_calib([clip8], out, frames=2, size_wh=(96, 64), dirty_share=0.0)
+    assert sorted(p.name for p in out.glob("*.png")) == sorted(r["file"] for r in manifest["frames"])
+    assert (out / "notes.txt").exists()  # only files the old manifest listed are removed

@@ -213,6 +213,9 @@ def make_calib(sources: list[Path], out: Path, *, frames: int = 32, size_wh: tup
         picks += pick_from_video(paths[0], quota, min_diff) if kind == "video" else \
             pick_from_images(paths, quota, min_diff)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / MANIFEST).exists():  # remake: drop the frames the old manifest listed, nothing else
+        for row in json.loads((out / MANIFEST).read_text()).get("frames", []):
+            (out / Path(row["file"]).name).unlink(missing_ok=True)
     ext = ".png" if jpeg_quality is None else ".jpg"
     params = [cv2.IMWRITE_PNG_COMPRESSION, 9] if jpeg_quality is None else [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
     w, h = size_wh
