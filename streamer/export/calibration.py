@@ -241,7 +241,8 @@ def make_calib(sources: list[Path], out: Path, *, frames: int = 32, size_wh: tup
     manifest = {"size_wh": [w, h], "seed": seed, "dirty_share": dirty_share, "kinds": list(kinds),
                 "min_diff": min_diff, "requested": frames, "frames": rows,
                 "sources": [str(s) for s in sources]}
-    manifest["data_sha256"] = read_calib(out).sha256 if rows else None
+    # the key read_calib(out) will compute: decoded pixels in manifest order
+    manifest["data_sha256"] = hash_frames([read_image(out / r["file"]) for r in rows]) if rows else None
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
