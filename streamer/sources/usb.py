@@ -11,6 +11,7 @@ from streamer.sources.live import LiveSource
 
 class UsbSource(LiveSource):
     kind = "USB camera"
+    demuxer: str | None = "v4l2"  # None: FFmpeg probes the path (tests use a FIFO as the camera)
 
     def __init__(self, device: str, name: str = "main", *, size: str | None = None,
                  fps: float | None = None, input_format: str | None = None, **kwargs: Any) -> None:
@@ -24,5 +25,5 @@ class UsbSource(LiveSource):
             self.options["input_format"] = input_format
 
     def _open(self) -> Any:
-        return av.open(self.url, format="v4l2", options=self.options,
+        return av.open(self.url, format=self.demuxer, options=self.options,
                        timeout=(self.timeout_s, self.timeout_s))
