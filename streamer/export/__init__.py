@@ -43,6 +43,7 @@ def _noop(phase: str, step: int, steps: int) -> None:
 def export(req: ExportRequest, *, env: Environment | None = None,
            progress: Progress | None = None) -> ExportResult:
     """Validate, build and check one export; raises ExportError/WeightsError with one-line messages."""
+    from streamer.errors import WeightsError
     from streamer.models import get_spec
     from streamer.models.weights import load_weights, sha256_file
 
@@ -50,8 +51,9 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     spec = get_spec(req.model)
     fmt = validate_request(req, env=env, multiple=spec.multiple)
     weights = req.weights or spec.weights_path
-    net = load_weights(spec.build(), weights if weights else Path(f"{spec.name}.safetensors"),
-                       name=spec.name).eval()
+    if weights is None:
+        raise WeightsError(f"model {spec.name} ships no weights; pass --weights FILE.safetensors")
+    net = load_weights(spec.build(), weights, name=spec.name).eval()
     weights_sha = sha256_file(weights)
     meta = {"model": spec.name, "weights_sha256": weights_sha, "multiple": str(spec.multiple),
             "layout": "NCHW float32 RGB [0,1]", "producer": "streamer export"}
