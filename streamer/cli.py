@@ -15,7 +15,7 @@ import sys
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
-COMMANDS = ("run", "restore", "models", "bench", "synth", "train", "eval", "export", "calib")
+COMMANDS = ("run", "restore", "models", "bench", "synth", "train", "eval", "export", "calib", "cluster")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,91 @@
+"""One ``/metrics`` for the whole cluster: every actor's Prometheus text, merged at the head.
+
+Each actor keeps its own registry (labelled by camera). The head parses their expositions,
+adds ``node`` and ``group`` labels (camera names are unique per site, so series never collide,
+and a camera that moved shows on which node it runs now), and serves one family per metric
+name with all samples, so ``sum by (node)`` works in PromQL. A restarted actor starts its
+counters at zero again, which Prometheus treats as a counter reset.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Iterable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
+from streamer.errors import ConfigError
+
+Part = tuple[dict[str, str], str]  # (labels to add, Prometheus text of one actor)
+
+
+def merge_families(parts: Iterable[Part], extra: Iterable[Metric] = ()) -> list[Metric]:
+    """Samples of equal metric names from all parts in one family each, with the part's labels."""
+    families: dict[str, Metric] = {}
+    for labels, text in parts:
+        for fam in text_string_to_metric_families(text):
+            merged = families.get(fam.name)
+            if merged is None:
+                merged = families[fam.name] = Metric(fam.name, fam.documentation, fam.type, fam.unit)
+            if merged.type != fam.type:  # versions disagree: keep the first meaning, skip the rest
+                continue
+            merged.samples.extend(Sample(s.name, {**s.labels, **labels}, s.value, s.timestamp, s.exemplar)
+                                  for s in fam.samples)
+    for fam in extra:
+        families.setdefault(fam.name, fam)
+    return list(families.values())
+
+
+class MergedCollector:
+    """What the head serves: the latest merged families, swapped in whole by ``update``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._families: list[Metric] = []
+
+    def update(self, parts: Iterable[Part], extra: Iterable[Metric] = ()) -> None:
+        families = merge_families(parts, extra)
+        with self._lock:
+            self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            return iter(list(self._families))
+
+    def describe(self) -> list[Metric]:
+        return []  # families change as actors come and go
+
+
+def merge_text(parts: Iterable[Part], extra: Iterable[Metric] = ()) -> str:
+    """The merged exposition as text (what a scrape of the head returns)."""
+    collector = MergedCollector()
+    collector.update(parts, extra)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)  # type: ignore[arg-type]
+    return generate_latest(registry).decode()
+
+
+class MetricsServer:
+    """Serves a ``MergedCollector`` over HTTP in a thread; ``port=0`` picks a free port."""
+
+    def __init__(self, collector: MergedCollector, host: str = "127.0.0.1", port: int = 9400) -> None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)  # type: ignore[arg-type]
+        try:
+            self._server, self._thread = start_http_server(port, host, registry)
+        except OSError as exc:
+            raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); "
+                              "choose another port (0 = any free one)") from exc
+        self.host, self.port = host, int(self._server.server_port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/metrics"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5.0)

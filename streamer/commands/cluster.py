@@ -1,0 +1,69 @@
+"""`streamer cluster --config configs/site.yaml [--address ADDR]`: the site's cameras on Ray."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+
+log = logging.getLogger("streamer.cluster")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cluster", help="spread a site's cameras over a Ray cluster (needs the cluster extra)")
+    p.add_argument("--config", required=True, help="site YAML with cameras:, e.g. configs/site.yaml")
+    p.add_argument("--address", help="Ray cluster address (e.g. 10.0.0.5:6379 or auto); "
+                   "left out: an embedded local Ray")
+    p.add_argument("--metrics-port", type=int, help="override cluster.metrics_port (0 = any free port)")
+    p.add_argument("--cameras-per-actor", type=int, help="override cluster.cameras_per_actor")
+    p.add_argument("--num-gpus", type=float, help="override cluster.num_gpus per actor")
+    p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
+    p.add_argument("--arch", help="architecture of a .safetensors --model path")
+    p.add_argument("--backend", choices=("torch", "onnxruntime", "tensorrt"))
+    p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
+    p.set_defaults(func=run)
+
+
+def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    from streamer.cluster.supervisor import ClusterRunner, run_cluster
+    from streamer.config import RunConfig, load_config
+
+    cfg = load_config(RunConfig, args.config, {
+        "cluster": {"metrics_port": args.metrics_port, "cameras_per_actor": args.cameras_per_actor,
+                    "num_gpus": args.num_gpus},
+        "model": {"name": args.model, "arch": args.arch},
+        "backend": {"kind": args.backend, "device": args.device},
+        "max_frames": args.max_frames,
+    })
+    last: dict[int, str] = {}
+
+    def report(runner: ClusterRunner) -> None:  # one line per group when its placement changes
+        for g in runner.groups:
+            line = f"group {g.index} [{', '.join(g.cameras)}]: {g.state} on {g.host or '?'} ({g.node[:8] or '-'})"
+            if last.get(g.index) != line:
+                last[g.index] = line
+                print(line, flush=True)
+        if runner.server is not None and -1 not in last:
+            last[-1] = runner.server.url
+            print(f"metrics: {runner.server.url}", flush=True)
+
+    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    try:
+        result = run_cluster(cfg, args.address, on_poll=report)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    note = " (interrupted)" if result.interrupted else ""
+    print(f"{len(result.cameras)} cameras in {len(result.groups)} groups, {result.seconds:.1f} s{note}")
+    failed = 0
+    for name, cam in result.cameras.items():
+        error = cam.get("error") or ""
+        failed += bool(error)
+        print(f"  {name}: out {cam.get('frames_out', 0)}, dropped {cam.get('dropped', 0)}, "
+              f"group {cam['group']} on {cam['node'][:8] or '-'}, {('FAILED: ' + error) if error else cam['state']}")
+    return 1 if failed else 0
