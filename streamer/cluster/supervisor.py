@@ -60,7 +60,9 @@ class ClusterRunner:
     def start(self, serve_metrics: bool = True) -> None:
         ray = self._ray = require_ray()
         if not ray.is_initialized():
-            kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True, **self.ray_init}
+            kwargs: dict[str, Any] = {"log_to_driver": True, **self.ray_init}
+            if not self.address:  # an embedded local Ray: no dashboard to start or secure
+                kwargs.setdefault("include_dashboard", False)
             try:
                 ray.init(address=self.address, **kwargs)
             except ConnectionError as exc:

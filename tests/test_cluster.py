@@ -1,0 +1,112 @@
+"""`streamer cluster`: camera groups as Ray actors on a local 2-node cluster, one node removed."""
+
+from __future__ import annotations
+
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from streamer.cluster import require_ray
+from streamer.cluster.metrics import merge_text
+from streamer.cluster.plan import plan_groups
+from streamer.config import RunConfig
+from streamer.errors import ConfigError
+from streamer.stats import RunStats
+
+
+def site(clips: dict[str, Path], weights: Path, names: list[str], **extra: Any) -> RunConfig:
+    return RunConfig.model_validate({
+        "cameras": [{"name": n, "source": {"url": str(clips["small"]), "loop": True, "realtime": True}}
+                    for n in names],
+        "model": {"name": str(weights), "arch": "fast"}, "backend": {"threads": 1}, "stats_every_s": 0,
+        **extra})
+
+
+def test_missing_ray_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ray", None)
+    with pytest.raises(ConfigError, match=r"cluster mode needs the cluster extra: pip install 'streamer\[cluster\]'"):
+        require_ray()
+
+
+def test_plan_splits_cameras_and_resolves_sinks(clips: dict[str, Path], fast_weights: Path) -> None:
+    cfg = site(clips, fast_weights, ["a", "b", "c"], sinks=["out/{camera}.mkv"],
+               cluster={"cameras_per_actor": 2})
+    groups = plan_groups(cfg)
+    assert [[c.name for c in g.camera_list()] for g in groups] == [["a", "b"], ["c"]]
+    assert [s.url for s in groups[1].camera_list()[0].sinks] == ["out/c.mkv"]
+
+
+def test_plan_refuses_the_view_sink(clips: dict[str, Path], fast_weights: Path) -> None:
+    with pytest.raises(ConfigError, match="not served in cluster mode"):
+        plan_groups(site(clips, fast_weights, ["a"], sinks=["view"]))
+
+
+def test_merged_metrics_keep_cameras_and_nodes_apart() -> None:
+    one, two = RunStats(), RunStats()
+    one.on_frame_out("a", 0.0)
+    two.on_frame_out("b", 0.0)
+    two.on_frame_out("b", 0.0)
+    text = merge_text([({"node": "n1", "group": "0"}, generate_latest(one.registry).decode()),
+                       ({"node": "n2", "group": "1"}, generate_latest(two.registry).decode())])
+    fams = {f.name: f for f in text_string_to_metric_families(text)}
+    outs = {(s.labels["camera"], s.labels["node"]): s.value for s in fams["streamer_frames_out"].samples
+            if s.name.endswith("_total")}
+    assert outs == {("a", "n1"): 1.0, ("b", "n2"): 2.0}
+    assert text.count("# TYPE streamer_frames_out_total counter") == 1
+
+
+def wait_for(cond: Callable[[], bool], poll: Callable[[], Any], timeout_s: float = 120.0) -> None:
+    end = time.monotonic() + timeout_s
+    while True:
+        poll()
+        if cond():
+            return
+        if time.monotonic() > end:
+            raise TimeoutError("condition not reached")
+        time.sleep(0.5)
+
+
+def test_node_removed_mid_run_its_cameras_resume_elsewhere(clips: dict[str, Path], fast_weights: Path) -> None:
+    ray = pytest.importorskip("ray", reason="cluster extra (ray) not installed")
+    from ray.cluster_utils import Cluster
+
+    from streamer.cluster.supervisor import ClusterRunner
+
+    fast_health = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 500,
+                   "health_check_timeout_ms": 500, "health_check_failure_threshold": 3}
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 2, "include_dashboard": False, "_system_config": fast_health})
+    worker = cluster.add_node(num_cpus=2)
+    cfg = site(clips, fast_weights, ["north", "south"], preprocess={"resize": "96x64"},
+               cluster={"cameras_per_actor": 1, "num_cpus": 1, "metrics_port": 0})
+    runner = ClusterRunner(cfg, cluster.address)
+    cams = runner.camera_status
+    try:
+        runner.start()
+        wait_for(lambda: all(c.get("frames_out", 0) > 3 and c["state"] == "running" for c in cams().values()),
+                 runner.poll)
+        nodes = {g.node for g in runner.groups}
+        assert nodes == {cluster.head_node.node_id, worker.node_id}  # spread over both nodes
+        with urllib.request.urlopen(runner.server.url, timeout=10) as resp:
+            fams = {f.name: f for f in text_string_to_metric_families(resp.read().decode())}
+        placed = {s.labels["camera"]: s.labels["node"] for s in fams["streamer_frames_out"].samples}
+        assert placed == {g.cameras[0]: g.node for g in runner.groups}
+
+        moved = next(g for g in runner.groups if g.node == worker.node_id)
+        stayed = next(g for g in runner.groups if g is not moved)
+        count = lambda g: cams()[g.cameras[0]].get("frames_out", 0)  # noqa: E731
+        before_stayed = count(stayed)
+        cluster.remove_node(worker, allow_graceful=False)
+        wait_for(lambda: moved.node == cluster.head_node.node_id and moved.state == "running"
+                 and count(moved) > 3, runner.poll)
+        assert moved.moves == 1 and count(stayed) > before_stayed  # the other camera went on
+    finally:
+        runner.stop()
+        ray.shutdown()
+        cluster.shutdown()
