@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup system-deps clean
+.PHONY: demo live test setup system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ system-deps:
 
 demo: setup
 	$(BIN)/streamer run --config configs/demo.yaml
+
+# The live operator view of the demo clip, looping: open http://127.0.0.1:8080/
+live: setup
+	$(BIN)/streamer run --config configs/live_view.yaml
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q

@@ -19,8 +19,10 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<16}{'params':>10}{'weights#':>10}{'kFLOP/px':>10}  {'corruption':<22}{'weights':<34}source")
+    wcol = max(len("weights"), *(len(r["weights_file"] or "-") for r in rows)) + 2
+    print(f"{'model':<16}{'params':>10}{'weights#':>10}{'kFLOP/px':>10}  {'corruption':<22}"
+          f"{'weights':<{wcol}}source")
     for r in rows:
         print(f"{r['name']:<16}{r['params']:>10,}{r['weights_count']:>10,}{r['flops_per_px'] / 1e3:>10.1f}  "
-              f"{r['corruption']:<22}{r['weights_file'] or '-':<34}{r['source']}")
+              f"{r['corruption']:<22}{r['weights_file'] or '-':<{wcol}}{r['source']}")
     return 0

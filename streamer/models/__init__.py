@@ -9,18 +9,19 @@ from streamer.models.registry import ModelSpec, get_spec, list_specs, register
 
 
 def describe_models() -> list[dict]:
-    """Rows for `streamer models`: params, weights (paper count), FLOPs/px, weight file state."""
+    """Rows for `streamer models`: params, weights (paper count), FLOPs/px at 1280×720, weights."""
     from streamer.models.flops import count_flops_per_px, count_params, count_weights
 
     rows = []
     for spec in list_specs():
         net = spec.build().eval()
+        meta = spec.build().to("meta").eval()  # shapes only: FLOPs at 720p cost no arithmetic
         wp = spec.weights_path
         rows.append({
             "name": spec.name,
             "params": count_params(net),
             "weights_count": count_weights(net),
-            "flops_per_px": count_flops_per_px(net, (64, 64)),
+            "flops_per_px": count_flops_per_px(meta, (720, 1280)),
             "corruption": spec.corruption,
             "weights_file": str(wp.relative_to(wp.parent.parent.parent)) if wp and wp.exists() else
             (f"{wp.name} (missing)" if wp else None),

@@ -33,7 +33,8 @@ def count_flops_per_px(model: nn.Module, size: tuple[int, int] = (256, 256)) -> 
     ]
     try:
         with torch.no_grad():
-            out = model(torch.rand(1, 3, *size))
+            device = next(model.parameters()).device
+            out = model(torch.rand(1, 3, *size, device=device))
     finally:
         for h in hooks:
             h.remove()
