@@ -9,16 +9,24 @@ import logging
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from streamer.config import RunConfig
 from streamer.errors import StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
 from streamer.stats import RunStats
 
+if TYPE_CHECKING:
+    from streamer.preprocess.frames import FrameRestorer
+
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+# Pictures above this are refused: at 100 MP a float32 copy is 1.2 GB and FastNet needs ~1 TFLOP
+# (minutes on a CPU). Crop or downscale such a picture, or raise this and run on a GPU.
+MAX_IMAGE_PIXELS = 50_000_000
+AUTO_TILE_PIXELS = 2048 * 2048  # bigger pictures run in tiles of AUTO_TILE, so memory stays bounded
+AUTO_TILE = 1024
 
 
 def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,
@@ -83,7 +91,7 @@ class RestoreResult:
         return not self.error
 
 
-def _restore_image(path: Path, out: Path, restorer: Callable) -> int:
+def _restore_image(path: Path, out: Path, restorer: "FrameRestorer") -> int:
     import cv2
     import numpy as np
 
@@ -97,9 +105,18 @@ def _restore_image(path: Path, out: Path, restorer: Callable) -> int:
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise SourceError(f"{path}: not a readable image")
-    rgb = to_rgb8(image)
+    h, w = image.shape[:2]
+    if h * w > MAX_IMAGE_PIXELS:
+        raise SourceError(f"{path}: image is {w}x{h} ({h * w / 1e6:.0f} MP), above the "
+                          f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP limit of restore; crop or downscale it")
+    if h * w > AUTO_TILE_PIXELS and restorer.tiler is None:
+        from streamer.preprocess.frames import FrameRestorer
+
+        restorer = FrameRestorer(restorer.backend, tile=AUTO_TILE)
+    rgb = to_rgb8(image)  # 16-bit is scaled to 8-bit (the network works on 8-bit frames)
     clean = restorer(Frame(rgb, 0.0, 0, path.name)).image
-    bgr = cv2.cvtColor(clean, cv2.COLOR_RGB2BGR)
+    gray = image.ndim == 2 or image.shape[2] == 1  # grayscale in, grayscale out
+    bgr = cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY if gray else cv2.COLOR_RGB2BGR)
     if image.ndim == 3 and image.shape[2] == 4:  # keep transparency as it was
         alpha = image[..., 3] if image.dtype == np.uint8 else (image[..., 3] >> 8).astype(np.uint8)
         bgr = np.dstack([bgr, alpha])

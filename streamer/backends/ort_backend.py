@@ -67,10 +67,21 @@ class OrtBackend:
         except Exception as exc:  # ORT raises its own untyped errors for bad files
             raise EngineError(f"{self.label}: onnxruntime cannot load it "
                               f"({str(exc).splitlines()[0][:200]}); re-export the model") from exc
-        inp = self.session.get_inputs()[0]
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        not_ours = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EngineError(f"{self.label}: has {len(inputs)} inputs and {len(outputs)} outputs, "
+                              f"expected one picture in and one out; {not_ours}")
+        inp, out = inputs[0], outputs[0]
         if len(inp.shape) != 4 or inp.shape[1] not in (3, "3"):
             raise EngineError(f"{self.label}: input {inp.name} has shape {inp.shape}, expected "
-                              "N×3×H×W; this ONNX file is not a streamer restoration model")
+                              f"N×3×H×W; {not_ours}")
+        # a classifier or detector has the right input but not a same-size picture out
+        static = all(isinstance(d, int) for d in (*inp.shape[2:], *out.shape[2:])) if len(out.shape) == 4 else False
+        if (len(out.shape) != 4 or out.shape[1] not in (3, "3")
+                or (static and list(out.shape[2:]) != list(inp.shape[2:]))):
+            raise EngineError(f"{self.label}: output {out.name} has shape {out.shape} for input "
+                              f"{inp.shape}, expected the same N×3×H×W; {not_ours}")
         self.input_name = inp.name
         self.fp16_io = inp.type == "tensor(float16)"
         h, w = inp.shape[2], inp.shape[3]

@@ -46,9 +46,6 @@ class TensorRTBackend:
 
     def __init__(self, path: str | Path, *, device: str | int = "cuda", model: str | None = None,
                  gpu: GpuInfo | None = None) -> None:
-        trt = _import_trt()
-        import torch
-
         self.path = Path(path)
         if not self.path.is_file():
             raise EngineError(f"{path}: engine not found; build it on this device with "
@@ -56,6 +53,9 @@ class TensorRTBackend:
         index = _cuda_index(device)
         # version and GPU first: a foreign engine must fail here, not inside deserialization
         self.sidecar = check_engine_compatible(self.path, model=model, gpu=gpu, device=index)
+        trt = _import_trt()
+        import torch
+
         self.device = torch.device("cuda", index)
         torch.cuda.set_device(self.device)
         self._logger = trt.Logger(trt.Logger.WARNING)

@@ -30,9 +30,11 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "") -> nn.Mo
     if not path.exists():
         raise WeightsError(f"{label}: weights file not found; train or export it first")
     if path.suffix in {".pt", ".pth", ".ckpt", ".bin"}:
+        target = path.with_suffix(".safetensors")
         raise WeightsError(
-            f"{label}: pickled weights are not loaded for safety; convert with "
-            "`streamer weights convert` (torch.load(weights_only=True)) to .safetensors"
+            f"{label}: pickled weights are not loaded for safety; convert them once (tensors only, "
+            f"torch.load(weights_only=True)): python -c \"from streamer.models.weights import "
+            f"convert_pickle; convert_pickle('{path}', '{target}')\""
         )
     try:
         state = load_file(str(path))

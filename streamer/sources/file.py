@@ -44,6 +44,9 @@ def probe(path: str | Path) -> VideoInfo:
                 raise SourceError(f"{path}: has no video stream")
             stream = container.streams.video[0]
             ctx = stream.codec_context
+            if ctx is None:  # PyAV gives no context for a codec FFmpeg cannot decode
+                raise SourceError(f"{path}: video codec not supported (no decoder in this FFmpeg); "
+                                  "convert it, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
             if not ctx.width or not ctx.height:
                 raise SourceError(f"{path}: video stream has no size; the file is damaged")
             rate = stream.average_rate or stream.guessed_rate or Fraction(25)

@@ -76,6 +76,9 @@ class LiveSource:
                     if not container.streams.video:
                         raise SourceError(f"{redact(self.url)}: {self.kind} sends no video stream")
                     stream = container.streams.video[0]
+                    if stream.codec_context is None:
+                        raise SourceError(f"{redact(self.url)}: {self.kind} sends video in a codec "
+                                          "this FFmpeg cannot decode; set the camera to H.264 or H.265")
                     stream.thread_type = "AUTO"
                     first_s: float | None = None
                     t_s = 0.0

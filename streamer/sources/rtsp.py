@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
+from urllib.parse import urlsplit
 
 import av
 
@@ -13,6 +15,12 @@ class RtspSource(LiveSource):
     kind = "RTSP camera"
 
     def _open(self) -> Any:
+        host = urlsplit(self.url).hostname
+        if host:
+            try:  # FFmpeg reports a failed lookup only as "Input/output error"
+                socket.getaddrinfo(host, None)
+            except socket.gaierror as exc:
+                raise OSError(f"cannot resolve host {host}: {exc.strerror}") from exc
         us = str(int(self.timeout_s * 1e6))
         options = {"rtsp_transport": "tcp", "timeout": us, "fflags": "nobuffer"}
         # PyAV's own timeout also interrupts a blocking read of a silent, still-connected server
