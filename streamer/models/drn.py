@@ -27,16 +27,22 @@ from torch import nn
 from streamer.models.registry import register
 
 
+def _act() -> nn.Module:
+    """LeakyReLU, not ReLU: with plain ReLU the first CPU run (700 steps, L1) drove every unit of
+    the last block to zero (dead ReLUs), after which R ≡ 0 and the net could only copy its input."""
+    return nn.LeakyReLU(0.1, inplace=True)
+
+
 class DenseBlock(nn.Module):
     """Each 3×3 conv sees the concatenation of the block input and all earlier outputs."""
 
     def __init__(self, cin: int, growth: int, layers: int, cout: int) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(cin + i * growth, growth, 3, padding=1), nn.ReLU(inplace=True))
+            nn.Sequential(nn.Conv2d(cin + i * growth, growth, 3, padding=1), _act())
             for i in range(layers)
         )
-        self.transition = nn.Sequential(nn.Conv2d(cin + layers * growth, cout, 1), nn.ReLU(inplace=True))
+        self.transition = nn.Sequential(nn.Conv2d(cin + layers * growth, cout, 1), _act())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         feats = [x]
@@ -79,7 +85,7 @@ def unpool(x: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
 class DRN(nn.Module):
     def __init__(self, c1: int = 32, c2: int = 48, growth: int = 12) -> None:
         super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, c1, 3, padding=1), nn.ReLU(inplace=True))
+        self.stem = nn.Sequential(nn.Conv2d(3, c1, 3, padding=1), _act())
         self.enc1 = DenseBlock(c1, growth, 3, c1)  # full resolution
         self.pool = IndexPool()
         self.enc2 = DenseBlock(c1, growth, 3, c2)  # 1/2
