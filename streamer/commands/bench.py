@@ -21,7 +21,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "or a list like 1,2,4,8; --frames is then per camera")
     p.add_argument("--max-batch", type=int, default=8, help="--streams: most frames per network call")
     p.add_argument("--batch-timeout-ms", type=float, default=20.0, help="--streams: batch wait after the first frame")
+    p.add_argument("--soak", action="store_true",
+                   help="long run instead: loop the clip (or --config's source) for --frames frames "
+                        "and report RSS growth after --warmup (see docs/reliability.md)")
+    p.add_argument("--config", help="--soak: a run config to soak (its source should loop)")
+    p.add_argument("--warmup", type=int, help="--soak: frames before the RSS baseline (default frames/3)")
     p.set_defaults(func=run)
+
+
+def run_soak(args: argparse.Namespace) -> int:
+    from streamer.bench import DEMO_CLIP
+    from streamer.config import RunConfig, load_config
+    from streamer.soak import soak
+
+    base = {} if args.config else {
+        "source": {"url": args.clip or str(DEMO_CLIP), "loop": True, "name": "soak"},
+        "sinks": ["null"], "preprocess": {"resize": args.size}, "stats_every_s": 0,
+        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads},
+        "model": {"name": args.model, "arch": args.arch}}
+    cfg = load_config(RunConfig, args.config, {**base, "max_frames": args.frames})
+    report = soak(cfg, warmup_frames=args.warmup if args.warmup is not None else args.frames // 3)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    rss = report["rss_mb"]
+    print(f"soak: {report['frames']} frames in {report['seconds']} s ({report['fps']} fps); RSS "
+          f"{rss['warm']} MB after {report['warmup_frames']} warm-up frames, {rss['end']} MB at the end "
+          f"({report['growth_pct']:+.2f}%), peak {rss['peak']} MB")
+    return 0
 
 
 def run_streams(args: argparse.Namespace) -> int:
@@ -50,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.streams:
         return run_streams(args)
+    if args.soak:
+        return run_soak(args)
     report = bench(args.model, args.backend, args.device, size=parse_size(args.size),
                    frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip)
     if args.json:
