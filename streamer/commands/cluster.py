@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
-
-log = logging.getLogger("streamer.cluster")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
