@@ -53,7 +53,7 @@ class CameraGroup:
         errors = self._result.errors if self._result else {}
         return {"group": self.group, "node": self.node, "host": self.host, "started_s": self.started_s,
                 "running": self._thread.is_alive(), "error": self._error,
-                "cameras": {name: {**cams.get(name, {}), "error": errors.get(name, "")}
+                "cameras": {name: {**cams.get(name, {}), "error": errors.get(name, "") or self._error}
                             for name in self.cameras}}
 
     def metrics(self) -> str:
