@@ -127,6 +127,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fast_weights: Path) -> dict
     c["orin.engine"] = _engine(root / "orin", "10.3.0", ORIN_SIDECAR)
     (root / "blocker").write_text("a regular file where a folder should be")
     c["blocker"] = root / "blocker"
+    c["blocked.mp4"] = root / "blocker" / "out.mp4"  # root ignores chmod; a file as parent stops anyone
     return c
 
 
@@ -143,16 +144,17 @@ def _restore(name: str) -> Callable[[dict[str, Path], Path], list[str]]:
                            "-o", str(out), "--model", str(c["weights"]), "--threads", "1"]
 
 
-def _run(config: str = "run.yaml", *extra: str,
-         model: str = "weights") -> Callable[[dict[str, Path], Path], list[str]]:
-    """`streamer run` whose sink is an output an earlier run wrote (it must survive)."""
+def _run(config: str = "run.yaml", *extra: str, model: str = "weights",
+         sink: str = "earlier.mp4") -> Callable[[dict[str, Path], Path], list[str]]:
+    """`streamer run`; by default its sink is an output an earlier run wrote (it must survive).
+    ``model``/``sink`` name a corpus entry or, failing that, a file in the output folder."""
     def argv(c: dict[str, Path], out: Path) -> list[str]:
-        m = str(c[model]) if model in c else model
-        return ["run", "--config", str(c[config]), "--sink", str(out / "earlier.mp4"), "--model", m,
-                "--arch", "fast", "--no-progress", *extra]
+        return ["run", "--config", str(c[config]), "--sink", str(c.get(sink, out / sink)),
+                "--model", str(c.get(model, model)), "--arch", "fast", "--no-progress", *extra]
     return argv
 
 
+TRT = ("--backend", "tensorrt", "--device", "cuda")
 CASES = [
     Case("zero-byte video", _restore("empty.mp4"), r"empty\.mp4: file is empty \(0 bytes\)"),
     Case("truncated video", _restore("truncated.mp4"), r"truncated\.mp4: not a readable video"),
@@ -161,35 +163,43 @@ CASES = [
     Case("video stream missing", _restore("voice.mp4"), r"voice\.mp4: has no video stream"),
     Case("input not found", _restore("gone.mp4"), r"gone\.mp4: file not found"),
     Case("broken png", _restore("broken.png"), r"broken\.png: not a readable image"),
-    Case("10000x10000 image", _restore("huge.png"), r"huge\.png: image is 10000x10000 \(100 MP\), above the 50 MP limit"),
+    Case("10000x10000 image", _restore("huge.png"),
+         r"huge\.png: image is 10000x10000 \(100 MP\), above the 50 MP limit"),
     Case("unwritable restore folder",
          lambda c, out: ["restore", str(c["good.png"]), "-o", str(c["blocker"] / "out"),
                          "--model", str(c["weights"])],
          r"blocker/out: cannot create output folder \(Not a directory\)"),
-    Case("rtsp closed port", _run("live.yaml"), r"rtsp://127\.0\.0\.1:9/cam: cannot open RTSP camera \(Connection refused\)"),
+    Case("rtsp closed port", _run("live.yaml"),
+         r"rtsp://127\.0\.0\.1:9/cam: cannot open RTSP camera \(Connection refused\)"),
     Case("unresolvable host", _run("live.yaml", "--source", "rtsp://camera.invalid/stream"),
          r"rtsp://camera\.invalid/stream: cannot open RTSP camera \(cannot resolve host camera\.invalid"),
     Case("malformed yaml", _run("malformed.yaml"), r"malformed\.yaml: line \d+ malformed YAML"),
     Case("unknown config key", _run("unknown_key.yaml"), r"unknown_key\.yaml: sorce: unknown key"),
-    Case("wrong type", _run("wrong_type.yaml"), r"wrong_type\.yaml: source\.timeout_s: Input should be a valid number"),
-    Case("missing source file", _run("run.yaml", "--source", "/nonexistent/cam.mp4"), r"/nonexistent/cam\.mp4: file not found"),
+    Case("wrong type", _run("wrong_type.yaml"),
+         r"wrong_type\.yaml: source\.timeout_s: Input should be a valid number"),
+    Case("missing source file", _run("run.yaml", "--source", "/nonexistent/cam.mp4"),
+         r"/nonexistent/cam\.mp4: file not found"),
     Case("unknown model", _run(model="fsat"), r"unknown model 'fsat'; did you mean 'fast'\?"),
-    Case("missing weights", _run(model="missing.safetensors"), r"missing\.safetensors \(model fast\): weights file not found"),
-    Case("corrupt safetensors", _run(model="corrupt.safetensors"), r"corrupt\.safetensors \(model fast\): not a readable safetensors file"),
+    Case("missing weights", _run(model="missing.safetensors"),
+         r"missing\.safetensors \(model fast\): weights file not found"),
+    Case("corrupt safetensors", _run(model="corrupt.safetensors"),
+         r"corrupt\.safetensors \(model fast\): not a readable safetensors file"),
     Case("weights of the wrong shape", _run(model="wide.safetensors"),
-         r"wide\.safetensors \(model fast\): \S+ has shape \(17,\), the model needs \(16,\); these weights are for another configuration"),
-    Case("weights of another model", _run(model="drn.safetensors"), r"drn\.safetensors \(model fast\): weights are for another architecture"),
+         r"wide\.safetensors \(model fast\): \S+ has shape \(17,\), the model needs \(16,\); "
+         r"these weights are for another configuration"),
+    Case("weights of another model", _run(model="drn.safetensors"),
+         r"drn\.safetensors \(model fast\): weights are for another architecture"),
     Case("pickled weights", _run(model="old.pth"),
-         r"old\.pth: pickled weights are not loaded for safety; convert them once .*convert_pickle\('.*old\.pth', '.*old\.safetensors'\)"),
+         r"old\.pth: pickled weights are not loaded for safety; convert them once "
+         r".*convert_pickle\('.*old\.pth', '.*old\.safetensors'\)"),
     Case("onnx of another model", _run("run.yaml", "--backend", "onnxruntime", model="classifier.onnx"),
          r"classifier\.onnx: output scores has shape \['n', 8\].*not a streamer restoration model"),
-    Case("engine from another TensorRT", _run("run.yaml", "--backend", "tensorrt", "--device", "cuda", model="trt86.engine"),
+    Case("engine from another TensorRT", _run("run.yaml", *TRT, model="trt86.engine"),
          r"fast\.engine: built by TensorRT 8\.6, this is 10\.3; rebuild it on this device"),
-    Case("engine from another GPU", _run("run.yaml", "--backend", "tensorrt", "--device", "cuda", model="orin.engine"),
+    Case("engine from another GPU", _run("run.yaml", *TRT, model="orin.engine"),
          r"fast\.engine: built for GPU Orin \(sm_87\), this is NVIDIA H100 \(sm_90\); rebuild it on this device"),
-    Case("unwritable output folder", lambda c, out: _run()(c, out)[:4] + [str(c["blocker"] / "out.mp4")] + _run()(c, out)[5:],
-         r"blocker: cannot (create output folder|write)"),
-    Case("unsupported output suffix", lambda c, out: _run()(c, out)[:4] + [str(out / "clean.avi")] + _run()(c, out)[5:],
+    Case("unwritable output folder", _run(sink="blocked.mp4"), r"blocker: cannot create output folder"),
+    Case("unsupported output suffix", _run(sink="clean.avi"),
          r"clean\.avi: unknown video suffix '\.avi'; use \.mp4 or \.mkv"),
     Case("missing calibration folder",
          lambda c, out: ["export", "--model", "fast", "--weights", str(c["weights"]), "--precision", "int8",
