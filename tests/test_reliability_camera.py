@@ -178,3 +178,12 @@ def test_usb_camera_unplugged_is_reopened_by_path(tmp_path: Path) -> None:
         if camera._thread is not None and camera._thread.is_alive():
             camera.unplug()
     assert not runner.is_alive() and results[0].reconnects == 2
+
+
+def test_stable_usb_links_are_cameras_too() -> None:
+    """A replugged camera may come back as /dev/video2; its /dev/v4l/by-id link does not change."""
+    from streamer.sources import open_source
+    from streamer.sources.usb import UsbSource
+
+    src = open_source("/dev/v4l/by-id/usb-Cam_123-video-index0", "dashcam")
+    assert isinstance(src, UsbSource) and src.live

@@ -15,13 +15,13 @@ def open_source(spec: str, name: str = "main", *, loop: bool = False, realtime: 
                 timeout_s: float = 5.0, reconnect: ReconnectConfig | None = None,
                 stats: RunStats | None = None, size: str | None = None, fps: float | None = None,
                 input_format: str | None = None) -> Source:
-    """``rtsp://`` -> RTSP camera, ``/dev/videoN`` -> V4L2 camera, anything else -> a file."""
+    """``rtsp://`` -> RTSP camera, ``/dev/videoN`` or ``/dev/v4l/by-id/…`` -> V4L2 camera, else a file."""
     live: dict[str, Any] = {"timeout_s": timeout_s, "reconnect": reconnect, "stats": stats}
     if spec.startswith(("rtsp://", "rtsps://")):
         from streamer.sources.rtsp import RtspSource
 
         return RtspSource(spec, name, **live)
-    if spec.startswith("/dev/video"):
+    if spec.startswith(("/dev/video", "/dev/v4l/")):  # by-id/by-path links survive re-enumeration
         from streamer.sources.usb import UsbSource
 
         return UsbSource(spec, name, size=size, fps=fps, input_format=input_format, **live)
