@@ -127,6 +127,7 @@ class Site:
         self.groups: list[tuple[BatchRestorer, Muxer]] = []
         self.pool = SinkPool(cfg, self.stats)
         self._backends: list[Any] = []
+        self._muxer_of: dict[int, Muxer] = {}  # id(lane) -> its group's muxer
         self._lock = threading.Lock()
         self._written = 0
 
@@ -177,7 +178,7 @@ class Site:
     def _close_camera(self, cam: Camera) -> None:
         if cam.source is not None:
             cam.source.close()
-        mux = getattr(self, "_muxer_of", {}).get(id(cam.lane))
+        mux = self._muxer_of.get(id(cam.lane))
         if mux is not None:
             mux.close(cam.lane)
         else:
