@@ -48,7 +48,12 @@ def test_int8_builds_runs_and_reports(weights: Path, calib: Path, tmp_path: Path
     ops = {n.op_type for n in model.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     out_node = next(n for n in model.graph.node if "output" in n.output)
-    assert out_node.op_type == "Clip"  # the full-resolution tail stays fp32
+    # the output tail (blend, clip, depth-to-space) stays fp32: no Q/DQ after the head
+    assert out_node.op_type not in {"QuantizeLinear", "DequantizeLinear"}
+    names = [n.name for n in model.graph.node]
+    clip = next(i for i, n in enumerate(model.graph.node) if n.op_type == "Clip")
+    assert not any(n.op_type in {"QuantizeLinear", "DequantizeLinear"}
+                   for n in model.graph.node[clip:]), names[clip:]
     report = res.sidecar.parity["ort_int8"]
     assert report["frames"] == 3 and report["corruption"] == "dirt"
     assert report["psnr_vs_fp32_db"] > 40

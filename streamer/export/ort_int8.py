@@ -68,10 +68,13 @@ def _reader(calib: CalibSet, input_name: str):
 
 
 def _tail_nodes(model) -> list[str]:
-    """Nodes after the last Conv: the full-resolution gain/offset blend and clip."""
-    last_conv = max((i for i, n in enumerate(model.graph.node) if n.op_type in ("Conv", "ConvTranspose")),
-                    default=-1)
-    return [n.name for n in model.graph.node[last_conv + 1:]]
+    """Nodes after the model's ``head`` (FastNet: the gain/offset blend, clip and the fixed
+    space-to-depth convs), else after the last Conv."""
+    nodes = list(model.graph.node)
+    heads = [i for i, n in enumerate(nodes) if n.name.startswith("/head/")]
+    convs = [i for i, n in enumerate(nodes) if n.op_type in ("Conv", "ConvTranspose")]
+    last = max(heads) if heads else max(convs, default=-1)
+    return [n.name for n in nodes[last + 1:]]
 
 
 def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
