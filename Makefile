@@ -2,15 +2,25 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# torch first and pinned: an unpinned resolve picks the newest (CUDA, ~5 GB) wheel; 2.13.0 resolves
+# to the CPU build where one is on the machine (find-links). Override e.g. TORCH='torch==2.5.*'.
+TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo live test setup system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q '$(TORCH)'
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# tests also exercise the Ray cluster mode (extra `cluster`)
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,cluster]'
+	touch $(TEST_STAMP)
 
 setup: $(STAMP)
 
@@ -25,7 +35,7 @@ demo: setup
 live: setup
 	$(BIN)/streamer run --config configs/live_view.yaml
 
-test: setup system-deps
+test: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 clean:
