@@ -47,7 +47,10 @@ class TrainConfig(Strict):
     warmup: int = Field(default=500, ge=0)
     """AdamW: steps of linear warm-up before the cosine decay."""
     loss: Literal["log-mse", "mse", "l1"] = "log-mse"
-    """log-mse = mean over patches of log10(MSE): optimises mean PSNR directly."""
+    """log-mse = mean over patches of log10(MSE + loss_eps): optimises mean PSNR directly."""
+    loss_eps: float = Field(default=1e-5, gt=0.0)
+    """log-mse floor: a patch earns no more credit past PSNR = −10·log10(loss_eps) (1e-4: 40 dB).
+    Too small and near-clean patches dominate the curvature, pinning the net to identity."""
     init: str = ""
     """The architecture's `init` option (eigen2013: paper | identity); empty = its default."""
     clip_grad: float = Field(default=1.0, ge=0.0)

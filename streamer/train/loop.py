@@ -26,13 +26,13 @@ log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
 
 
-def _loss(kind: str, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _loss(kind: str, out: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     if kind == "l1":
         return (out - target).abs().mean()
     mse = ((out - target) ** 2).mean(dim=(1, 2, 3))
     if kind == "mse":
         return mse.mean()
-    return torch.log10(mse + 1e-5).mean()  # 1e-5 caps a patch's credit at 50 dB
+    return torch.log10(mse + eps).mean()  # eps caps a patch's credit (1e-5: 50 dB)
 
 
 def _lr_at(cfg: TrainConfig, step: int) -> float:
@@ -124,7 +124,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         dirty, clean = dirty.to(device), clean.to(device)
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step)
-        loss = _loss(cfg.loss, model(dirty), clean)
+        loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
