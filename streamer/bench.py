@@ -22,6 +22,16 @@ SCHEMA = 1
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "demo.mp4"
 
 
+def _bench_clip(clip: str | Path | None, frames: int) -> Path:
+    """The clip to benchmark on (default: the demo clip), refusing runs too short to measure."""
+    src = Path(clip) if clip else DEMO_CLIP
+    if not src.is_file():
+        raise ConfigError(f"{src}: benchmark clip not found; pass --clip VIDEO")
+    if frames < 2:
+        raise ConfigError(f"bench: --frames {frames} is too few; use 30 or more")
+    return src
+
+
 def make_clip(src: Path, dst: Path, size: tuple[int, int], frames: int) -> dict[str, Any]:
     """Loop/scale ``src`` into exactly ``frames`` frames of ``size`` (not timed)."""
     from streamer.preprocess.resize import resize
@@ -104,11 +114,7 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     from streamer.preprocess.color import to_batch
     from streamer.preprocess.tiles import run_padded
 
-    src = Path(clip) if clip else DEMO_CLIP
-    if not src.is_file():
-        raise ConfigError(f"{src}: benchmark clip not found; pass --clip VIDEO")
-    if frames < 2:
-        raise ConfigError(f"bench: --frames {frames} is too few; use 30 or more")
+    src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
@@ -217,11 +223,7 @@ def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cp
     """
     import torch
 
-    src = Path(clip) if clip else DEMO_CLIP
-    if not src.is_file():
-        raise ConfigError(f"{src}: benchmark clip not found; pass --clip VIDEO")
-    if frames < 2:
-        raise ConfigError(f"bench: --frames {frames} is too few; use 30 or more")
+    src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"

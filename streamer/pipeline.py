@@ -45,6 +45,23 @@ class RunResult:
         return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
 
+def join_threads(threads: list[threading.Thread], timeout_s: float, label: str) -> bool:
+    """Wait for started threads up to ``timeout_s``; Ctrl-C meanwhile is noted, not obeyed
+    (stopping half-way would leave encoders open). Returns whether Ctrl-C came."""
+    interrupted = False
+    deadline = time.monotonic() + timeout_s
+    pending = [t for t in threads if t.ident is not None]
+    while pending and time.monotonic() < deadline:
+        try:
+            pending[0].join(0.2)
+        except KeyboardInterrupt:
+            interrupted = True
+        pending = [t for t in pending if t.is_alive()]
+    if pending:
+        log.warning("%s: %s did not stop in time", label, ", ".join(t.name for t in pending))
+    return interrupted
+
+
 def put_latest(q: "queue.Queue[Any]", item: Any) -> int:
     """Put without blocking; when full, drop the oldest items first. Returns how many dropped."""
     dropped = 0
@@ -192,19 +209,10 @@ class Pipeline:
     def _shutdown(self, threads: list[threading.Thread]) -> bool:
         """Stop the stages, wait for them, close sinks; a second Ctrl-C does not cut this short
         (a half-closed encoder would leave a broken file). Returns whether one came."""
-        interrupted = False
         self.stop.set()
         self.source.close()
-        deadline = time.monotonic() + float(getattr(self.source, "timeout_s", 5.0)) + 5.0
-        pending = [t for t in threads if t.ident is not None]
-        while pending and time.monotonic() < deadline:
-            try:
-                pending[0].join(0.2)
-            except KeyboardInterrupt:
-                interrupted = True
-            pending = [t for t in pending if t.is_alive()]
-        if pending:
-            log.warning("%s: %s did not stop in time", self.cam, ", ".join(t.name for t in pending))
+        timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + 5.0
+        interrupted = join_threads(threads, timeout_s, self.cam)
         while True:
             try:
                 self._close_sinks()

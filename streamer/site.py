@@ -20,7 +20,7 @@ from streamer.batching import BatchRestorer, Lane, Muxer
 from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
-from streamer.pipeline import Progress, RunResult, put_latest
+from streamer.pipeline import Progress, RunResult, join_threads, put_latest
 from streamer.sinks.base import Sink
 from streamer.stats import RunStats
 
@@ -321,22 +321,12 @@ class Site:
         return threading.Thread(target=fn, args=args, name=f"streamer-{cam}-{role}", daemon=True)
 
     def _shutdown(self, threads: list[threading.Thread]) -> bool:
-        interrupted = False
         self.stop.set()
         for cam in self.cameras:
             if cam.source is not None:
                 cam.source.close()
         timeout_s = max([float(getattr(c.source, "timeout_s", 5.0)) for c in self.cameras] or [5.0])
-        deadline = time.monotonic() + timeout_s + 5.0
-        pending = [t for t in threads if t.ident is not None]
-        while pending and time.monotonic() < deadline:
-            try:
-                pending[0].join(0.2)
-            except KeyboardInterrupt:
-                interrupted = True
-            pending = [t for t in pending if t.is_alive()]
-        if pending:
-            log.warning("site: %s did not stop in time", ", ".join(t.name for t in pending))
+        interrupted = join_threads(threads, timeout_s + 5.0, "site")
         for exc in self.pool.close():
             log.error("site: closing a sink failed: %s", exc)
         for backend in self._backends:

@@ -14,17 +14,9 @@ from streamer.api import run
 from streamer.config import RunConfig
 from streamer.sinks.view import ViewSink
 from streamer.stats import RunStats
+from streamer.testing.wait import wait_until
 
 RESTARTS = 10
-
-
-def _wait(cond, timeout_s: float = 30.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _healthz(view: ViewSink) -> int:
@@ -63,18 +55,18 @@ def test_run_survives_ten_camera_restarts(rtsp_server, fast_weights: Path, tmp_p
     runner.start()
     try:
         cam = stats.camera("cam")
-        assert _wait(lambda: cam.frames_out >= 10), f"no frames from the camera {errors}"
+        assert wait_until(lambda: cam.frames_out >= 10), f"no frames from the camera {errors}"
         assert _healthz(view) == 200
         sizes = [out.stat().st_size]
         for i in range(1, RESTARTS + 1):
             rtsp_server.stop()  # the camera loses power
-            assert _wait(lambda: not cam.up), f"loss {i} not noticed"
+            assert wait_until(lambda: not cam.up), f"loss {i} not noticed"
             assert cam.last_error and _healthz(view) == 503
             before = cam.frames_out
             rtsp_server.start()  # same port
-            assert _wait(lambda: cam.up and cam.frames_out >= before + 5), f"no frames after restart {i}"
+            assert wait_until(lambda: cam.up and cam.frames_out >= before + 5), f"no frames after restart {i}"
             assert cam.reconnects == i and _healthz(view) == 200
-            assert _wait(lambda: out.stat().st_size > sizes[-1]), f"output stopped growing after restart {i}"
+            assert wait_until(lambda: out.stat().st_size > sizes[-1]), f"output stopped growing after restart {i}"
             sizes.append(out.stat().st_size)
             assert runner.is_alive() and not errors
     finally:
@@ -164,13 +156,13 @@ def test_usb_camera_unplugged_is_reopened_by_path(tmp_path: Path) -> None:
     runner.start()
     try:
         cam = stats.camera("dashcam")
-        assert _wait(lambda: sink.frames >= 5), "no frames from the FIFO camera"
+        assert wait_until(lambda: sink.frames >= 5), "no frames from the FIFO camera"
         for i in (1, 2):
             camera.unplug()
-            assert _wait(lambda: not cam.up), f"unplug {i} not noticed"
+            assert wait_until(lambda: not cam.up), f"unplug {i} not noticed"
             before = sink.frames
             camera.plug()
-            assert _wait(lambda: cam.up and sink.frames >= before + 5), f"not reopened after replug {i}"
+            assert wait_until(lambda: cam.up and sink.frames >= before + 5), f"not reopened after replug {i}"
             assert cam.reconnects == i
     finally:
         stop.set()

@@ -8,23 +8,19 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from conftest import make_clip, read_video
 
+from streamer.testing.wait import wait_until
+
 CLI = [sys.executable, "-m", "streamer.cli"]
 
 
 def _wait(cond, timeout_s: float = 60.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
+    return wait_until(cond, timeout_s)  # real processes start slowly on 2 cores
 
 
 def _start_run(tmp_path: Path, clip: Path, weights: Path, out: Path) -> subprocess.Popen[str]:

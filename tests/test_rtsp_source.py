@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -15,17 +14,9 @@ from streamer.sinks.null import NullSink
 from streamer.sources import open_source
 from streamer.sources.live import Backoff, redact
 from streamer.stats import RunStats
+from streamer.testing.wait import wait_until
 
 FAST_RETRY = ReconnectConfig(initial_s=0.2, factor=2.0, max_s=1.0)
-
-
-def _wait(cond, timeout_s: float = 30.0) -> bool:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_run_survives_camera_restart(rtsp_server) -> None:
@@ -39,14 +30,14 @@ def test_run_survives_camera_restart(rtsp_server) -> None:
     runner.start()
     try:
         cam = stats.camera("cam")
-        assert _wait(lambda: sink.frames >= 10), "no frames from the RTSP server"
+        assert wait_until(lambda: sink.frames >= 10), "no frames from the RTSP server"
         assert cam.up
         rtsp_server.stop()  # the camera loses power
-        assert _wait(lambda: not cam.up), "loss not noticed"
+        assert wait_until(lambda: not cam.up), "loss not noticed"
         assert cam.last_error
         before = sink.frames
         rtsp_server.start()  # same port
-        assert _wait(lambda: sink.frames >= before + 10), "run did not resume"
+        assert wait_until(lambda: sink.frames >= before + 10), "run did not resume"
         assert cam.up and cam.reconnects == 1
     finally:
         stop.set()
