@@ -33,3 +33,12 @@ def test_bench_refuses_nonsense() -> None:
         bench(frames=1)
     with pytest.raises(ConfigError, match="clip not found"):
         bench(clip="/nonexistent.mp4")
+
+
+def test_bench_latency_section(fast_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["bench", "--model", str(fast_weights), "--arch", "fast", "--size", "320x96",
+                 "--frames", "4", "--threads", "1", "--latency", "--json"])
+    assert code == 0
+    lat = json.loads(capsys.readouterr().out)["view_latency"]
+    assert lat["frames_received"] > 0 and lat["frames_received"] <= lat["frames_sent"]
+    assert 0 < lat["latency_ms_median"] <= lat["latency_ms_p95"]

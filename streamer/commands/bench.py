@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "and report RSS growth after --warmup (see docs/reliability.md)")
     p.add_argument("--config", help="--soak: a run config to soak (its source should loop)")
     p.add_argument("--warmup", type=int, help="--soak: frames before the RSS baseline (default frames/3)")
+    p.add_argument("--latency", action="store_true",
+                   help="also measure capture->display latency of the web view on loopback "
+                        "(frames pushed at 30 fps, read back as MJPEG over HTTP)")
     p.set_defaults(func=run)
 
 
@@ -79,8 +82,14 @@ def run(args: argparse.Namespace) -> int:
         return run_streams(args)
     if args.soak:
         return run_soak(args)
-    report = bench(args.model, args.backend, args.device, size=parse_size(args.size),
+    size = parse_size(args.size)
+    report = bench(args.model, args.backend, args.device, size=size,
                    frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip)
+    if args.latency:
+        from streamer.sinks.view.latency import measure_view_latency
+
+        report["view_latency"] = measure_view_latency(frames=max(args.frames, 60), width=size[0],
+                                                      height=size[1])
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -89,4 +98,8 @@ def run(args: argparse.Namespace) -> int:
     for name, r in report["runs"].items():
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
         print(f"{name:<12} {r['fps']:7.2f} fps   ms/frame: {stages}")
+    if "view_latency" in report:
+        lat = report["view_latency"]
+        print(f"view latency (capture->browser, loopback): median {lat['latency_ms_median']} ms, "
+              f"p95 {lat['latency_ms_p95']} ms")
     return 0
