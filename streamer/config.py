@@ -75,7 +75,8 @@ class TrainConfig(Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Where to train; auto = CUDA when present."""
     max_minutes: float = Field(default=0.0, ge=0.0)
-    """Stop (after a checkpoint) once this much wall time is spent; 0 = no limit."""
+    """Stop (after a checkpoint) once this invocation has run this long; 0 = no limit. A
+    resumed run gets the full time again."""
 
 
 

@@ -93,6 +93,19 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     assert any(not torch.equal(moved[k], start[k]) for k in start)
 
 
+def test_max_minutes_counts_this_invocation_only(photos: Path, tmp_path: Path) -> None:
+    """A resumed run gets its full time budget, however long earlier runs took."""
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    train(_cfg(photos, out, steps=3, val_every=3))
+    state = json.loads((out / "state.json").read_text())
+    state["wall_s"] = 10 * 3600.0  # earlier runs: ten hours in all
+    (out / "state.json").write_text(json.dumps(state))
+    card = train(_cfg(photos, out, steps=6, val_every=3, max_minutes=30.0), resume=True)
+    assert card["steps"] == 6  # not stopped after one step by the earlier hours
+    assert card["wall_time_s"] >= 10 * 3600.0  # the card still sums all runs
+
+
 def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) -> None:
     from streamer.cli import main
 

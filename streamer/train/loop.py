@@ -115,7 +115,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                  "device": str(device), "cpu": platform.processor() or platform.machine()},
     }
     model.to(device).train()
-    t0 = time.monotonic() - state["wall_s"]
+    t0 = time.monotonic() - state["wall_s"]  # wall time summed over resumed runs, for the card
+    started = time.monotonic()  # max_minutes counts this invocation only
     step = state["step"]
     running = 0.0
     it = iter(loader)
@@ -135,7 +136,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         running = 0.98 * running + 0.02 * value if step > 1 else value
         if progress:
             progress(step, {"loss": running, "lr": opt.param_groups[0]["lr"]})
-        out_of_time = cfg.max_minutes and (time.monotonic() - t0) / 60 >= cfg.max_minutes
+        out_of_time = cfg.max_minutes and (time.monotonic() - started) / 60 >= cfg.max_minutes
         if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             metrics = validate(model, val, device)
             state = {"step": step, "wall_s": time.monotonic() - t0,
