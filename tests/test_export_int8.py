@@ -7,18 +7,15 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from streamer.export import ExportRequest, export
 from streamer.export.calibration import make_calib, read_calib
 from streamer.models import get_spec
-from streamer.models.weights import save_weights
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+def weights(fast_weights: Path) -> Path:
+    return fast_weights  # conftest's random-init FastNet: plumbing, not quality
 
 
 @pytest.fixture(scope="module")

@@ -20,15 +20,14 @@ from streamer.export.calibration import make_calib  # noqa: E402
 from streamer.export.onnx_export import probe_inputs, psnr_db, torch_outputs  # noqa: E402
 from streamer.export.sidecar import check_engine_compatible, current_gpu  # noqa: E402
 from streamer.models import get_spec  # noqa: E402
-from streamer.models.weights import load_weights, save_weights  # noqa: E402
+from streamer.models.weights import load_weights  # noqa: E402
 
 PROFILE = ((1, 64, 64), (1, 96, 160), (2, 128, 192))
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_weights(get_spec("fast").build(), tmp_path_factory.mktemp("w") / "fast.safetensors")
+def weights(fast_weights: Path) -> Path:
+    return fast_weights  # conftest's random-init FastNet: plumbing, not quality
 
 
 @pytest.fixture(scope="module")
