@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-# tests also exercise the Ray cluster mode (extra `cluster`)
+# tests also exercise the Ray cluster mode (extra `cluster`) and the OpenVINO backend
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,cluster]'
+	$(BIN)/pip install -q -e '.[dev,cluster,openvino]'
 	touch $(TEST_STAMP)
 
 setup: $(STAMP)

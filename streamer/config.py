@@ -69,6 +69,11 @@ class TrainConfig(Strict):
     """Validate and checkpoint every this many steps."""
     val_crop: int = 256
     """Centre crop side of validation images (speed)."""
+    frame_px: tuple[int, int] = (640, 1920)
+    """Training corruption is sized for a frame whose long side is drawn from this range
+    (each patch is a window of such a frame): 480p to 1080p cameras."""
+    val_frame_px: int = 1280
+    """Validation corruption is sized for a frame this wide (720p), like `streamer eval`."""
     val_kinds: tuple[Literal["dirt", "raindrop", "streaks", "clean"], ...] = (
         "dirt", "raindrop", "streaks", "clean")
     """Corruptions validated (clean = the leave-clean-alone check); fewer = faster."""
@@ -144,7 +149,7 @@ class ModelConfig(Strict):
 class BackendConfig(Strict):
     """Where and how the network runs."""
 
-    kind: Literal["torch", "onnxruntime", "tensorrt"] = "torch"
+    kind: Literal["torch", "onnxruntime", "openvino", "tensorrt"] = "torch"
     """Inference engine."""
     device: Literal["cpu", "cuda"] = "cpu"
     """cuda: torch on the GPU, ORT with the CUDA/TensorRT execution providers."""

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +11,17 @@ from streamer.errors import ConfigError, EngineError, WeightsError
 from streamer.models import list_specs
 
 
-@pytest.mark.parametrize("kind", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("kind", ["torch", "onnxruntime", "openvino"])
 def test_backend_runs_fast_weights(kind: str, fast_weights: Path) -> None:
+    if kind == "openvino":
+        pytest.importorskip("openvino", reason="the openvino extra is not installed")
     backend = open_backend(str(fast_weights), kind, "cpu", threads=1)
     try:
         x = np.random.default_rng(0).random((2, 3, 48, 64), dtype=np.float32)
         y = backend(x)
         assert y.shape == x.shape and y.dtype == np.float32
         assert 0.0 <= y.min() and y.max() <= 1.0
-        assert backend.multiple == 8
+        assert backend.multiple == 16
     finally:
         backend.close()
 
@@ -28,6 +31,31 @@ def test_torch_and_onnxruntime_agree(fast_weights: Path) -> None:
     with open_backend(str(fast_weights), "torch", threads=1) as t, \
             open_backend(str(fast_weights), "onnxruntime", threads=1) as o:
         assert np.abs(t(x) - o(x)).max() < 1e-4
+
+
+def test_torch_and_openvino_agree_and_int8_stays_close(tmp_path: Path, fast_weights: Path) -> None:
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from streamer.export.calibration import CalibSet, hash_frames
+    from streamer.export.onnx_export import export_onnx
+    from streamer.export.ort_int8 import quantize_int8
+    from streamer.models import get_spec
+    from streamer.models.weights import load_weights
+
+    rng = np.random.default_rng(2)
+    x = rng.random((1, 3, 64, 80), dtype=np.float32)
+    net = load_weights(get_spec("fast").build(), fast_weights)
+    fp32 = export_onnx(net, tmp_path / "fast.onnx", shape=(1, 64, 80), dynamic=True, metadata={"multiple": 16})
+    frames = [rng.integers(0, 256, (64, 80, 3), np.uint8) for _ in range(4)]
+    int8 = quantize_int8(fp32, tmp_path / "fast-int8.onnx", CalibSet(frames, hash_frames(frames), "rng"))
+    with open_backend(str(fast_weights), "torch", threads=1) as t, \
+            open_backend(str(fp32), "openvino", threads=1) as o, \
+            open_backend(str(int8), "openvino", threads=1) as q:
+        ref = t(x)
+        assert np.abs(ref - o(x)).max() < 1e-4
+        assert o.multiple == 16  # read from the ONNX metadata
+        err = np.abs(ref - q(x))
+        assert err.mean() < 0.02 and q(x).shape == x.shape  # INT8: close, not equal
+        assert o(x[:, :, :32, :48]).shape == (1, 3, 32, 48)  # a second shape compiles too
 
 
 def test_onnx_file_path(tmp_path: Path, fast_weights: Path) -> None:
@@ -60,7 +88,7 @@ def test_registered_models_with_shipped_weights_or_clear_error(spec: str) -> Non
 def test_errors_name_the_problem(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown model 'fastt'; did you mean 'fast'"):
         open_backend("fastt", "torch")
-    with pytest.raises(ConfigError, match="choose one of torch, onnxruntime, tensorrt"):
+    with pytest.raises(ConfigError, match="choose one of torch, onnxruntime, openvino, tensorrt"):
         open_backend("fast", "tflite")
     with pytest.raises(ConfigError, match="needs --backend onnxruntime"):
         open_backend(str(tmp_path / "m.onnx"), "torch")
@@ -70,6 +98,11 @@ def test_errors_name_the_problem(tmp_path: Path) -> None:
     bogus.write_text("not onnx")
     with pytest.raises(EngineError, match="onnxruntime cannot load it"):
         open_backend(str(bogus), "onnxruntime")
+    if importlib.util.find_spec("openvino"):
+        with pytest.raises(EngineError, match="OpenVINO cannot read it"):
+            open_backend(str(bogus), "openvino")
+        with pytest.raises(EngineError, match="ONNX file not found"):
+            open_backend(str(tmp_path / "m.onnx"), "openvino")
     pickled = tmp_path / "fast.pt"
     pickled.write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(WeightsError, match="pickled weights are not loaded"):

@@ -1,7 +1,8 @@
 """Inference engines behind one interface: ``open_backend(model, backend, device)``.
 
 ``model`` is a registered name (shipped safetensors weights) or a path: ``.safetensors`` (with
-``arch``), ``.onnx`` (onnxruntime) or ``.engine`` (tensorrt). TensorRT is imported only on use.
+``arch``), ``.onnx`` (onnxruntime, openvino) or ``.engine`` (tensorrt). TensorRT and OpenVINO are imported
+only on use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from streamer.backends.base import Backend
 from streamer.errors import ConfigError, EngineError
 
-BACKENDS = ("torch", "onnxruntime", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 TRT_MISSING = "TensorRT backend needs the tensorrt extra: pip install 'streamer[tensorrt]'"
 
 
@@ -58,8 +59,17 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
         module, multiple = _load_module(model, arch)
         return OrtBackend(onnx_bytes(module), device=device, threads=threads, multiple=multiple,
                           label=f"{model} (exported in memory)")
+    if backend == "openvino":
+        from streamer.backends.ort_backend import onnx_bytes
+        from streamer.backends.ov_backend import OpenVinoBackend
+
+        if suffix == ".onnx":
+            return OpenVinoBackend(model, threads=threads, label=model)
+        module, multiple = _load_module(model, arch)
+        return OpenVinoBackend(onnx_bytes(module), threads=threads, multiple=multiple,
+                               label=f"{model} (exported in memory)")
     if suffix == ".onnx":
-        raise ConfigError(f"{model}: an ONNX file needs --backend onnxruntime")
+        raise ConfigError(f"{model}: an ONNX file needs --backend onnxruntime or openvino")
     from streamer.backends.torch_backend import TorchBackend
 
     module, multiple = _load_module(model, arch)

@@ -24,6 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="val = photos held out of training (default); all = every photo")
     p.add_argument("--limit", type=int, help="first N photos only")
     p.add_argument("--crop", type=int, default=0, help="centre crop side in px (0 = whole image)")
+    p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
     p.add_argument("--no-baselines", action="store_true", help="skip median/bilateral/NLM/BM3D")
     p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     req = EvalRequest(
         clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
         weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
-        split=args.split, limit=args.limit, crop=args.crop, baselines=not args.no_baselines,
+        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, baselines=not args.no_baselines,
         bm3d=not args.no_bm3d, report=Path(args.report) if args.report else None,
         threads=args.threads,
     )

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     shape = p.add_mutually_exclusive_group()
     shape.add_argument("--size", help="fixed input HEIGHTxWIDTH, e.g. 720x1280")
     shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each [N]xHxW, "
-                                         "e.g. 360x640:720x1280:1088x1920")
+                                         "e.g. 352x640:720x1280:1088x1920")
     p.add_argument("--workspace", type=float, help="TensorRT workspace limit in GiB (default 2)")
     p.add_argument("--device", type=int, help="CUDA device index for TensorRT builds")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")

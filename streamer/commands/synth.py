@@ -14,6 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed + same file name = same output")
     p.add_argument("--heavy", action="store_true",
                    help="settings beyond the training ranges (generalisation tests)")
+    p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
     p.add_argument("--limit", type=int, help="only the first N files (sorted by name)")
     p.set_defaults(func=run)
 
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     files = list_images(args.in_dir)[: args.limit]
     out = Path(args.out)
     for path in tqdm(files, unit="img", desc=f"synth {args.corruption}"):
-        write_pairs([path], out, args.corruption, args.seed, heavy=args.heavy)
+        write_pairs([path], out, args.corruption, args.seed, heavy=args.heavy,
+                    frame_px=args.frame_px or None)
     print(f"wrote {len(files)} triples (<stem>_clean.png, <stem>_{args.corruption}.png, "
           f"<stem>_{args.corruption}_mask.png) to {out}")
     return 0

@@ -42,6 +42,7 @@ class EvalRequest:
     split: Literal["val", "all"] = "val"
     limit: int | None = None
     crop: int = 0  # centre crop side in px; 0 = whole image
+    frame_px: int = 1280  # corruption sized for a frame this wide; 0 = each image's own size
     baselines: bool = True
     bm3d: bool = True
     clean_check: bool = True
@@ -102,7 +103,8 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     per_image = []
     for i, path in enumerate(files):
         clean = _centre(read_rgb(path), req.crop)
-        dirty, mask = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy)
+        dirty, mask = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy,
+                                         frame_px=req.frame_px or None)
         ref, dirty8 = to_uint8(clean), to_uint8(dirty)
         row = {"file": path.name, INPUT_ROW: (psnr_db(dirty8, ref), ssim(dirty8, ref))}
         scores[INPUT_ROW].append(row[INPUT_ROW])
@@ -126,7 +128,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
             progress(path.name)
     result = {
         "corruption": req.corruption, "heavy": req.heavy, "seed": req.seed, "split": req.split,
-        "crop": req.crop, "backend": req.backend, "n_images": len(files),
+        "crop": req.crop, "frame_px": req.frame_px, "backend": req.backend, "n_images": len(files),
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
                    for name in req.models
                    if (p := req.weights.get(name) or models[name][1].weights_path) is not None},

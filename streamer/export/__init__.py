@@ -23,7 +23,7 @@ from streamer.export.formats import (
 from streamer.export.sidecar import Sidecar, sidecar_path, write_sidecar
 
 Progress = Callable[[str, int, int], None]  # (phase, step, steps); the CLI draws it
-PARITY_SHAPES = [(1, 72, 128), (1, 128, 192)]  # small, non-square, two sizes: proves dynamic H/W
+PARITY_SHAPES = [(1, 80, 128), (1, 128, 192)]  # small, non-square, two sizes: proves dynamic H/W
 REPORT_FRAMES = 4  # clean calibration frames the INT8 report corrupts and restores
 
 

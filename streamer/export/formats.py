@@ -56,7 +56,7 @@ FORMATS: tuple[ExportFormat, ...] = (
 ALIASES = {"tensorrt": "engine", "trt": "engine", "plan": "engine", "torch_tensorrt": "torchtrt",
            "torch-tensorrt": "torchtrt", "ort": "onnx", "onnxruntime": "onnx"}
 # TensorRT profile when neither --size nor --dynamic is given: 360p .. 1080p, tuned for 720p
-DEFAULT_PROFILE: tuple[Shape, Shape, Shape] = ((1, 360, 640), (1, 720, 1280), (1, 1088, 1920))
+DEFAULT_PROFILE: tuple[Shape, Shape, Shape] = ((1, 352, 640), (1, 720, 1280), (1, 1088, 1920))
 
 
 def export_formats() -> list[dict]:
@@ -153,10 +153,10 @@ def parse_shape(text: str, what: str) -> Shape:
 
 
 def parse_dynamic(text: str) -> tuple[Shape, Shape, Shape]:
-    """``360x640:720x1280:1088x1920`` -> (min, opt, max); each [N]xHxW."""
+    """``352x640:720x1280:1088x1920`` -> (min, opt, max); each [N]xHxW."""
     parts = text.split(":")
     if len(parts) != 3:
-        raise ExportError(f"--dynamic {text}: expected MIN:OPT:MAX, e.g. 360x640:720x1280:1088x1920")
+        raise ExportError(f"--dynamic {text}: expected MIN:OPT:MAX, e.g. 352x640:720x1280:1088x1920")
     lo, opt, hi = (parse_shape(p, "--dynamic") for p in parts)
     for i, axis in enumerate(("batch", "height", "width")):
         if not lo[i] <= opt[i] <= hi[i]:

@@ -68,9 +68,12 @@ def _reader(calib: CalibSet, input_name: str):
 
 
 def _tail_nodes(model) -> list[str]:
-    """Nodes after the model's ``head`` (FastNet: the gain/offset blend, clip and the fixed
-    space-to-depth convs), else after the last Conv."""
+    """The output tail that stays fp32: FastNet's ``/blend/`` nodes except its convs (gain and
+    offset, clip, depth-to-space); else whatever follows a ``head`` or the last Conv."""
     nodes = list(model.graph.node)
+    blend = [i for i, n in enumerate(nodes) if n.name.startswith("/blend/")]
+    if blend:
+        return [n.name for n in nodes[min(blend):] if n.op_type != "Conv"]
     heads = [i for i, n in enumerate(nodes) if n.name.startswith("/head/")]
     convs = [i for i, n in enumerate(nodes) if n.op_type in ("Conv", "ConvTranspose")]
     last = max(heads) if heads else max(convs, default=-1)

@@ -42,20 +42,24 @@ class DirtParams:
 
 
 def dirt_layers(
-    rng: np.random.Generator, shape: tuple[int, int], params: DirtParams = DirtParams()
+    rng: np.random.Generator, shape: tuple[int, int], params: DirtParams = DirtParams(),
+    frame_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """α (H×W×1, [0,1]) and dirt colour D (H×W×3, [0,1]) for one frame."""
+    """α (H×W×1, [0,1]) and dirt colour D (H×W×3, [0,1]) for one frame (or a window of a frame
+    whose long side is ``frame_px``: stains and blobs scale with it, their count per pixel
+    shrinks with its square so the stained fraction stays the same)."""
     h, w = shape
+    scale = float(frame_px or max(h, w))
+    zoom = scale / max(h, w)
     area_mp = h * w / 1e6
     u = lambda r: float(rng.uniform(*r))  # noqa: E731
-    scale = max(h, w)
     noise = multiscale_noise(rng, shape, (scale / 4, scale / 12, scale / 40, 6.0))
     coverage = u(params.coverage)
     thresh = np.quantile(noise, 1.0 - coverage)
     stains = np.clip((noise - thresh) / 0.8, 0.0, 1.0) * u(params.opacity)
 
     marks = np.zeros(shape, np.float32)
-    n_blobs = int(rng.integers(*params.blobs, endpoint=True) * max(area_mp, 0.05) * 4)
+    n_blobs = int(rng.integers(*params.blobs, endpoint=True) * max(area_mp, 0.05) * 4 / zoom**2)
     for _ in range(n_blobs):
         r = rng.uniform(2, max(3, scale / 30))
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
@@ -86,10 +90,11 @@ def dirt_layers(
 
 
 def apply_dirt(
-    clean: np.ndarray, rng: np.random.Generator, params: DirtParams = DirtParams()
+    clean: np.ndarray, rng: np.random.Generator, params: DirtParams = DirtParams(),
+    frame_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Corrupt a float32 H×W×3 [0,1] image; returns (dirty, α) with α H×W×1."""
-    alpha, colour = dirt_layers(rng, clean.shape[:2], params)
+    alpha, colour = dirt_layers(rng, clean.shape[:2], params, frame_px)
     p = rng.uniform(0.9, 1.1, 3).astype(np.float32) * np.float32(rng.uniform(0.0, 1.0))
     dirty = p * alpha * colour + (1.0 - alpha) * clean
     return np.clip(dirty, 0.0, 1.0).astype(np.float32), alpha

@@ -21,10 +21,16 @@ def image_rng(seed: int, stem: str) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(stem.encode())])
 
 
-def corrupt_file_image(clean: np.ndarray, stem: str, kind: str, seed: int, *,
-                       heavy: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """float32 H×W×3 [0,1] in, (corrupted, mask H×W×1) out, reproducible from (seed, stem)."""
-    return corrupt(clean, kind, image_rng(seed, stem), heavy=heavy)
+FRAME_PX = 1280  # corruption is sized for a 720p frame unless told otherwise
+
+
+def corrupt_file_image(clean: np.ndarray, stem: str, kind: str, seed: int, *, heavy: bool = False,
+                       frame_px: float | None = FRAME_PX) -> tuple[np.ndarray, np.ndarray]:
+    """float32 H×W×3 [0,1] in, (corrupted, mask H×W×1) out, reproducible from (seed, stem).
+
+    Drops, stains and streaks are sized for a frame ``frame_px`` wide (None: the image's own size).
+    """
+    return corrupt(clean, kind, image_rng(seed, stem), heavy=heavy, frame_px=frame_px)
 
 
 def to_uint8(img: np.ndarray) -> np.ndarray:
@@ -38,7 +44,7 @@ def _write_png(path: Path, rgb_or_gray: np.ndarray) -> None:
 
 
 def write_pairs(files: list[Path], out_dir: Path, kind: str, seed: int, *,
-                heavy: bool = False) -> list[Path]:
+                heavy: bool = False, frame_px: float | None = FRAME_PX) -> list[Path]:
     """Write <stem>_clean.png, <stem>_<kind>.png and <stem>_<kind>_mask.png for each file."""
     from streamer.train.data import read_rgb
 
@@ -48,7 +54,7 @@ def write_pairs(files: list[Path], out_dir: Path, kind: str, seed: int, *,
     written = []
     for path in files:
         clean = read_rgb(path)
-        dirty, mask = corrupt_file_image(clean, path.stem, kind, seed, heavy=heavy)
+        dirty, mask = corrupt_file_image(clean, path.stem, kind, seed, heavy=heavy, frame_px=frame_px)
         _write_png(out_dir / f"{path.stem}_clean.png", to_uint8(clean))
         _write_png(out_dir / f"{path.stem}_{kind}.png", to_uint8(dirty))
         _write_png(out_dir / f"{path.stem}_{kind}_mask.png", to_uint8(mask[..., 0]))

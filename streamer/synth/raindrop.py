@@ -29,12 +29,18 @@ class RaindropParams:
 
 
 def apply_raindrops(
-    clean: np.ndarray, rng: np.random.Generator, params: RaindropParams = RaindropParams()
+    clean: np.ndarray, rng: np.random.Generator, params: RaindropParams = RaindropParams(),
+    frame_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (rainy image, drop mask H×W×1 in [0,1]) for a float32 H×W×3 [0,1] image."""
+    """Returns (rainy image, drop mask H×W×1 in [0,1]) for a float32 H×W×3 [0,1] image.
+
+    Drop radii are fractions of ``frame_px`` (default: this image's long side); the count is per
+    megapixel of a frame that size, so a crop of a big frame gets fewer, bigger drops."""
     h, w = clean.shape[:2]
-    scale = max(h, w)
-    n = int(rng.uniform(*params.count_per_mp) * max(h * w / 1e6, 0.02))
+    scale = float(frame_px or max(h, w))
+    zoom = scale / max(h, w)
+    # at least one drop: a crop of a big frame may hold few, but "raindrop" never means none
+    n = max(1, int(rng.uniform(*params.count_per_mp) * max(h * w / 1e6, 0.02) / zoom**2 + rng.random()))
     map_x = np.tile(np.arange(w, dtype=np.float32), (h, 1))
     map_y = np.tile(np.arange(h, dtype=np.float32)[:, None], (1, w))
     mask = np.zeros((h, w), np.float32)

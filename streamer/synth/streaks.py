@@ -38,14 +38,15 @@ def _line_kernel(length: int, angle_deg: float) -> np.ndarray:
 
 
 def apply_streaks(
-    clean: np.ndarray, rng: np.random.Generator, params: StreakParams = StreakParams()
+    clean: np.ndarray, rng: np.random.Generator, params: StreakParams = StreakParams(),
+    frame_px: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Returns (rainy image, streak layer S H×W×1) for a float32 H×W×3 [0,1] image."""
     h, w = clean.shape[:2]
     density = rng.uniform(*params.density)
     seeds = (rng.random((h, w)) < density).astype(np.float32) * rng.uniform(0.5, 1.0, (h, w))
     seeds = blur(seeds.astype(np.float32), rng.uniform(*params.width_px))
-    length = max(3, int(rng.uniform(*params.length_frac) * max(h, w)) | 1)
+    length = max(3, int(rng.uniform(*params.length_frac) * float(frame_px or max(h, w))) | 1)
     layer = cv2.filter2D(seeds, -1, _line_kernel(length, rng.uniform(*params.angle_deg)),
                          borderType=cv2.BORDER_REFLECT)
     peak = np.quantile(layer, 0.999) + 1e-6

@@ -80,8 +80,9 @@ class PatchStream(torch.utils.data.IterableDataset):
     """Endless seeded stream of (corrupted, clean) C×H×W float tensors."""
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
-                 region: tuple[int, int] = (160, 384)) -> None:
+                 region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
+        self.frame_px = frame_px  # None: corruption sized to the region itself
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -104,7 +105,8 @@ class PatchStream(torch.utils.data.IterableDataset):
                 region = region[:, ::-1]
             region = np.ascontiguousarray(region)
             kind = self.mix.draw(rng)
-            dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng)
+            frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
+            dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
             py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
             clean_p = region[py:py + p, px:px + p]
             if clean_p.var() < 0.001:
@@ -118,7 +120,8 @@ class PatchStream(torch.utils.data.IterableDataset):
 
 
 def validation_set(
-    images: list[np.ndarray], kinds: tuple[str, ...], seed: int, crop: int, multiple: int = 8
+    images: list[np.ndarray], kinds: tuple[str, ...], seed: int, crop: int, multiple: int = 8,
+    frame_px: float | None = None,
 ) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Fixed (kind, corrupted, clean) triples: centre crops, seeded per image and kind."""
     out = []
@@ -129,6 +132,6 @@ def validation_set(
         clean = np.ascontiguousarray(img[y:y + ch, x:x + cw])
         for k, kind in enumerate(kinds):
             rng = np.random.default_rng([seed, i, k])
-            dirty = clean if kind == "clean" else corrupt(clean, kind, rng)[0]
+            dirty = clean if kind == "clean" else corrupt(clean, kind, rng, frame_px=frame_px)[0]
             out.append((kind, dirty, clean))
     return out

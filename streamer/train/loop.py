@@ -86,7 +86,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     train_files, val_files = split(files)
     train_imgs = [read_rgb(p) for p in train_files]
     val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
-                         multiple=spec.multiple)
+                         multiple=spec.multiple, frame_px=cfg.val_frame_px)
     if cfg.optimizer == "sgd-paper":
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
     else:
@@ -96,7 +96,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         state = load_checkpoint(cfg.out, model, opt)
         log.info("resumed %s at step %d", cfg.out, state["step"])
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
-    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix)
+    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
+                         frame_px=tuple(cfg.frame_px))
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up

@@ -1,0 +1,110 @@
+"""OpenVINO inference on the CPU: the fastest CPU runtime we measured for FastNet.
+
+It runs the same ONNX files as ONNX Runtime, fp32 or the INT8 QDQ file `streamer export
+--precision int8` writes (calibrated on calib/, so both runtimes share one calibration). On the
+2-core AVX-512 VNNI box, 1280×720 INT8: OpenVINO 29 ms, ONNX Runtime 43 ms (docs/model-log.md).
+
+Each input shape is compiled once (static shapes let OpenVINO pick its fastest kernels; a camera
+has one frame size) and cached.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import EngineError
+
+log = logging.getLogger(__name__)
+OV_MISSING = "OpenVINO backend needs the openvino extra: pip install 'streamer[openvino]'"
+_NOT_OURS = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
+
+
+def _onnx_multiple(model: bytes | str | Path) -> int | None:
+    """The ``multiple`` our exporter writes into the ONNX metadata, if any."""
+    import onnx
+
+    try:
+        proto = (onnx.load_from_string(model) if isinstance(model, bytes)
+                 else onnx.load(str(model), load_external_data=False))
+    except Exception:  # unreadable files are reported by OpenVINO below, with its reason
+        return None
+    meta = {p.key: p.value for p in proto.metadata_props}
+    return int(meta["multiple"]) if meta.get("multiple", "").isdigit() else None
+
+
+class OpenVinoBackend:
+    name = "openvino"
+
+    def __init__(self, model: bytes | str | Path, *, threads: int = 0, multiple: int = 1,
+                 label: str = "") -> None:
+        try:
+            import openvino as ov
+        except ModuleNotFoundError as exc:
+            raise EngineError(OV_MISSING) from exc
+        self.label = label or (str(model) if not isinstance(model, bytes) else "model")
+        if not isinstance(model, bytes) and not Path(model).is_file():
+            raise EngineError(f"{model}: ONNX file not found; export it with `streamer export`")
+        self.core = ov.Core()
+        try:
+            self.model = self.core.read_model(model if isinstance(model, bytes) else str(model))
+        except Exception as exc:  # OpenVINO raises RuntimeError with multi-line reports
+            raise EngineError(f"{self.label}: OpenVINO cannot read it "
+                              f"({str(exc).strip().splitlines()[0][:200]}); re-export the model") from exc
+        inputs, outputs = self.model.inputs, self.model.outputs
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise EngineError(f"{self.label}: has {len(inputs)} inputs and {len(outputs)} outputs, "
+                              f"expected one picture in and one out; {_NOT_OURS}")
+        shape = inputs[0].get_partial_shape()
+        if shape.rank.get_length() != 4 or not shape[1].is_static or shape[1].get_length() != 3:
+            raise EngineError(f"{self.label}: input has shape {shape}, expected N×3×H×W; {_NOT_OURS}")
+        self.input_hw = (tuple(d.get_length() for d in (shape[2], shape[3]))
+                         if shape[2].is_static and shape[3].is_static else None)
+        self.multiple = _onnx_multiple(model) or multiple
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+                       # decode and encode threads share the cores: do not pin ours
+                       "ENABLE_CPU_PINNING": False}
+        if threads:
+            self.config["INFERENCE_NUM_THREADS"] = threads
+        self._compiled: dict[tuple[int, ...], object] = {}
+
+    def _request(self, shape: tuple[int, ...]):
+        req = self._compiled.get(shape)
+        if req is None:
+            if len(self._compiled) >= 4:  # tiles, odd frames: keep the cache small
+                self._compiled.clear()
+            model = self.model.clone()
+            if not self.model.inputs[0].get_partial_shape().is_static:
+                model.reshape({0: list(shape)})
+            try:
+                compiled = self.core.compile_model(model, "CPU", self.config)
+            except Exception as exc:
+                raise EngineError(f"{self.label}: OpenVINO cannot compile it for input {shape} "
+                                  f"({str(exc).strip().splitlines()[0][:200]})") from exc
+            req = self._compiled[shape] = compiled.create_infer_request()
+            out_shape = tuple(compiled.outputs[0].get_shape())
+            if out_shape != shape:
+                raise EngineError(f"{self.label}: output shape {out_shape} for input {shape}, "
+                                  f"expected the same N×3×H×W; {_NOT_OURS}")
+            log.debug("%s: OpenVINO compiled for %s", self.label, shape)
+        return req
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        if self.input_hw and tuple(x.shape[2:]) != self.input_hw:
+            raise EngineError(f"{self.label}: built for {self.input_hw[1]}x{self.input_hw[0]} "
+                              f"input, got {x.shape[3]}x{x.shape[2]}; set preprocess.tiling.tile")
+        req = self._request(tuple(x.shape))
+        req.infer({0: x})
+        return req.get_output_tensor(0).data.copy()
+
+    def close(self) -> None:
+        self._compiled.clear()
+
+    def __enter__(self) -> "OpenVinoBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
