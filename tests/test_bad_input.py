@@ -185,7 +185,7 @@ CASES = [
     Case("corrupt safetensors", _run(model="corrupt.safetensors"),
          r"corrupt\.safetensors \(model fast\): not a readable safetensors file"),
     Case("weights of the wrong shape", _run(model="wide.safetensors"),
-         r"wide\.safetensors \(model fast\): \S+ has shape \(17,\), the model needs \(16,\); "
+         r"wide\.safetensors \(model fast\): \S+ has shape \(33,\), the model needs \(32,\); "
          r"these weights are for another configuration"),
     Case("weights of another model", _run(model="drn.safetensors"),
          r"drn\.safetensors \(model fast\): weights are for another architecture"),

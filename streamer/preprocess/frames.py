@@ -12,7 +12,7 @@ from streamer.backends.base import Backend
 from streamer.frame import Frame
 from streamer.preprocess.color import from_batch, to_batch
 from streamer.preprocess.resize import resize
-from streamer.preprocess.tiles import Tiler, run_padded
+from streamer.preprocess.tiles import Tiler, pad_image_to_multiple, run_padded
 
 StageTimer = Callable[[str, float], None]  # (stage, seconds)
 
@@ -39,6 +39,14 @@ class FrameRestorer:
         if self.backend is None:
             out_image = image
             t1 = t2 = t0
+        elif self.tiler is None and hasattr(self.backend, "run_uint8"):
+            # the backend converts uint8 HWC <-> float CHW inside the network (OpenVINO)
+            padded = pad_image_to_multiple(image, self.multiple)
+            t1 = time.perf_counter()
+            out_image = self.backend.run_uint8(padded[None])[0]
+            t2 = time.perf_counter()
+            if out_image.shape != image.shape:
+                out_image = np.ascontiguousarray(out_image[:image.shape[0], :image.shape[1]])
         else:
             self._buf = batch = to_batch([image], self._buf)
             t1 = time.perf_counter()

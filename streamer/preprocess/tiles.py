@@ -34,6 +34,16 @@ def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
     return np.pad(batch, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
 
 
+def pad_image_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
+    """The same padding as ``pad_to_multiple`` for one H×W×C picture (uint8 backends)."""
+    h, w = image.shape[:2]
+    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
+    if not ph and not pw:
+        return image
+    mode = "reflect" if ph < h and pw < w else "edge"
+    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+
+
 def run_padded(fn: BatchFn, batch: np.ndarray, multiple: int) -> np.ndarray:
     h, w = batch.shape[-2:]
     return fn(pad_to_multiple(batch, multiple))[..., :h, :w]
