@@ -7,38 +7,19 @@ from torch import nn
 
 
 def count_flops_per_px(model: nn.Module, size: tuple[int, int] = (256, 256)) -> float:
-    """Conv/ConvTranspose/Linear FLOPs on a probe input, divided by output pixels.
+    """Convolution and matmul FLOPs on a probe input, divided by output pixels.
 
-    Activations, adds and pixel shuffles are left out: they are memory traffic, not arithmetic,
-    and the usual FLOP tables (and the issue's 10 kFLOP budget) count convolutions only.
+    Counted by PyTorch's FlopCounterMode at the aten level, so functional convs (FastNet's
+    space-to-depth and its head on weight slices) count like modules do. Activations, adds and
+    pixel shuffles are left out: they are memory traffic, not arithmetic, and the usual FLOP
+    tables (and the issue's 10 kFLOP budget) count convolutions only.
     """
-    total = 0
+    from torch.utils.flop_counter import FlopCounterMode
 
-    def conv_hook(mod: nn.Module, inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(mod, nn.ConvTranspose2d):
-            # every input pixel scatters into k*k outputs
-            n_in = inp[0].numel() // inp[0].shape[1]
-            kh, kw = mod.kernel_size
-            total += 2 * n_in * mod.in_channels * (mod.out_channels // mod.groups) * kh * kw
-        else:
-            kh, kw = mod.kernel_size
-            n_out = out.numel()
-            total += 2 * n_out * (mod.in_channels // mod.groups) * kh * kw
-
-    hooks = [
-        m.register_forward_hook(conv_hook)
-        for m in model.modules()
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))
-    ]
-    try:
-        with torch.no_grad():
-            device = next(model.parameters()).device
-            out = model(torch.rand(1, 3, *size, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return total / (out.shape[-2] * out.shape[-1])
+    device = next(model.parameters()).device
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        out = model(torch.rand(1, 3, *size, device=device))
+    return counter.get_total_flops() / (out.shape[-2] * out.shape[-1])
 
 
 def count_params(model: nn.Module) -> int:
