@@ -111,8 +111,8 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     import torch
 
     from streamer.backends import open_backend
-    from streamer.preprocess.color import to_batch
-    from streamer.preprocess.tiles import run_padded
+    from streamer.frame import Frame
+    from streamer.preprocess.frames import FrameRestorer
 
     src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
@@ -122,8 +122,8 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
         runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None)}
         net = open_backend(model, backend, device, arch=arch, threads=threads)
         try:
-            warm = to_batch([np.zeros((size[1], size[0], 3), np.uint8)])
-            run_padded(net, warm, int(getattr(net, "multiple", 1)))  # first call builds kernels/plans
+            # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
+            FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))
             runs["pipeline"] = _run_once(clip_path, Path(tmp) / "full.mp4", net)
         finally:
             net.close()

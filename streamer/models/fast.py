@@ -103,7 +103,6 @@ class FastNet(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = 3 * BLOCK * BLOCK
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
         e1 = self.enc1(self.stem(xs))
         e2 = self.enc2(self.down2(e1))
