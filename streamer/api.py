@@ -54,7 +54,8 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
     handed_over = False  # once the pipeline runs, it closes the sinks (last, after the source)
     try:
         backend = open_backend(cfg.model.name, cfg.backend.kind, cfg.backend.device,
-                               arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16)
+                               arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16,
+                               int8=cfg.backend.int8, calib=cfg.backend.calib)
         fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
         for sink_cfg in cfg.sinks:
             sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,

@@ -106,7 +106,7 @@ def host() -> dict[str, Any]:
 
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
           size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
-          arch: str | None = None, clip: str | Path | None = None) -> dict[str, Any]:
+          arch: str | None = None, clip: str | Path | None = None, int8: bool = False) -> dict[str, Any]:
     """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
     import torch
 
@@ -115,12 +115,13 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     from streamer.preprocess.frames import FrameRestorer
 
     src = _bench_clip(clip, frames)
-    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
+    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
+                              "int8": int8}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
         report["clip"] = make_clip(src, clip_path, size, frames)
         runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None)}
-        net = open_backend(model, backend, device, arch=arch, threads=threads)
+        net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8)
         try:
             # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
             FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))

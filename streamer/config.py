@@ -157,6 +157,11 @@ class BackendConfig(Strict):
     """CPU intra-op threads for the network; 0 = the engine's default (all cores)."""
     fp16: bool = True
     """Half precision on cuda (ignored on cpu)."""
+    int8: bool = False
+    """onnxruntime/openvino: run the model quantized to INT8 (static, calibrated on `calib`;
+    built on first use and cached in ~/.cache/streamer)."""
+    calib: Path = Path("calib")
+    """Calibration frames for `int8` (a folder from `streamer calib make`, or a video)."""
 
 
 class TilingConfig(Strict):

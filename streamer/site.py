@@ -160,7 +160,8 @@ class Site:
             grouped.setdefault((m.name, m.arch, p.resize, p.tiling.tile, p.tiling.overlap), []).append(cam)
         b = self.cfg.backend
         for (model, arch, size, tile, overlap), cams in grouped.items():
-            backend = open_backend(model, b.kind, b.device, arch=arch, threads=b.threads, fp16=b.fp16)
+            backend = open_backend(model, b.kind, b.device, arch=arch, threads=b.threads, fp16=b.fp16,
+                                   int8=b.int8, calib=b.calib)
             self._backends.append(backend)
             restorer = BatchRestorer(backend, size=parse_size(size) if size else None, tile=tile,
                                      overlap=overlap)

@@ -144,3 +144,31 @@ def test_openvino_uint8_path_matches_float_path(fast_weights: Path) -> None:
         via_float = from_batch(run_padded(b, to_batch([image]), b.multiple))[0]
     assert via_uint8.shape == image.shape and via_uint8.dtype == np.uint8
     assert np.abs(via_uint8.astype(int) - via_float.astype(int)).max() <= 1
+
+
+def test_int8_option_builds_once_and_caches(tmp_path: Path, fast_weights: Path, monkeypatch) -> None:
+    """`backend.int8`: quantized with the calibration frames on first use, reused after."""
+    from streamer.backends import int8_cache
+    from streamer.export.calibration import make_calib
+
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path / "cache"))
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    import cv2
+    rng = np.random.default_rng(4)
+    for i in range(3):
+        cv2.imwrite(str(frames / f"f{i}.png"), rng.integers(0, 256, (96, 160, 3), np.uint8))
+    calib = tmp_path / "calib"
+    make_calib([frames], calib, frames=3, size_wh=(160, 96), dirty_share=0.0)
+    first = int8_cache.int8_onnx(str(fast_weights), "fast", calib)
+    assert first.exists() and first.parent == tmp_path / "cache" / "int8"
+    stamp = first.stat().st_mtime_ns
+    assert int8_cache.int8_onnx(str(fast_weights), "fast", calib) == first
+    assert first.stat().st_mtime_ns == stamp  # not rebuilt
+    with open_backend(str(fast_weights), "onnxruntime", arch="fast", int8=True, calib=calib) as b:
+        x = rng.random((1, 3, 32, 48), dtype=np.float32)
+        assert b(x).shape == x.shape
+    with pytest.raises(ConfigError, match="int8 is for the CPU backends"):
+        open_backend(str(fast_weights), "torch", arch="fast", int8=True, calib=calib)
+    with pytest.raises(ConfigError, match="calibration frames not found"):
+        int8_cache.int8_onnx(str(fast_weights), "fast", tmp_path / "nope")

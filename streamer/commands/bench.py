@@ -15,6 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     p.add_argument("--frames", type=int, default=60, help="frames per measured run")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
+    p.add_argument("--int8", action="store_true",
+                   help="onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)")
     p.add_argument("--clip", help="video to benchmark on (default: the bundled demo clip)")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.add_argument("--streams", help="N cameras in one site, with and without batching: N (= 1,2,4..N) "
@@ -84,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         return run_soak(args)
     size = parse_size(args.size)
     report = bench(args.model, args.backend, args.device, size=size,
-                   frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip)
+                   frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip,
+                   int8=args.int8)
     if args.latency:
         from streamer.sinks.view.latency import measure_view_latency
 

@@ -18,6 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="network CPU threads (0 = all cores)")
+    p.add_argument("--int8", action="store_true", default=None,
+                   help="onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)")
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for files")
     p.set_defaults(func=run)
@@ -29,7 +31,7 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         "source": {"url": args.source},
         "sinks": args.sink,
         "model": {"name": args.model, "arch": args.arch},
-        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads},
+        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads, "int8": args.int8},
         "max_frames": args.max_frames,
     }
 

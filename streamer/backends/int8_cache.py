@@ -1,0 +1,68 @@
+"""INT8 for the CPU runtimes without a separate export step: `backend: {int8: true}`.
+
+The first run quantizes the model exactly as `streamer export --format onnx --precision int8`
+does (ONNX Runtime static QDQ, calibrated on the calibration frames) and keeps the file in a
+cache keyed by the weights' and the calibration frames' hashes; later runs open it at once.
+ONNX Runtime and OpenVINO both run that file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from streamer.errors import ConfigError
+
+log = logging.getLogger(__name__)
+DEFAULT_CALIB = Path("calib")
+
+
+def cache_dir() -> Path:
+    """$STREAMER_CACHE, else $XDG_CACHE_HOME/streamer, else ~/.cache/streamer."""
+    if os.environ.get("STREAMER_CACHE"):
+        return Path(os.environ["STREAMER_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "streamer"
+
+
+def _tree_sha(folder: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(folder).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) -> Path:
+    """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file."""
+    from streamer.export import export
+    from streamer.export.formats import ExportRequest
+    from streamer.models import get_spec
+    from streamer.models.weights import sha256_file
+
+    path = Path(model)
+    if path.suffix in {".onnx", ".engine"}:
+        raise ConfigError(f"{model}: int8 quantizes a registered model or .safetensors weights; "
+                          "this file is already exported (export it with --precision int8 instead)")
+    spec = get_spec(arch or path.stem) if path.suffix == ".safetensors" else get_spec(model)
+    weights = path if path.suffix == ".safetensors" else spec.weights_path
+    if weights is None or not Path(weights).is_file():
+        raise ConfigError(f"model {spec.name}: no weights to quantize")
+    calib = Path(calib)
+    if not calib.exists():
+        raise ConfigError(f"{calib}: calibration frames not found; int8 needs them "
+                          "(the repo's calib/ folder, or make some with `streamer calib make`)")
+    key = hashlib.sha256(f"{sha256_file(weights)}:{_tree_sha(calib) if calib.is_dir() else sha256_file(calib)}"
+                         .encode()).hexdigest()[:16]
+    out = cache_dir() / "int8" / f"{spec.name}-{key}.onnx"
+    if not out.exists():
+        log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
+        tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")
+        export(ExportRequest(model=spec.name, format="onnx", precision="int8", output=tmp,
+                             weights=Path(weights), calib=calib))
+        tmp.replace(out)
+        tmp.with_name(tmp.name + ".json").replace(out.with_name(out.name + ".json"))
+    return out
