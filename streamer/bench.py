@@ -61,14 +61,16 @@ def _stage_ms(result: Any, cam: str) -> dict[str, float]:
     return out
 
 
-def _run_once(clip: Path, out: Path, backend: Any) -> dict[str, Any]:
+def _run_once(clip: Path, out: Path, backend: Any, preset: str | None = None) -> dict[str, Any]:
+    from streamer.config import EncoderConfig
     from streamer.pipeline import Pipeline
     from streamer.preprocess.frames import FrameRestorer
     from streamer.sinks.file import FileSink
     from streamer.sources.file import FileSource
 
     source = FileSource(clip, "bench")
-    sink = FileSink(out, fps=source.info.fps)
+    sink = FileSink(out, fps=source.info.fps,
+                    encoder=EncoderConfig(preset=preset) if preset else EncoderConfig())
     result = Pipeline(source, FrameRestorer(backend), [sink]).run()
     stages = _stage_ms(result, "bench")
     return {"fps": round(result.fps, 2), "frames": result.frames_out, "wall_s": round(result.seconds, 3),
@@ -106,26 +108,28 @@ def host() -> dict[str, Any]:
 
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
           size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
-          arch: str | None = None, clip: str | Path | None = None, int8: bool = False) -> dict[str, Any]:
+          arch: str | None = None, clip: str | Path | None = None, int8: bool = False,
+          preset: str | None = None) -> dict[str, Any]:
     """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
     import torch
 
     from streamer.backends import open_backend
+    from streamer.config import EncoderConfig
     from streamer.frame import Frame
     from streamer.preprocess.frames import FrameRestorer
 
     src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
-                              "int8": int8}
+                              "int8": int8, "encoder_preset": preset or EncoderConfig().preset}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
         report["clip"] = make_clip(src, clip_path, size, frames)
-        runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None)}
+        runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None, preset)}
         net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8)
         try:
             # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
             FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))
-            runs["pipeline"] = _run_once(clip_path, Path(tmp) / "full.mp4", net)
+            runs["pipeline"] = _run_once(clip_path, Path(tmp) / "full.mp4", net, preset)
         finally:
             net.close()
     report["runs"] = runs

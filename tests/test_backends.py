@@ -130,7 +130,8 @@ def test_cuda_request_without_gpu_is_clear(fast_weights: Path) -> None:
         open_backend(str(fast_weights), "torch", "cuda")
 
 
-def test_openvino_uint8_path_matches_float_path(fast_weights: Path) -> None:
+@pytest.mark.parametrize("model", ["fast", "eigen2013-dirt"])  # ends in DepthToSpace / does not
+def test_openvino_uint8_path_matches_float_path(model: str, fast_weights: Path) -> None:
     """FrameRestorer hands OpenVINO uint8 frames; the result equals the float path's to ±1."""
     pytest.importorskip("openvino", reason="the openvino extra is not installed")
     from streamer.frame import Frame
@@ -139,7 +140,7 @@ def test_openvino_uint8_path_matches_float_path(fast_weights: Path) -> None:
     from streamer.preprocess.tiles import run_padded
 
     image = np.random.default_rng(3).integers(0, 256, (45, 70, 3), np.uint8)  # not multiples of 16
-    with open_backend(str(fast_weights), "openvino", threads=1) as b:
+    with open_backend(str(fast_weights) if model == "fast" else model, "openvino", threads=1) as b:
         via_uint8 = FrameRestorer(b)(Frame(image, 0.0, 0)).image
         via_float = from_batch(run_padded(b, to_batch([image]), b.multiple))[0]
     assert via_uint8.shape == image.shape and via_uint8.dtype == np.uint8

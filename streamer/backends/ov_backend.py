@@ -38,22 +38,33 @@ def _onnx_multiple(model: bytes | str | Path) -> int | None:
 
 
 def _uint8_io(model):
-    """Wrap an N×3×H×W float [0,1] model as N×H×W×3 uint8 in and out (rounded, saturated)."""
+    """Wrap an N×3×H×W float [0,1] model as N×H×W×3 uint8 in and out (rounded, saturated).
+
+    When the model ends in DepthToSpace (FastNet), the rounding to uint8 moves in front of it, so
+    the rearrangement moves bytes instead of floats and fuses with the blend: ~1.5 ms at 720p.
+    """
     import openvino as ov
     import openvino.opset13 as ops
     from openvino.preprocess import PrePostProcessor
 
-    def round_to_255(node):
-        scaled = ops.multiply(node, ops.constant(np.float32(255.0)))
-        return ops.clamp(ops.add(scaled, ops.constant(np.float32(0.5))), 0.0, 255.0).output(0)
+    def to_u8(node):
+        scaled = ops.add(ops.multiply(node, np.float32(255.0)), np.float32(0.5))
+        return ops.convert(ops.clamp(scaled, 0.0, 255.0), "u8")  # convert truncates: +0.5 rounds
 
+    last = model.get_results()[0].input_value(0).get_node()
+    if last.get_type_name() == "DepthToSpace":
+        attrs = last.get_attributes()
+        out = ops.depth_to_space(to_u8(last.input_value(0)), attrs["mode"], attrs["block_size"])
+        model = ov.Model([out], model.get_parameters(), model.get_friendly_name())
     ppp = PrePostProcessor(model)
     ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
     ppp.input().model().set_layout(ov.Layout("NCHW"))
     ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
-    out = ppp.output()
-    out.model().set_layout(ov.Layout("NCHW"))
-    out.postprocess().custom(round_to_255).convert_element_type(ov.Type.u8).convert_layout(ov.Layout("NHWC"))
+    post = ppp.output()
+    post.model().set_layout(ov.Layout("NCHW"))
+    if last.get_type_name() != "DepthToSpace":
+        post.postprocess().custom(lambda node: to_u8(node).output(0))
+    post.postprocess().convert_layout(ov.Layout("NHWC"))
     return ppp.build()
 
 
