@@ -24,6 +24,7 @@ def test_demo_config_is_what_make_demo_promises() -> None:
     assert [s.url for s in cfg.sinks] == ["out/demo.mp4", "out/demo_side_by_side.mp4"]
     assert [s.side_by_side for s in cfg.sinks] == [False, True]
     assert cfg.model.name == "fast"
+    assert not cfg.backend.int8 or (REPO / cfg.backend.calib).is_dir()  # int8 calibrates on calib/
 
 
 @pytest.mark.parametrize("text, where, msg", [
