@@ -1,0 +1,82 @@
+"""Print the README's "Measured" tables from the JSON that `streamer eval` and `streamer bench`
+wrote, so the numbers in the README are copied by a program, not by hand.
+
+    python scripts/measured.py runs/eval runs/bench > /tmp/measured.md
+
+runs/eval holds fast_<kind>.json (the default model, no baselines) and ref_<kind>.json (the
+reference models and baselines on the same seeded inputs); runs/bench holds bench JSONs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+KINDS = ("dirt", "raindrop", "streaks")
+
+
+def _rows(path: Path) -> tuple[list[dict], list[dict], dict]:
+    if not path.exists():
+        return [], [], {}
+    r = json.loads(path.read_text())
+    return r["rows"], r.get("clean_rows") or [], r
+
+
+def quality(eval_dir: Path) -> str:
+    out = []
+    clean: dict[str, dict] = {}
+    for kind in KINDS:
+        fast_rows, fast_clean, meta = _rows(eval_dir / f"fast_{kind}.json")
+        ref_rows, ref_clean, ref_meta = _rows(eval_dir / f"ref_{kind}.json")
+        meta = meta or ref_meta
+        if not meta:
+            continue
+        rows = {r["method"]: r for r in ref_rows} | {r["method"]: r for r in fast_rows}
+        order = ["input (corrupted)", "fast"] + [m for m in rows if m not in ("input (corrupted)", "fast")]
+        inp = rows["input (corrupted)"]["psnr_mean"]
+        out.append(f"**{kind}** (input PSNR {inp:.2f} dB)\n")
+        out.append("| method | PSNR (dB) | SSIM | gain (dB) |\n|---|---|---|---|")
+        for m in order:
+            if m in rows:
+                r = rows[m]
+                name = f"**{m}**" if m == "fast" else m
+                out.append(f"| {name} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['ssim_mean']:.4f} "
+                           f"| {r['psnr_gain']:+.2f} |")
+        out.append("")
+        for r in ref_clean + fast_clean:
+            clean.setdefault(r["method"], r)
+    if clean:
+        out.append("**Clean input** (restore clean photos, PSNR against themselves; goal ≥ 38 dB):\n")
+        out.append("| model | PSNR (dB) | min (dB) |\n|---|---|---|")
+        for m, r in clean.items():
+            out.append(f"| {m} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['psnr_min']:.2f} |")
+        out.append("")
+    for name, label in (("heavy", "dirt beyond the training ranges (`--heavy`)"),
+                        ("full", "whole validation photos (`--crop 0`)"),
+                        ("big", "drops and stains sized for a 1080p frame (`--frame-px 1920`)")):
+        rows, _, meta = _rows(eval_dir / f"fast_dirt_{name}.json")
+        if rows:
+            r = {x["method"]: x for x in rows}
+            out.append(f"- {label}: input {r['input (corrupted)']['psnr_mean']:.2f} dB → fast "
+                       f"{r['fast']['psnr_mean']:.2f} dB ({r['fast']['psnr_gain']:+.2f})")
+    return "\n".join(out)
+
+
+def speed(bench_dir: Path) -> str:
+    out = ["| backend | passthrough fps | pipeline fps | network ms | decode ms | encode ms |",
+           "|---|---|---|---|---|---|"]
+    for path in sorted(bench_dir.glob("*.json")):
+        r = json.loads(path.read_text())
+        p, f = r["runs"]["passthrough"], r["runs"]["pipeline"]
+        label = r["backend"] + (" INT8" if r.get("int8") else "")
+        out.append(f"| {label} | {p['fps']:.1f} | {f['fps']:.1f} | {f['stage_ms']['network']:.1f} "
+                   f"| {f['stage_ms']['decode']:.1f} | {f['stage_ms']['encode']:.1f} |")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    eval_dir, bench_dir = (Path(a) for a in sys.argv[1:3])
+    print(quality(eval_dir))
+    print()
+    print(speed(bench_dir))
