@@ -73,6 +73,23 @@ def test_same_seed_same_table(photos: Path, weights: dict[str, Path]) -> None:
     assert a["rows"] == b["rows"]
 
 
+def test_eval_on_a_deployment_runtime_matches_torch(photos: Path, fast_weights: Path,
+                                                     tmp_path: Path, monkeypatch) -> None:
+    """--backend onnxruntime gives torch's numbers; --int8 runs the calibrated model."""
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path / "cache"))
+    common = dict(clean=photos, corruption="dirt", models=("fast",), weights={"fast": fast_weights},
+                  split="all", limit=2, baselines=False, clean_check=False)
+    by_torch = {r["method"]: r for r in run_eval(EvalRequest(**common))["rows"]}
+    by_ort = {r["method"]: r for r in run_eval(EvalRequest(**common, backend="onnxruntime"))["rows"]}
+    assert abs(by_torch["fast"]["psnr_mean"] - by_ort["fast"]["psnr_mean"]) < 0.05
+    calib = Path(__file__).resolve().parents[1] / "calib"
+    monkeypatch.chdir(calib.parent)  # int8 calibrates on ./calib, the shipped frames
+    res = run_eval(EvalRequest(**common, backend="onnxruntime", int8=True))
+    assert res["int8"] and {r["method"] for r in res["rows"]} == {"input (corrupted)", "fast"}
+    with pytest.raises(ConfigError, match="--int8 runs on --backend onnxruntime or openvino"):
+        run_eval(EvalRequest(**common, int8=True))
+
+
 def test_unknown_backend_is_refused(photos: Path) -> None:
     with pytest.raises(ConfigError, match="eval backend 'tensorrt' is not wired"):
         run_eval(EvalRequest(clean=photos, corruption="dirt", backend="tensorrt"))

@@ -17,7 +17,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="registered model (repeat for several); see `streamer models`")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="use these weights for model NAME instead of the shipped ones")
-    p.add_argument("--backend", default="torch", help="inference backend (torch)")
+    p.add_argument("--backend", default="torch", help="inference backend: torch, onnxruntime, openvino")
+    p.add_argument("--int8", action="store_true",
+                   help="onnxruntime/openvino: the model quantized with calib/ (what INT8 costs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heavy", action="store_true", help="corruption beyond the training ranges")
     p.add_argument("--split", choices=("val", "all"), default="val",
@@ -51,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     req = EvalRequest(
         clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
         weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
-        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, baselines=not args.no_baselines,
+        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, int8=args.int8, baselines=not args.no_baselines,
         bm3d=not args.no_bm3d, report=Path(args.report) if args.report else None,
         threads=args.threads,
     )

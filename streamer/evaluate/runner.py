@@ -27,7 +27,7 @@ from streamer.synth import CORRUPTIONS
 from streamer.synth.pairs import corrupt_file_image, to_uint8
 from streamer.train.data import list_images, read_rgb, split
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class EvalRequest:
     clean_check: bool = True
     report: Path | None = None
     threads: int = 1
+    int8: bool = False  # onnxruntime/openvino: the calibrated INT8 model (what INT8 costs)
 
 
 def _files(req: EvalRequest) -> list[Path]:
@@ -80,6 +81,23 @@ def _worst_window(mask: np.ndarray, side: int) -> tuple[int, int]:
     return int(max(0, min(h - s, cy - s // 2))), int(max(0, min(w - s, cx - s // 2)))
 
 
+def _backend_method(name: str, req: EvalRequest) -> Callable[[np.ndarray], np.ndarray]:
+    """The model on a deployment runtime (float frames in, as torch gets them)."""
+    from streamer.backends import open_backend
+    from streamer.preprocess.tiles import run_padded
+
+    weights = req.weights.get(name)
+    backend = open_backend(str(weights) if weights else name, req.backend, arch=name,
+                           threads=req.threads, int8=req.int8)
+
+    def restore(img: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
+        out = run_padded(backend, batch, int(getattr(backend, "multiple", 1)))[0]
+        return np.clip(out.transpose(1, 2, 0), 0.0, 1.0)
+
+    return restore
+
+
 def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
     """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
     if req.corruption not in CORRUPTIONS:
@@ -87,13 +105,18 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     if req.backend not in BACKENDS:
         raise ConfigError(f"eval backend {req.backend!r} is not wired into eval yet; use "
                           f"--backend torch (known: {', '.join(BACKENDS)})")
+    if req.int8 and req.backend == "torch":
+        raise ConfigError("eval --int8 runs on --backend onnxruntime or openvino")
     torch.set_num_threads(req.threads)
     files = _files(req)
-    models = {name: load_model(name, req.weights.get(name)) for name in req.models}
-    methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
-        for name, (net, spec) in models.items()
-    }
+    if req.backend == "torch":
+        models = {name: load_model(name, req.weights.get(name)) for name in req.models}
+        methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+            name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
+            for name, (net, spec) in models.items()
+        }
+    else:
+        methods = {name: _backend_method(name, req) for name in req.models}
     if req.baselines:
         methods |= available_baselines(include_bm3d=req.bm3d)
     scores: dict[str, list[tuple[float, float]]] = {INPUT_ROW: []} | {m: [] for m in methods}
@@ -128,7 +151,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
             progress(path.name)
     result = {
         "corruption": req.corruption, "heavy": req.heavy, "seed": req.seed, "split": req.split,
-        "crop": req.crop, "frame_px": req.frame_px, "backend": req.backend, "n_images": len(files),
+        "crop": req.crop, "frame_px": req.frame_px, "int8": req.int8, "backend": req.backend, "n_images": len(files),
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
                    for name in req.models
                    if (p := req.weights.get(name) or models[name][1].weights_path) is not None},
