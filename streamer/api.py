@@ -55,7 +55,7 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
     try:
         backend = open_backend(cfg.model.name, cfg.backend.kind, cfg.backend.device,
                                arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16,
-                               int8=cfg.backend.int8, calib=cfg.backend.calib)
+                               int8=cfg.backend.int8, calib=cfg.backend.calib, inflight=cfg.backend.inflight)
         fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
         for sink_cfg in cfg.sinks:
             sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,

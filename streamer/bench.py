@@ -109,7 +109,7 @@ def host() -> dict[str, Any]:
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
           size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
           arch: str | None = None, clip: str | Path | None = None, int8: bool = False,
-          preset: str | None = None) -> dict[str, Any]:
+          preset: str | None = None, inflight: int = 2) -> dict[str, Any]:
     """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
     import torch
 
@@ -120,12 +120,12 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
 
     src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
-                              "int8": int8, "encoder_preset": preset or EncoderConfig().preset}
+                              "int8": int8, "inflight": inflight, "encoder_preset": preset or EncoderConfig().preset}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
         report["clip"] = make_clip(src, clip_path, size, frames)
         runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None, preset)}
-        net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8)
+        net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8, inflight=inflight)
         try:
             # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
             FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))

@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -146,12 +147,24 @@ class Pipeline:
 
     def _infer(self) -> None:
         timer = lambda stage, s: self.stats.on_stage(self.cam, stage, s)  # noqa: E731
+        depth = getattr(self.restorer, "depth", 1)
+        pending: deque = deque()  # frames in flight (depth > 1), finished in capture order
         try:
             while True:
                 frame = self._get(self._q_in)
                 if frame is _END:
                     break
-                if not self._put(self._q_out, self.restorer(frame, timer)):
+                if depth <= 1:
+                    out = self.restorer(frame, timer)
+                else:
+                    pending.append(self.restorer.submit(frame, timer))
+                    if len(pending) < depth:
+                        continue
+                    out = self.restorer.finish(pending.popleft(), timer)
+                if not self._put(self._q_out, out):
+                    return
+            while pending and not self.stop.is_set():
+                if not self._put(self._q_out, self.restorer.finish(pending.popleft(), timer)):
                     return
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)

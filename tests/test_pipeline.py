@@ -43,6 +43,35 @@ def test_demo_clip_end_to_end(fast_weights: Path, tmp_path: Path) -> None:
             "streamer_stage_seconds_count", {"camera": "demo", "stage": stage}) == 100
 
 
+def test_openvino_two_frames_in_flight_keeps_order_and_pixels(clips: dict[str, Path],
+                                                              fast_weights: Path) -> None:
+    """backend.inflight = 2: frames overlap in the network yet come out in order, each equal to
+    what the one-at-a-time path makes of it."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from streamer.backends import open_backend
+
+    class Keep(NullSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.got: list[Frame] = []
+
+        def write(self, frame: Frame) -> None:
+            super().write(frame)
+            self.got.append(frame)
+
+    outs = {}
+    for inflight in (1, 2):
+        sink = Keep()
+        with open_backend(str(fast_weights), "openvino", arch="fast", threads=1, inflight=inflight) as b:
+            restorer = FrameRestorer(b)
+            assert restorer.depth == inflight
+            result = Pipeline(open_source(str(clips["small"])), restorer, [sink]).run()
+        assert result.frames_out == 12 and [f.index for f in sink.got] == list(range(12))
+        outs[inflight] = sink.got
+    for a, b in zip(outs[1], outs[2]):
+        assert (a.image == b.image).all()
+
+
 def test_max_frames_stops_early(clips: dict[str, Path], tmp_path: Path) -> None:
     sink = NullSink()
     src = open_source(str(clips["small"]), loop=True)

@@ -37,10 +37,11 @@ def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
 
 def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
                  arch: str | None = None, threads: int = 0, fp16: bool = True,
-                 int8: bool = False, calib: str | Path | None = None) -> Backend:
+                 int8: bool = False, calib: str | Path | None = None, inflight: int = 1) -> Backend:
     """Build the engine that runs ``model``; errors name the file and what to do.
 
     ``int8`` (onnxruntime, openvino): run the calibrated INT8 file, built once and cached.
+    ``inflight`` (openvino): frames in flight on the pipeline's uint8 path.
     """
     suffix = Path(model).suffix
     if backend not in BACKENDS:
@@ -75,10 +76,10 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
         from streamer.backends.ov_backend import OpenVinoBackend
 
         if suffix == ".onnx":
-            return OpenVinoBackend(model, threads=threads, label=model)
+            return OpenVinoBackend(model, threads=threads, label=model, inflight=inflight)
         module, multiple = _load_module(model, arch)
         return OpenVinoBackend(onnx_bytes(module), threads=threads, multiple=multiple,
-                               label=f"{model} (exported in memory)")
+                               label=f"{model} (exported in memory)", inflight=inflight)
     if suffix == ".onnx":
         raise ConfigError(f"{model}: an ONNX file needs --backend onnxruntime or openvino")
     from streamer.backends.torch_backend import TorchBackend

@@ -15,6 +15,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     p.add_argument("--frames", type=int, default=60, help="frames per measured run")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
+    p.add_argument("--inflight", type=int, default=2,
+                   help="openvino: frames in flight (default 2, like backend.inflight)")
     p.add_argument("--preset", help="x264 preset of both runs (default: the encoder config's, veryfast)")
     p.add_argument("--int8", action="store_true",
                    help="onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)")
@@ -88,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     size = parse_size(args.size)
     report = bench(args.model, args.backend, args.device, size=size,
                    frames=args.frames, threads=args.threads, arch=args.arch, clip=args.clip,
-                   int8=args.int8, preset=args.preset)
+                   int8=args.int8, preset=args.preset, inflight=args.inflight)
     if args.latency:
         from streamer.sinks.view.latency import measure_view_latency
 

@@ -33,20 +33,44 @@ class FrameRestorer:
         self.tiler = Tiler(tile, min(overlap, tile // 2), multiple) if tile else None
         self._buf: np.ndarray | None = None
 
+    @property
+    def depth(self) -> int:
+        """Frames the pipeline may have in flight here: >1 only for backends that run several
+        uint8 frames at once (OpenVINO with ``inflight``); use ``submit``/``finish`` then."""
+        if self.tiler is None and hasattr(self.backend, "start_uint8"):
+            return int(getattr(self.backend, "inflight", 1))
+        return 1
+
+    def submit(self, frame: Frame, timer: StageTimer | None = None) -> tuple:
+        """Start cleaning ``frame`` (uint8 backends); ``finish`` the handles in the same order."""
+        t0 = time.perf_counter()
+        image = resize(frame.image, self.size) if self.size else frame.image
+        padded = pad_image_to_multiple(image, self.multiple)
+        t1 = time.perf_counter()
+        if timer is not None:
+            timer("preprocess", t1 - t0)
+        return frame, image, self.backend.start_uint8(padded[None]), t1  # type: ignore[union-attr]
+
+    def finish(self, pending: tuple, timer: StageTimer | None = None) -> Frame:
+        """The cleaned frame of a ``submit`` handle (network time = start to result)."""
+        frame, image, handle, t1 = pending
+        out_image = self.backend.wait_uint8(handle)[0]  # type: ignore[union-attr]
+        if out_image.shape != image.shape:
+            out_image = np.ascontiguousarray(out_image[:image.shape[0], :image.shape[1]])
+        if timer is not None:
+            timer("network", time.perf_counter() - t1)
+            timer("postprocess", 0.0)
+        return replace(frame, image=out_image, original=image if self.keep_original else None)
+
     def __call__(self, frame: Frame, timer: StageTimer | None = None) -> Frame:
+        if self.tiler is None and hasattr(self.backend, "start_uint8"):
+            # the backend converts uint8 HWC <-> float CHW inside the network (OpenVINO)
+            return self.finish(self.submit(frame, timer), timer)
         t0 = time.perf_counter()
         image = resize(frame.image, self.size) if self.size else frame.image
         if self.backend is None:
             out_image = image
             t1 = t2 = t0
-        elif self.tiler is None and hasattr(self.backend, "run_uint8"):
-            # the backend converts uint8 HWC <-> float CHW inside the network (OpenVINO)
-            padded = pad_image_to_multiple(image, self.multiple)
-            t1 = time.perf_counter()
-            out_image = self.backend.run_uint8(padded[None])[0]
-            t2 = time.perf_counter()
-            if out_image.shape != image.shape:
-                out_image = np.ascontiguousarray(out_image[:image.shape[0], :image.shape[1]])
         else:
             self._buf = batch = to_batch([image], self._buf)
             t1 = time.perf_counter()
