@@ -78,7 +78,7 @@ def test_eval_on_a_deployment_runtime_matches_torch(photos: Path, fast_weights: 
     """--backend onnxruntime gives torch's numbers; --int8 runs the calibrated model."""
     monkeypatch.setenv("STREAMER_CACHE", str(tmp_path / "cache"))
     common = dict(clean=photos, corruption="dirt", models=("fast",), weights={"fast": fast_weights},
-                  split="all", limit=2, baselines=False, clean_check=False)
+                  split="all", limit=2, baselines=False)
     by_torch = {r["method"]: r for r in run_eval(EvalRequest(**common))["rows"]}
     by_ort = {r["method"]: r for r in run_eval(EvalRequest(**common, backend="onnxruntime"))["rows"]}
     assert abs(by_torch["fast"]["psnr_mean"] - by_ort["fast"]["psnr_mean"]) < 0.05

@@ -22,6 +22,7 @@ from streamer.evaluate.metrics import psnr_db, ssim
 from streamer.evaluate.report import crop_strip, write_report
 from streamer.evaluate.restore import load_model, restore_image
 from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
+from streamer.models import get_spec
 from streamer.models.weights import sha256_file
 from streamer.synth import CORRUPTIONS
 from streamer.synth.pairs import corrupt_file_image, to_uint8
@@ -120,7 +121,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     if req.baselines:
         methods |= available_baselines(include_bm3d=req.bm3d)
     scores: dict[str, list[tuple[float, float]]] = {INPUT_ROW: []} | {m: [] for m in methods}
-    clean_scores: dict[str, list[tuple[float, float]]] = {m: [] for m in models} if req.clean_check else {}
+    clean_scores: dict[str, list[tuple[float, float]]] = {m: [] for m in req.models} if req.clean_check else {}
     seconds = {m: 0.0 for m in methods}
     strips: dict[str, np.ndarray] = {}
     per_image = []
@@ -154,7 +155,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
         "crop": req.crop, "frame_px": req.frame_px, "int8": req.int8, "backend": req.backend, "n_images": len(files),
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
                    for name in req.models
-                   if (p := req.weights.get(name) or models[name][1].weights_path) is not None},
+                   if (p := req.weights.get(name) or get_spec(name).weights_path) is not None},
         "rows": summarize(scores),
         "clean_rows": summarize_clean(clean_scores) if clean_scores else [],
         "ms_per_image": {m: 1000.0 * s / max(1, len(files)) for m, s in seconds.items()},
