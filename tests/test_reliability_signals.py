@@ -121,3 +121,21 @@ def test_interrupted_restore_removes_its_temporary_file(videos: list[Path], fast
         restore(videos[:3], outdir, str(fast_weights), threads=1, on_progress=progress)
     assert _check_outputs(outdir, videos) == [videos[0].name]
     assert [p.name for p in outdir.iterdir()] == [videos[0].name]  # no .part left over
+
+
+def test_ctrl_c_works_even_when_started_with_sigint_ignored(clips: dict[str, Path], fast_weights: Path,
+                                                            tmp_path: Path) -> None:
+    """A parent that ignores SIGINT (`streamer run … &` in a script) must not make Ctrl-C a no-op."""
+    out = tmp_path / "out.mp4"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # inherited by the child
+    try:
+        proc = _start_run(tmp_path, clips["small"], fast_weights, out)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    try:
+        assert _wait(lambda: _has_fragments(out)), "no output from streamer run"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "(interrupted)" in stdout, stderr

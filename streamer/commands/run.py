@@ -50,11 +50,15 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(RunConfig, args.config, overrides(args))
     previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    # Ctrl-C / kill -INT always means a clean stop, even when a parent started us with SIGINT
+    # ignored (a `cmd &` in a script does; Python then installs no handler of its own)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with ProgressBar(disable=args.no_progress or not sys.stderr.isatty()) as bar:
             result = run_pipeline(cfg, on_progress=bar.update)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     outs = ", ".join(s.url for s in cfg.sinks)
     note = " (interrupted)" if result.interrupted else ""
     cameras = getattr(result, "cameras", {})  # a `cameras:` site: one line per camera too
