@@ -36,17 +36,22 @@ def _has_fragments(out: Path) -> bool:
     return out.exists() and out.stat().st_size > 4000
 
 
+def _ctrl_c(proc: subprocess.Popen[str], out: Path) -> tuple[str, str]:
+    """SIGINT once the run has written output; (stdout, stderr) after it exits."""
+    try:
+        assert _wait(lambda: _has_fragments(out)), "no output from streamer run"
+        proc.send_signal(signal.SIGINT)
+        return proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+
+
 def test_ctrl_c_flushes_every_frame_and_exits_0(clips: dict[str, Path], fast_weights: Path,
                                                 tmp_path: Path) -> None:
     """SIGTERM takes the same path (test_pipeline.py checks it); here the frame count is exact."""
     out = tmp_path / "out.mp4"
     proc = _start_run(tmp_path, clips["small"], fast_weights, out)
-    try:
-        assert _wait(lambda: _has_fragments(out)), "no output from streamer run"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    stdout, stderr = _ctrl_c(proc, out)
     assert proc.returncode == 0, stderr
     assert "Traceback" not in stderr and "(interrupted)" in stdout
     written = int(re.match(r"(\d+) frames", stdout).group(1))
@@ -132,10 +137,5 @@ def test_ctrl_c_works_even_when_started_with_sigint_ignored(clips: dict[str, Pat
         proc = _start_run(tmp_path, clips["small"], fast_weights, out)
     finally:
         signal.signal(signal.SIGINT, previous)
-    try:
-        assert _wait(lambda: _has_fragments(out)), "no output from streamer run"
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-    finally:
-        proc.kill()
+    stdout, stderr = _ctrl_c(proc, out)
     assert proc.returncode == 0 and "(interrupted)" in stdout, stderr

@@ -31,15 +31,15 @@ class FrameRestorer:
             tile = max(fixed)
         self.multiple = multiple
         self.tiler = Tiler(tile, min(overlap, tile // 2), multiple) if tile else None
+        # backends that take uint8 frames and convert inside the network (OpenVINO); not tiled
+        self.uint8 = self.tiler is None and hasattr(backend, "start_uint8")
         self._buf: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
         """Frames the pipeline may have in flight here: >1 only for backends that run several
         uint8 frames at once (OpenVINO with ``inflight``); use ``submit``/``finish`` then."""
-        if self.tiler is None and hasattr(self.backend, "start_uint8"):
-            return int(getattr(self.backend, "inflight", 1))
-        return 1
+        return int(getattr(self.backend, "inflight", 1)) if self.uint8 else 1
 
     def submit(self, frame: Frame, timer: StageTimer | None = None) -> tuple:
         """Start cleaning ``frame`` (uint8 backends); ``finish`` the handles in the same order."""
@@ -63,8 +63,7 @@ class FrameRestorer:
         return replace(frame, image=out_image, original=image if self.keep_original else None)
 
     def __call__(self, frame: Frame, timer: StageTimer | None = None) -> Frame:
-        if self.tiler is None and hasattr(self.backend, "start_uint8"):
-            # the backend converts uint8 HWC <-> float CHW inside the network (OpenVINO)
+        if self.uint8:
             return self.finish(self.submit(frame, timer), timer)
         t0 = time.perf_counter()
         image = resize(frame.image, self.size) if self.size else frame.image

@@ -24,24 +24,26 @@ def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
 
 
-def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
-    """Reflect-pad N×C×H×W at the bottom/right so H and W are multiples (crop after the network)."""
-    h, w = batch.shape[-2:]
+def _pad_hw(array: np.ndarray, multiple: int, h_axis: int) -> np.ndarray:
+    """Pad axes ``h_axis`` and ``h_axis + 1`` at the bottom/right up to multiples: reflect, or
+    edge when an axis is too short to reflect."""
+    h, w = array.shape[h_axis:h_axis + 2]
     ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
     if not ph and not pw:
-        return batch
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(batch, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+        return array
+    widths = [(0, 0)] * array.ndim
+    widths[h_axis], widths[h_axis + 1] = (0, ph), (0, pw)
+    return np.pad(array, widths, mode="reflect" if ph < h and pw < w else "edge")
+
+
+def pad_to_multiple(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """Reflect-pad N×C×H×W at the bottom/right so H and W are multiples (crop after the network)."""
+    return _pad_hw(batch, multiple, batch.ndim - 2)
 
 
 def pad_image_to_multiple(image: np.ndarray, multiple: int) -> np.ndarray:
     """The same padding as ``pad_to_multiple`` for one H×W×C picture (uint8 backends)."""
-    h, w = image.shape[:2]
-    ph, pw = round_up(h, multiple) - h, round_up(w, multiple) - w
-    if not ph and not pw:
-        return image
-    mode = "reflect" if ph < h and pw < w else "edge"
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode=mode)
+    return _pad_hw(image, multiple, 0)
 
 
 def run_padded(fn: BatchFn, batch: np.ndarray, multiple: int) -> np.ndarray:
