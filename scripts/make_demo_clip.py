@@ -20,8 +20,8 @@ from streamer.synth.raindrop import RaindropParams, apply_raindrops
 SRC = Path(__file__).resolve().parents[1] / "../shared/data/video/street_surveillance.mp4"
 DST = Path(__file__).resolve().parents[1] / "assets/demo.mp4"
 SECONDS = 10.0
-DIRT = DirtParams(coverage=(0.25, 0.25), opacity=(0.55, 0.55), blobs=(15, 15), spatter=(200, 200),
-                  flecks=(10, 10), defocus_px=(1.5, 1.5))
+DIRT = DirtParams(spots=(300.0, 300.0), coverage=(0.08, 0.08), opacity=(0.4, 0.4), haze=(0.1, 0.1),
+                  flecks=(40.0, 40.0), defocus_px=(1.2, 1.2))
 DROPS = RaindropParams(count_per_mp=(120.0, 120.0), radius_frac=(0.008, 0.02))
 
 

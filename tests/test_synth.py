@@ -74,3 +74,28 @@ def test_synth_command_writes_triples_equal_to_eval_inputs(clean: np.ndarray, tm
     assert np.abs(got - np.round(expected * 255).astype(np.int16)).max() <= 1
     # seeded per file name: different files get different dirt
     assert not np.array_equal(read(out / "a_dirt_mask.png"), read(out / "b_dirt_mask.png"))
+
+
+def test_dirt_spots_scale_with_the_frame_not_the_crop() -> None:
+    """The same 256-px window shows fewer, bigger spots when it is part of a bigger frame (a
+    crop of a 4K frame holds less of the lens); the stained fraction stays the same."""
+    from dataclasses import replace
+
+    from streamer.synth.dirt import DirtParams, dirt_layers
+
+    spots_only = replace(DirtParams(), spots=(150.0, 150.0), coverage=(0.0, 0.0), haze=(0.0, 0.0),
+                         flecks=(0.0, 0.0), defocus_px=(0.0, 0.0))
+
+    def measure(frame_px: float) -> tuple[float, float]:
+        stained, spots = [], []
+        for s in range(8):
+            alpha, _ = dirt_layers(np.random.default_rng(s), (256, 256), spots_only, frame_px)
+            mask = (alpha[..., 0] > 0.05).astype(np.uint8)
+            stained.append(mask.mean())
+            spots.append(cv2.connectedComponents(mask)[0] - 1)
+        return float(np.mean(stained)), float(np.mean(spots))
+
+    frac_small, n_small = measure(640.0)
+    frac_big, n_big = measure(2560.0)
+    assert n_small > 8 * n_big  # 16× the spots per pixel at 640 px; some touch and merge
+    assert 0.5 < frac_big / frac_small < 2.0
