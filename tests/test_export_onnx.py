@@ -77,9 +77,11 @@ def test_cli_export_writes_file_and_sidecar(weights: Path, tmp_path: Path, capsy
 
     out = tmp_path / "fast.onnx"
     assert main(["export", "--model", "fast", "--weights", str(weights), "--format", "onnx",
-                 "--precision", "fp32", "--size", "32x32", "-o", str(out)]) == 0
+                 "--precision", "fp32", "--size", "64x32", "-o", str(out)]) == 0
     assert "onnx_fp32_vs_torch: PSNR" in capsys.readouterr().out
     assert out.exists() and out.with_name("fast.onnx.json").exists()
+    dims = onnx.load(str(out)).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in dims] == [1, 3, 32, 64]  # --size is WIDTHxHEIGHT, as in bench
     assert main(["export", "--weights", str(weights), "--precision", "fp16", "-o", str(out)]) == 1
     assert "--precision fp16: not offered" in capsys.readouterr().err
 

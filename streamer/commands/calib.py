@@ -27,14 +27,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_make(args: argparse.Namespace) -> int:
-    from streamer.errors import ConfigError
     from streamer.export.calibration import make_calib
+    from streamer.preprocess.resize import parse_size
 
-    try:
-        w, h = (int(v) for v in args.size.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size {args.size}: expected WIDTHxHEIGHT, e.g. 640x360") from None
-    manifest = make_calib(args.sources, args.output, frames=args.frames, size_wh=(w, h),
+    manifest = make_calib(args.sources, args.output, frames=args.frames, size_wh=parse_size(args.size),
                           dirty_share=args.dirty, seed=args.seed, jpeg_quality=args.jpeg)
     rows = manifest["frames"]
     dirty = sum(1 for r in rows if r["corruption"])

@@ -23,7 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-method", default="minmax", choices=("minmax", "entropy", "percentile"),
                    help="ONNX Runtime INT8 range estimator (default minmax: keeps the 8-bit input exact)")
     shape = p.add_mutually_exclusive_group()
-    shape.add_argument("--size", help="fixed input HEIGHTxWIDTH, e.g. 720x1280")
+    shape.add_argument("--size", help="fixed frame size WIDTHxHEIGHT like every other --size, "
+                                      "e.g. 1280x720 (the tensor is then 1x3x720x1280)")
     shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each [N]xHxW, "
                                          "e.g. 352x640:720x1280:1088x1920")
     p.add_argument("--workspace", type=float, help="TensorRT workspace limit in GiB (default 2)")
@@ -38,7 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from streamer.errors import ExportError
     from streamer.export import ExportRequest, export, export_formats
-    from streamer.export.formats import get_format, parse_dynamic, parse_hw
+    from streamer.export.formats import get_format, parse_dynamic
+    from streamer.preprocess.resize import parse_size
 
     if args.list:
         print(f"{'format':<10}{'suffix':<8}{'precisions':<16}{'gpu':<5}{'extra':<16}description")
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                           f"{'-int8' if args.precision == 'int8' else ''}{suffix}")
     req = ExportRequest(
         model=args.model, format=args.format, precision=args.precision, output=output,
-        weights=args.weights, calib=args.calib, size=parse_hw(args.size) if args.size else None,
+        weights=args.weights, calib=args.calib, size=parse_size(args.size)[::-1] if args.size else None,
         dynamic=parse_dynamic(args.dynamic) if args.dynamic else None, workspace_gib=args.workspace,
         device=args.device, calib_frames=args.calib_frames, calib_method=args.calib_method,
         opset=args.opset)
