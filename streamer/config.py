@@ -53,6 +53,9 @@ class TrainConfig(Strict):
     Too small and near-clean patches dominate the curvature, pinning the net to identity."""
     init: str = ""
     """The architecture's `init` option (eigen2013: paper | identity); empty = its default."""
+    weights: Path | None = None
+    """Fine-tune: start from these weights (e.g. streamer/weights/fast.safetensors) with a fresh
+    optimizer and schedule, e.g. on your own camera's clean frames; ignored by --resume."""
     clip_grad: float = Field(default=1.0, ge=0.0)
     """Clip the global gradient norm to this; 0 = off (the paper's SGD has no clipping)."""
     mix_dirt: float = 0.45

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from streamer.config import TrainConfig
+from streamer.errors import WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights
@@ -119,3 +120,17 @@ def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) ->
     card = json.loads((ship / "drn-test.card.json").read_text())
     assert card["steps"] == 2 and card["model"] == "drn" and card["note"] == "smoke test"
     load_weights(DRN(), ship / "drn-test.safetensors")
+
+
+def test_weights_starts_a_fine_tune_from_a_file(photos: Path, tmp_path: Path) -> None:
+    """`weights:` loads a shipped file before step 0 (fresh optimizer); the card names it."""
+    torch.set_num_threads(1)
+    train(_cfg(photos, tmp_path / "a", steps=4, val_every=4))
+    start = tmp_path / "a" / "final.safetensors"
+    card = train(_cfg(photos, tmp_path / "b", steps=1, val_every=1, lr=1e-12, warmup=0, weights=start))
+    tuned = load_weights(DRN(), tmp_path / "b" / "final.safetensors").state_dict()
+    base = load_weights(DRN(), start).state_dict()
+    assert all(torch.allclose(tuned[k], base[k], atol=1e-6) for k in base)  # lr ~0: still the start
+    assert card["fine_tuned_from"]["path"] == str(start) and len(card["fine_tuned_from"]["sha256"]) == 64
+    with pytest.raises(WeightsError, match="no-such.safetensors.*not found"):
+        train(_cfg(photos, tmp_path / "c", steps=1, weights=tmp_path / "no-such.safetensors"))

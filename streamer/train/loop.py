@@ -18,7 +18,7 @@ import torch
 from streamer.config import TrainConfig
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
-from streamer.models.weights import save_weights, sha256_file
+from streamer.models.weights import load_weights, save_weights, sha256_file
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
 from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split, validation_set
 
@@ -95,6 +95,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     if resume:
         state = load_checkpoint(cfg.out, model, opt)
         log.info("resumed %s at step %d", cfg.out, state["step"])
+    elif cfg.weights:
+        load_weights(model, cfg.weights, name=cfg.model)
+        log.info("fine-tuning from %s", cfg.weights)
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px))
@@ -112,6 +115,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                  "val_files": [p.name for p in val_files],
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
         "params": count_params(model), "flops_per_px": count_flops_per_px(model.cpu()),
+        "fine_tuned_from": {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)} if cfg.weights else None,
         "host": {"python": platform.python_version(), "torch": torch.__version__,
                  "device": str(device), "cpu": platform.processor() or platform.machine()},
     }
