@@ -1,4 +1,4 @@
-"""`streamer train --config configs/train_<model>.yaml [--resume] [--steps N] [--max-minutes M]`."""
+"""`streamer train --config configs/train_<model>.yaml [--resume | --weights W] [--steps N] [--max-minutes M]`."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-minutes", type=float, help="stop after this much wall time")
     p.add_argument("--out", help="override the run folder")
     p.add_argument("--data", help="override the clean-photo folder")
+    p.add_argument("--weights", help="fine-tune: start from this weights file (fresh optimizer)")
     p.add_argument("--threads", type=int, help="torch intra-op threads")
     p.add_argument("--workers", type=int, help="data-synthesis worker processes")
     p.add_argument("--export-weights", metavar="DIR",
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.train.loop import train
 
     overrides = {"steps": args.steps, "max_minutes": args.max_minutes, "out": args.out,
-                 "data": args.data, "threads": args.threads, "workers": args.workers}
+                 "data": args.data, "weights": args.weights, "threads": args.threads, "workers": args.workers}
     cfg = load_config(TrainConfig, args.config, overrides)
     bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, desc=cfg.model)
     t_last, step_last = time.monotonic(), None
