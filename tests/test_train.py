@@ -134,3 +134,23 @@ def test_weights_starts_a_fine_tune_from_a_file(photos: Path, tmp_path: Path) ->
     assert card["fine_tuned_from"]["path"] == str(start) and len(card["fine_tuned_from"]["sha256"]) == 64
     with pytest.raises(WeightsError, match="no-such.safetensors.*not found"):
         train(_cfg(photos, tmp_path / "c", steps=1, weights=tmp_path / "no-such.safetensors"))
+
+
+def test_validation_reports_the_worst_clean_photo(caplog: pytest.LogCaptureFixture) -> None:
+    """A mean can hide one harmed photo; validation keeps the worst and logs it for clean frames."""
+    import logging
+
+    from streamer.train.loop import _summary, validate
+
+    rng = np.random.default_rng(0)
+    imgs = [rng.uniform(0, 1, (16, 16, 3)).astype(np.float32) for _ in range(3)]
+    val = [("clean", im, im) for im in imgs]
+
+    class Darken(torch.nn.Module):  # harms only the second photo
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * 0.5 if float(x.mean()) == float(torch.from_numpy(imgs[1]).mean()) else x
+
+    m = validate(Darken(), val, torch.device("cpu"))["clean"]
+    assert m["worst_output_db"] < 15  # the darkened photo
+    assert m["output_db"] > 60  # the mean of two perfect (100 dB) photos and it looks fine
+    assert "worst" in str(_summary({"clean": m}))

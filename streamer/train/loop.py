@@ -61,9 +61,16 @@ def validate(model: torch.nn.Module, val, device: torch.device) -> dict[str, dic
     model.train()
     return {
         k: {"input_db": float(np.mean([a for a, _ in v])), "output_db": float(np.mean([b for _, b in v])),
-            "gain_db": float(np.mean([b - a for a, b in v]))}
+            "gain_db": float(np.mean([b - a for a, b in v])),
+            "worst_output_db": float(min(b for _, b in v))}  # one harmed photo hides in a mean
         for k, v in res.items()
     }
+
+
+def _summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
+    """Log line: gain per corruption; for clean frames (no gain to speak of) PSNR and the worst."""
+    return {k: (f"{v['output_db']:.1f} dB (worst {v['worst_output_db']:.1f})" if k == "clean"
+                else round(v["gain_db"], 2)) for k, v in metrics.items()}
 
 
 def _git_commit() -> str:
@@ -149,8 +156,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             save_checkpoint(cfg.out, model, opt, state)
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics}
             (cfg.out / "card.json").write_text(json.dumps(card, indent=2))
-            log.info("step %d loss %.4f val %s", step, running,
-                     {k: round(v["gain_db"], 2) for k, v in metrics.items()})
+            log.info("step %d loss %.4f val %s", step, running, _summary(metrics))
             if out_of_time:
                 break
     save_weights(model.cpu(), cfg.out / "final.safetensors", {"card": card})
