@@ -136,10 +136,8 @@ def test_weights_starts_a_fine_tune_from_a_file(photos: Path, tmp_path: Path) ->
         train(_cfg(photos, tmp_path / "c", steps=1, weights=tmp_path / "no-such.safetensors"))
 
 
-def test_validation_reports_the_worst_clean_photo(caplog: pytest.LogCaptureFixture) -> None:
+def test_validation_reports_the_worst_clean_photo() -> None:
     """A mean can hide one harmed photo; validation keeps the worst and logs it for clean frames."""
-    import logging
-
     from streamer.train.loop import _summary, validate
 
     rng = np.random.default_rng(0)
