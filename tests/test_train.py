@@ -132,6 +132,10 @@ def test_weights_starts_a_fine_tune_from_a_file(photos: Path, tmp_path: Path) ->
     base = load_weights(DRN(), start).state_dict()
     assert all(torch.allclose(tuned[k], base[k], atol=1e-6) for k in base)  # lr ~0: still the start
     assert card["fine_tuned_from"]["path"] == str(start) and len(card["fine_tuned_from"]["sha256"]) == 64
+    start.unlink()  # resuming the fine-tune keeps its record; the start file is not read again
+    resumed = train(_cfg(photos, tmp_path / "b", steps=2, val_every=1, lr=1e-12, warmup=0, weights=start),
+                    resume=True)
+    assert resumed["steps"] == 2 and resumed["fine_tuned_from"] == card["fine_tuned_from"]
     with pytest.raises(WeightsError, match="no-such.safetensors.*not found"):
         train(_cfg(photos, tmp_path / "c", steps=1, weights=tmp_path / "no-such.safetensors"))
 

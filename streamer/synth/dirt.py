@@ -38,7 +38,7 @@ class DirtParams:
     coverage: tuple[float, float] = (0.0, 0.15)  # fraction of the frame under smudges
     opacity: tuple[float, float] = (0.1, 0.5)  # peak α of smudges
     haze: tuple[float, float] = (0.0, 0.2)  # peak α of a broad film over part of the frame
-    flecks: tuple[float, float] = (0.0, 60.0)  # sharp, nearly opaque specks per megapixel
+    flecks: tuple[float, float] = (0.0, 60.0)  # sharp, nearly opaque specks, same unit as spots
     defocus_px: tuple[float, float] = (0.3, 3.0)
 
     @staticmethod
@@ -62,9 +62,9 @@ def _spots(rng: np.random.Generator, shape: tuple[int, int], n: int, radius: tup
     centres = rng.uniform((0, 0), (w, h), (n, 2))
     alphas = rng.uniform(*opacity, n)
     for r, c, a in zip(radii, centres, alphas):
-        k = int(rng.integers(10, 17))
-        ang = np.sort(rng.uniform(0, 2 * np.pi, k))
-        rr = r * rng.uniform(0.8, 1.15, k)
+        vertices = int(rng.integers(10, 17))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+        rr = r * rng.uniform(0.8, 1.15, vertices)
         squash = rng.uniform(0.5, 1.0)
         pts = np.stack([c[0] + rr * np.cos(ang), c[1] + rr * np.sin(ang) * squash], 1)
         poly = (pts * 16).astype(np.int32)  # 4 fractional bits: sub-pixel spots stay round

@@ -99,12 +99,16 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     state = {"step": 0, "wall_s": 0.0, "history": []}
+    started_from = None  # the weights a fine-tune began with, as they were then
     if resume:
         state = load_checkpoint(cfg.out, model, opt)
         log.info("resumed %s at step %d", cfg.out, state["step"])
+        if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
+            started_from = json.loads((cfg.out / "card.json").read_text()).get("fine_tuned_from")
     elif cfg.weights:
         load_weights(model, cfg.weights, name=cfg.model)
         log.info("fine-tuning from %s", cfg.weights)
+        started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px))
@@ -122,7 +126,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                  "val_files": [p.name for p in val_files],
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
         "params": count_params(model), "flops_per_px": count_flops_per_px(model.cpu()),
-        "fine_tuned_from": {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)} if cfg.weights else None,
+        "fine_tuned_from": started_from,
         "host": {"python": platform.python_version(), "torch": torch.__version__,
                  "device": str(device), "cpu": platform.processor() or platform.machine()},
     }
