@@ -12,9 +12,10 @@ import pytest
 from streamer.cli import main
 from streamer.errors import ConfigError
 from streamer.evaluate.metrics import psnr_db, ssim
-from streamer.evaluate.runner import EvalRequest, run_eval
+from streamer.evaluate.runner import EvalRequest, run_eval, select_photos
 from streamer.models import get_spec
 from streamer.models.weights import save_weights
+from streamer.train.data import is_validation
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,13 @@ def test_eval_on_a_deployment_runtime_matches_torch(photos: Path, fast_weights: 
 def test_unknown_backend_is_refused(photos: Path) -> None:
     with pytest.raises(ConfigError, match="eval backend 'tensorrt' is not wired"):
         run_eval(EvalRequest(clean=photos, corruption="dirt", backend="tensorrt"))
+
+
+def test_splits_partition_the_folder(tmp_path: Path) -> None:
+    """--split val and --split train are disjoint and together every photo (the generalisation gap)."""
+    for i in range(40):
+        (tmp_path / f"p{i:02d}.png").touch()
+    pick = {s: select_photos(EvalRequest(clean=tmp_path, corruption="dirt", split=s)) for s in ("val", "train", "all")}
+    assert pick["val"] and pick["train"]
+    assert all(is_validation(p) for p in pick["val"]) and not any(is_validation(p) for p in pick["train"])
+    assert sorted(pick["val"] + pick["train"]) == pick["all"]

@@ -22,8 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="onnxruntime/openvino: the model quantized with calib/ (what INT8 costs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heavy", action="store_true", help="corruption beyond the training ranges")
-    p.add_argument("--split", choices=("val", "all"), default="val",
-                   help="val = photos held out of training (default); all = every photo")
+    p.add_argument("--split", choices=("val", "train", "all"), default="val",
+                   help="val = photos held out of training (default); train = the training photos "
+                        "(val vs train = the generalisation gap); all = every photo")
     p.add_argument("--limit", type=int, help="first N photos only")
     p.add_argument("--crop", type=int, default=0, help="centre crop side in px (0 = whole image)")
     p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")

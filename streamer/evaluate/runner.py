@@ -40,7 +40,7 @@ class EvalRequest:
     backend: str = "torch"
     seed: int = 0
     heavy: bool = False
-    split: Literal["val", "all"] = "val"
+    split: Literal["val", "train", "all"] = "val"
     limit: int | None = None
     crop: int = 0  # centre crop side in px; 0 = whole image
     frame_px: int = 1280  # corruption sized for a frame this wide; 0 = each image's own size
@@ -52,16 +52,16 @@ class EvalRequest:
     int8: bool = False  # onnxruntime/openvino: the calibrated INT8 model (what INT8 costs)
 
 
-def _files(req: EvalRequest) -> list[Path]:
+def select_photos(req: EvalRequest) -> list[Path]:
     files = list_images(req.clean)
-    if req.split == "val":
-        files = split(files)[1]
+    if req.split != "all":
+        files = split(files)[req.split == "val"]
         if not files:
-            raise ConfigError(f"{req.clean}: no photo falls in the validation split; use --split all")
+            raise ConfigError(f"{req.clean}: no photo falls in the {req.split} split; use --split all")
     return files[: req.limit] if req.limit else files
 
 
-def _centre(img: np.ndarray, side: int) -> np.ndarray:
+def centre_crop(img: np.ndarray, side: int) -> np.ndarray:
     if side <= 0:
         return img
     h, w = img.shape[:2]
@@ -109,7 +109,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     if req.int8 and req.backend == "torch":
         raise ConfigError("eval --int8 runs on --backend onnxruntime or openvino")
     torch.set_num_threads(req.threads)
-    files = _files(req)
+    files = select_photos(req)
     if req.backend == "torch":
         models = {name: load_model(name, req.weights.get(name)) for name in req.models}
         methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -126,7 +126,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     strips: dict[str, np.ndarray] = {}
     per_image = []
     for i, path in enumerate(files):
-        clean = _centre(read_rgb(path), req.crop)
+        clean = centre_crop(read_rgb(path), req.crop)
         dirty, mask = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy,
                                          frame_px=req.frame_px or None)
         ref, dirty8 = to_uint8(clean), to_uint8(dirty)
