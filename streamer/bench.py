@@ -8,7 +8,6 @@ The JSON is a dict of sections; later issues add theirs (``streams``, ``latency`
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.stats import STAGES
+from streamer.sysinfo import host, versions
 
 SCHEMA = 1
 DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "demo.mp4"
@@ -75,35 +75,6 @@ def _run_once(clip: Path, out: Path, backend: Any, preset: str | None = None) ->
     stages = _stage_ms(result, "bench")
     return {"fps": round(result.fps, 2), "frames": result.frames_out, "wall_s": round(result.seconds, 3),
             "stage_ms": stages, "serial_ms": round(sum(stages.values()), 3)}
-
-
-def versions() -> dict[str, str]:
-    import av
-    import onnxruntime
-    import torch
-
-    from streamer import __version__
-
-    return {"streamer": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "onnxruntime": onnxruntime.__version__, "av": av.__version__,
-            "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
-            "numpy": np.__version__}
-
-
-def host() -> dict[str, Any]:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {"node": platform.node(), "os": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "gpu": gpu, "load_avg": [round(v, 2) for v in os.getloadavg()]}
 
 
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,

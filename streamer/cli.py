@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
-COMMANDS = ("run", "restore", "models", "bench", "synth", "train", "eval", "export", "calib", "cluster")
+COMMANDS = ("run", "restore", "models", "info", "bench", "synth", "train", "eval", "export", "calib", "cluster")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("streamer: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `streamer info --json | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the recipe in Python's docs
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,129 @@
+"""What this machine can run: versions, CPU/GPU, backends, the RTSP server, cameras, INT8 cache.
+
+`streamer info` prints it (the first thing to run on a new Jetson or camera box, and to paste
+into a bug report); `streamer bench` embeds versions() and host() so a number always travels
+with the machine that measured it. Optional packages are probed, never required.
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.metadata
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+OPTIONAL = ("openvino", "tensorrt", "torch_tensorrt", "onnx", "ray")
+
+
+def _dist_version(name: str) -> str | None:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str]:
+    import av
+    import onnxruntime
+    import torch
+
+    from streamer import __version__
+
+    return {"streamer": __version__, "python": platform.python_version(), "torch": torch.__version__,
+            "onnxruntime": onnxruntime.__version__, "av": av.__version__,
+            "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+            "numpy": np.__version__}
+
+
+def optional_versions() -> dict[str, str | None]:
+    """Installed optional packages (None: not installed), read from metadata without importing."""
+    return {name: _dist_version(name.replace("_", "-")) for name in OPTIONAL}
+
+
+def host() -> dict[str, Any]:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {"node": platform.node(), "os": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "gpu": gpu, "load_avg": [round(v, 2) for v in os.getloadavg()]}
+
+
+def backends() -> dict[str, dict[str, Any]]:
+    """Each inference backend: usable here or not, on which devices, and if not, what to install."""
+    import onnxruntime
+    import torch
+
+    from streamer.backends import TRT_MISSING
+    from streamer.backends.ov_backend import OV_MISSING
+
+    cuda = [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
+    out: dict[str, dict[str, Any]] = {
+        "torch": {"available": True, "devices": ["cpu", *cuda]},
+        "onnxruntime": {"available": True, "providers": onnxruntime.get_available_providers()},
+    }
+    try:
+        import openvino
+
+        out["openvino"] = {"available": True, "devices": openvino.Core().available_devices}
+    except ImportError:
+        out["openvino"] = {"available": False, "reason": OV_MISSING}
+    try:
+        import tensorrt
+
+        out["tensorrt"] = {"available": bool(cuda), "version": tensorrt.__version__}
+        if not cuda:
+            out["tensorrt"]["reason"] = "TensorRT is installed but torch sees no CUDA GPU"
+    except ImportError:
+        out["tensorrt"] = {"available": False, "reason": TRT_MISSING}
+    return out
+
+
+def rtsp_server() -> dict[str, Any]:
+    """Whether `rtsp-serve://` can start: gst-rtsp-server's Python bindings in the system python."""
+    from streamer.errors import StreamerError
+    from streamer.sinks.rtsp_serve import APT_PACKAGES, gst_python
+
+    try:
+        python = gst_python()
+    except StreamerError as exc:
+        return {"available": False, "reason": str(exc)}
+    probe = "import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0')"
+    try:
+        ok = subprocess.run([python, "-c", probe], capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if ok:
+        return {"available": True, "python": python}
+    return {"available": False, "python": python,
+            "reason": f"{python} lacks gst-rtsp-server bindings; apt-get install {APT_PACKAGES}"}
+
+
+def cameras() -> list[str]:
+    return sorted(glob.glob("/dev/video*"), key=lambda p: (len(p), p))
+
+
+def int8_cache() -> dict[str, Any]:
+    from streamer.backends.int8_cache import cache_dir
+
+    folder = cache_dir() / "int8"
+    files = [p for p in folder.glob("*.onnx") if ".tmp." not in p.name] if folder.is_dir() else []
+    return {"dir": str(folder), "models": len(files)}
+
+
+def report() -> dict[str, Any]:
+    return {"versions": versions(), "optional": optional_versions(), "host": host(),
+            "backends": backends(), "rtsp_server": rtsp_server(), "cameras": cameras(),
+            "int8_cache": int8_cache()}

@@ -1,0 +1,55 @@
+"""`streamer info`: what this machine can run, as text and JSON."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+from streamer.backends import BACKENDS
+from streamer.cli import main
+
+
+def test_info_json_lists_every_backend(capsys, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path))
+    (tmp_path / "int8").mkdir()
+    (tmp_path / "int8" / "fast-abc.onnx").write_bytes(b"x")
+    (tmp_path / "int8" / "fast-abc.123.tmp.onnx").write_bytes(b"x")  # a quantization in progress
+    assert main(["info", "--json"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert list(r["backends"]) == list(BACKENDS)
+    assert r["backends"]["torch"]["available"] and "cpu" in r["backends"]["torch"]["devices"]
+    assert "CPUExecutionProvider" in r["backends"]["onnxruntime"]["providers"]
+    assert r["int8_cache"] == {"dir": str(tmp_path / "int8"), "models": 1}
+    assert r["versions"]["torch"] and r["host"]["cpu_count"] >= 1
+    for name, extra in (("openvino", "openvino"), ("tensorrt", "tensorrt")):
+        if importlib.util.find_spec(name) is None:
+            entry = r["backends"][name]
+            assert not entry["available"] and f"streamer[{extra}]" in entry["reason"]
+
+
+def test_info_text_says_yes_or_no_per_backend(capsys) -> None:
+    assert main(["info"]) == 0
+    out = capsys.readouterr().out
+    for name in BACKENDS:
+        line = next(ln for ln in out.splitlines() if ln.startswith(f"backend {name}"))
+        assert line.split()[2] in ("yes", "no")
+        assert line.split()[2] == "yes" or "(" in line  # a 'no' says why
+    assert next(ln for ln in out.splitlines() if ln.startswith("backend torch")).split()[2] == "yes"
+
+
+def test_tensorrt_without_gpu_explains_itself(monkeypatch) -> None:
+    """TensorRT installed but no GPU (a CPU build box): 'no', with the reason, not a crash."""
+    import sys
+    import types
+
+    from streamer import sysinfo
+
+    monkeypatch.setitem(sys.modules, "tensorrt", types.SimpleNamespace(__version__="10.3.0"))
+    monkeypatch.setattr("torch.cuda.device_count", lambda: 0)
+    entry = sysinfo.backends()["tensorrt"]
+    if entry.get("version") != "10.3.0":
+        pytest.skip("a real TensorRT is installed")
+    assert entry == {"available": False, "version": "10.3.0",
+                     "reason": "TensorRT is installed but torch sees no CUDA GPU"}
