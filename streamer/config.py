@@ -52,7 +52,7 @@ class TrainConfig(Strict):
     """log-mse floor: a patch earns no more credit past PSNR = −10·log10(loss_eps) (1e-4: 40 dB).
     Too small and near-clean patches dominate the curvature, pinning the net to identity."""
     init: str = ""
-    """The architecture's `init` option (eigen2013: paper | identity); empty = its default."""
+    """The architecture's `init` option (eigen2013: paper | identity; drn: identity | default); empty = its default."""
     weights: Path | None = None
     """Fine-tune: start from these weights (e.g. streamer/weights/fast.safetensors) with a fresh
     optimizer and schedule, e.g. on your own camera's clean frames; ignored by --resume."""

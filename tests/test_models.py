@@ -113,6 +113,15 @@ def test_drn_starts_near_identity_and_predicts_a_residual() -> None:
     assert float((y - x).abs().max()) < 0.05
 
 
+def test_drn_default_init_starts_off_identity() -> None:
+    """init=default (configs/train_drn.yaml) gives the R head torch's init: a real residual at step 0."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        y = get_spec("drn").builder(init="default").eval()(x)
+    assert float((y - x).abs().mean()) > 0.01  # identity init: ~5e-4
+
+
 @pytest.mark.parametrize("name", SPECS)
 def test_onnx_export_parity(name: str) -> None:
     ort = pytest.importorskip("onnxruntime")
