@@ -55,7 +55,8 @@ class EvalRequest:
 def select_photos(req: EvalRequest) -> list[Path]:
     files = list_images(req.clean)
     if req.split != "all":
-        files = split(files)[req.split == "val"]
+        train, val = split(files)
+        files = val if req.split == "val" else train
         if not files:
             raise ConfigError(f"{req.clean}: no photo falls in the {req.split} split; use --split all")
     return files[: req.limit] if req.limit else files
