@@ -12,15 +12,16 @@ rest left dirty or filled by OpenCV inpainting from the perfectly restored neigh
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from streamer.evaluate.metrics import psnr_db
 from streamer.evaluate.restore import load_model, restore_image
-from streamer.evaluate.runner import centre_crop
+from streamer.evaluate.runner import EvalRequest, centre_crop, select_photos
 from streamer.synth.pairs import corrupt_file_image, to_uint8
-from streamer.train.data import list_images, read_rgb, split
+from streamer.train.data import read_rgb
 
 BINS = (0.0, 0.03, 0.3, 0.6, 0.75, 0.9, 1.01)
 
@@ -53,7 +54,7 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     nb = len(BINS) - 1
     err, left, area = np.zeros(nb), np.zeros(nb), np.zeros(nb)
-    for path in split(list_images(args.clean))[1]:
+    for path in select_photos(EvalRequest(clean=Path(args.clean), corruption=args.corruption)):
         clean = centre_crop(read_rgb(path), args.crop)
         dirty, mask = corrupt_file_image(clean, path.stem, args.corruption, args.seed, heavy=args.heavy)
         alpha = mask[..., 0]

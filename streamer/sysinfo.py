@@ -116,11 +116,9 @@ def cameras() -> list[str]:
 
 
 def int8_cache() -> dict[str, Any]:
-    from streamer.backends.int8_cache import cache_dir
+    from streamer.backends.int8_cache import cached_models, int8_dir
 
-    folder = cache_dir() / "int8"
-    files = [p for p in folder.glob("*.onnx") if ".tmp." not in p.name] if folder.is_dir() else []
-    return {"dir": str(folder), "models": len(files)}
+    return {"dir": str(int8_dir()), "models": len(cached_models())}
 
 
 def report() -> dict[str, Any]:

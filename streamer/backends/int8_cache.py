@@ -27,6 +27,18 @@ def cache_dir() -> Path:
     return base / "streamer"
 
 
+def int8_dir() -> Path:
+    return cache_dir() / "int8"
+
+
+def cached_models() -> list[Path]:
+    """The finished INT8 files (a quantization in progress writes NAME.PID.tmp.onnx first)."""
+    folder = int8_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.onnx") if not p.name.endswith(".tmp.onnx"))
+
+
 def _tree_sha(folder: Path) -> str:
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
@@ -57,7 +69,7 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) 
                           "(the repo's calib/ folder, or make some with `streamer calib make`)")
     key = hashlib.sha256(f"{sha256_file(weights)}:{_tree_sha(calib) if calib.is_dir() else sha256_file(calib)}"
                          .encode()).hexdigest()[:16]
-    out = cache_dir() / "int8" / f"{spec.name}-{key}.onnx"
+    out = int8_dir() / f"{spec.name}-{key}.onnx"
     if not out.exists():
         log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
         tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")
