@@ -64,6 +64,9 @@ class TrainConfig(Strict):
     """Share of patches with raindrops."""
     mix_streaks: float = 0.2
     """Share of patches with rain streaks; the rest stay clean."""
+    patches_per_region: int = Field(default=1, ge=1)
+    """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
+    bottleneck there)."""
     workers: int = 1
     """Data-synthesis worker processes."""
     threads: int = 2

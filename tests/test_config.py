@@ -6,16 +6,23 @@ import pytest
 
 from conftest import REPO
 from streamer.commands.run import add_parser
-from streamer.config import RunConfig, load_config
+from streamer.config import RunConfig, TrainConfig, load_config
 from streamer.errors import ConfigError
 
 RUN_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("train_"))
+TRAIN_CONFIGS = sorted((REPO / "configs").glob("train_*.yaml"))
 
 
 @pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.name)
 def test_shipped_run_configs_validate(path: Path) -> None:
     cfg = load_config(RunConfig, path)
     assert all(cam.source.url and cam.sinks for cam in cfg.camera_list())  # `cameras:` sites too
+
+
+@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: p.name)
+def test_shipped_train_configs_validate(path: Path) -> None:
+    cfg = load_config(TrainConfig, path)
+    assert cfg.steps > 0 and cfg.mix_dirt + cfg.mix_raindrop + cfg.mix_streaks <= 1.0
 
 
 def test_demo_config_is_what_make_demo_promises() -> None:

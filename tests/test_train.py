@@ -55,6 +55,20 @@ def _fixed_batch(photos: Path) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([a for a, _ in pairs]), torch.stack([b for _, b in pairs])
 
 
+def test_patches_per_region_cuts_several_patches_of_one_synthesis(photos: Path) -> None:
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+    one = PatchStream(imgs, 32, seed=5, mix=PatchMix(1.0, 0.0, 0.0))
+    four = PatchStream(imgs, 32, seed=5, mix=PatchMix(1.0, 0.0, 0.0), reuse=4)
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    first, group = one.samples(rng_a), four.samples(rng_b)
+    assert len(first) == 1 and 1 <= len(group) <= 4
+    # the first patch of a group is the patch reuse=1 gives: same region, same synthesis
+    assert torch.equal(first[0][0], group[0][0]) and torch.equal(first[0][1], group[0][1])
+    assert all(d.shape == c.shape == (3, 32, 32) for d, c in group)
+    if len(group) > 1:
+        assert not torch.equal(group[0][1], group[1][1])  # other windows of that region
+
+
 def _mse(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     with torch.no_grad():
         return float(((net.eval()(batch[0]) - batch[1]) ** 2).mean())

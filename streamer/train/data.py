@@ -77,22 +77,33 @@ class PatchMix:
 
 
 class PatchStream(torch.utils.data.IterableDataset):
-    """Endless seeded stream of (corrupted, clean) C×H×W float tensors."""
+    """Endless seeded stream of (corrupted, clean) C×H×W float tensors.
+
+    ``reuse``: patches cut from each synthesised region. Synthesis (dirt above all) costs far more
+    than a training step on a GPU; cutting a few patches from each region keeps the GPU fed.
+    """
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
-                 region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None) -> None:
+                 region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
+                 reuse: int = 1) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
+        self.reuse = reuse
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         worker = info.id if info else 0
         rng = np.random.default_rng([self.seed, worker])
         while True:
-            yield self.sample(rng)
+            yield from self.samples(rng)
 
     def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.samples(rng)[0]
+
+    def samples(self, rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Up to ``reuse`` patches of one corrupted region (at least one)."""
         p = self.patch
+        to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]
             h, w = img.shape[:2]
@@ -107,15 +118,17 @@ class PatchStream(torch.utils.data.IterableDataset):
             kind = self.mix.draw(rng)
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
-            py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
-            clean_p = region[py:py + p, px:px + p]
-            if clean_p.var() < 0.001:
-                continue
-            if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
-                continue
-            dirty_p = dirty[py:py + p, px:px + p]
-            to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
-            return to_t(dirty_p), to_t(clean_p)
+            out = []
+            for _ in range(self.reuse):
+                py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
+                clean_p = region[py:py + p, px:px + p]
+                if clean_p.var() < 0.001:
+                    continue
+                if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
+                    continue
+                out.append((to_t(dirty[py:py + p, px:px + p]), to_t(clean_p)))
+            if out:
+                return out
         raise ConfigError("no training patch passed the variance/α rules in 50 tries")
 
 

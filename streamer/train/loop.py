@@ -111,7 +111,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
-                         frame_px=tuple(cfg.frame_px))
+                         frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
