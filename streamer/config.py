@@ -64,6 +64,10 @@ class TrainConfig(Strict):
     """Share of patches with raindrops."""
     mix_streaks: float = 0.2
     """Share of patches with rain streaks; the rest stay clean."""
+    clean_hard: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of all patches that are mined clean hard negatives: the most text-panel-like (bright
+    with sharp dark marks, e.g. a white sign) of 32 random windows. Drawn first; the mix shares
+    apply to the rest."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""

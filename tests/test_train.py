@@ -16,8 +16,9 @@ from streamer.errors import WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights
-from streamer.train.data import PatchMix, PatchStream, is_validation, list_images, read_rgb
-from streamer.train.loop import train
+from streamer.train.data import (PatchMix, PatchStream, hard_clean_patch, is_validation, list_images,
+                                 read_rgb, text_panel_score)
+from streamer.train.loop import train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
 
@@ -69,6 +70,32 @@ def test_patches_per_region_cuts_several_patches_of_one_synthesis(photos: Path) 
         assert not torch.equal(group[0][1], group[1][1])  # other windows of that region
 
 
+def _sign(h: int = 64, w: int = 64) -> np.ndarray:
+    img = np.full((h, w, 3), 0.95, np.float32)  # white panel
+    img[20:44, 10:14] = img[20:24, 10:30] = img[40:44, 10:30] = 0.05  # dark letter strokes
+    return img
+
+
+def test_hard_negatives_prefer_text_panels_over_sky_and_plain_white() -> None:
+    sky = np.zeros((64, 64, 3), np.float32) + np.array([0.45, 0.65, 0.95], np.float32)
+    sky[30:34] = 0.1  # a dark wire across blue sky: edges, but no white panel
+    white = np.full((64, 64, 3), 0.95, np.float32)
+    assert text_panel_score(_sign()) > 0.2
+    assert text_panel_score(sky) == 0.0 and text_panel_score(white) == 0.0
+    rng = np.random.default_rng(0)
+    picks = [hard_clean_patch([sky, white, _sign(96, 96)], 64, rng) for _ in range(10)]
+    assert sum(text_panel_score(p) > 0.2 for p in picks) >= 8  # 32 tries find the sign
+
+
+def test_clean_hard_share_of_a_stream_is_clean_pairs(photos: Path) -> None:
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+    stream = PatchStream(imgs, 32, seed=1, mix=PatchMix(1.0, 0.0, 0.0), clean_hard=0.5)
+    rng = np.random.default_rng(1)
+    pairs = [stream.sample(rng) for _ in range(40)]
+    clean = sum(torch.equal(d, c) for d, c in pairs)
+    assert 8 <= clean <= 32  # ~half, although the mix itself has no clean share
+
+
 def _mse(net: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> float:
     with torch.no_grad():
         return float(((net.eval()(batch[0]) - batch[1]) ** 2).mean())
@@ -106,6 +133,17 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     moved = load_weights(DRN(), out / "last.safetensors").state_dict()
     start = load_weights(DRN(), tmp_path / "at6.safetensors").state_dict()
     assert any(not torch.equal(moved[k], start[k]) for k in start)
+    # the best checkpoint survives the resume: its step is the best-scoring validation so far
+    scores = {h["step"]: val_score(h["val"]) for h in state["history"]}
+    assert state["best"]["step"] == max(scores, key=scores.get)
+    assert card["best_validation"] == state["best"]
+    assert load_weights(DRN(), out / "best.safetensors") is not None
+
+
+def test_val_score_prices_a_harmed_clean_photo() -> None:
+    ok = {"dirt": {"gain_db": 2.0}, "clean": {"worst_output_db": 45.0}}
+    harmful = {"dirt": {"gain_db": 2.5}, "clean": {"worst_output_db": 35.0}}
+    assert val_score(ok) == 2.0 and val_score(harmful) == -2.5
 
 
 def test_max_minutes_counts_this_invocation_only(photos: Path, tmp_path: Path) -> None:

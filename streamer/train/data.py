@@ -85,10 +85,10 @@ class PatchStream(torch.utils.data.IterableDataset):
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
-                 reuse: int = 1) -> None:
+                 reuse: int = 1, clean_hard: float = 0.0) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
-        self.reuse = reuse
+        self.reuse, self.clean_hard = reuse, clean_hard
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -104,6 +104,9 @@ class PatchStream(torch.utils.data.IterableDataset):
         """Up to ``reuse`` patches of one corrupted region (at least one)."""
         p = self.patch
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
+        if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
+            clean_p = hard_clean_patch(self.images, p, rng)
+            return [(to_t(clean_p), to_t(clean_p))]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]
             h, w = img.shape[:2]
@@ -130,6 +133,38 @@ class PatchStream(torch.utils.data.IterableDataset):
             if out:
                 return out
         raise ConfigError("no training patch passed the variance/α rules in 50 tries")
+
+
+def text_panel_score(patch: np.ndarray) -> float:
+    """High for near-white flat areas with sharp dark marks (white signs with letters, plates,
+    labels): white share × strong-edge share, 0 without dark marks. Such windows are rare among
+    random ones, and there the net's false positives (darkening, tinting) were worst
+    (docs/model-log.md E8b). Near-white (every channel > 0.7) leaves out blue sky."""
+    y = patch.mean(axis=2)
+    white = float((patch.min(axis=2) > 0.7).mean())
+    dark = float((y < 0.35).mean())
+    gy, gx = np.abs(np.diff(y, axis=0)), np.abs(np.diff(y, axis=1))
+    edges = float((gy > 0.25).mean() + (gx > 0.25).mean())
+    return white * min(1.0, 10.0 * edges) if dark > 0.01 else 0.0
+
+
+def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
+                     candidates: int = 32) -> np.ndarray:
+    """The most text-panel-like of ``candidates`` random clean windows (a hard negative)."""
+    best, best_score = None, -1.0
+    for _ in range(candidates):
+        img = images[rng.integers(len(images))]
+        h, w = img.shape[:2]
+        if h < p or w < p:
+            continue
+        y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
+        patch = img[y:y + p, x:x + p]
+        score = text_panel_score(patch) if patch.var() >= 0.001 else -1.0
+        if score > best_score:
+            best, best_score = patch, score
+    if best is None:
+        raise ConfigError(f"no training photo is at least {p} px on each side")
+    return np.ascontiguousarray(best[:, ::-1] if rng.random() < 0.5 else best)
 
 
 def validation_set(

@@ -19,6 +19,7 @@ from streamer.config import TrainConfig
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
 from streamer.models.weights import load_weights, save_weights, sha256_file
+from streamer.sysinfo import host
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
 from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split, validation_set
 
@@ -67,6 +68,14 @@ def validate(model: torch.nn.Module, val, device: torch.device) -> dict[str, dic
     }
 
 
+def val_score(metrics: dict[str, dict[str, float]]) -> float:
+    """One number to keep the best checkpoint by: mean gain over the corrupted kinds, minus what
+    the worst clean photo loses below 40 dB (a net that harms clean frames is not "better")."""
+    gains = [v["gain_db"] for k, v in metrics.items() if k != "clean"]
+    clean = metrics.get("clean", {}).get("worst_output_db", 100.0)
+    return (sum(gains) / len(gains) if gains else 0.0) - max(0.0, 40.0 - clean)
+
+
 def _summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
     """Log line: gain per corruption; for clean frames (no gain to speak of) PSNR and the worst."""
     return {k: (f"{v['output_db']:.1f} dB (worst {v['worst_output_db']:.1f})" if k == "clean"
@@ -111,7 +120,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
-                         frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region)
+                         frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
+                         clean_hard=cfg.clean_hard)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
@@ -127,8 +137,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
         "params": count_params(model), "flops_per_px": count_flops_per_px(model.cpu()),
         "fine_tuned_from": started_from,
-        "host": {"python": platform.python_version(), "torch": torch.__version__,
-                 "device": str(device), "cpu": platform.processor() or platform.machine()},
+        "host": {"python": platform.python_version(), "torch": torch.__version__, "device": str(device)}
+        | {k: v for k, v in host().items() if k in ("cpu", "cpu_count", "gpu")},
     }
     model.to(device).train()
     t0 = time.monotonic() - state["wall_s"]  # wall time summed over resumed runs, for the card
@@ -155,10 +165,16 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         out_of_time = cfg.max_minutes and (time.monotonic() - started) / 60 >= cfg.max_minutes
         if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
             metrics = validate(model, val, device)
-            state = {"step": step, "wall_s": time.monotonic() - t0,
+            best = state.get("best")
+            score = val_score(metrics)
+            if best is None or score > best["score"]:
+                best = {"step": step, "score": score}
+                save_weights(model, cfg.out / "best.safetensors", {"step": step, "val_score": score})
+            state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
                      "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
             save_checkpoint(cfg.out, model, opt, state)
-            card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics}
+            card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
+                     "best_validation": best}
             (cfg.out / "card.json").write_text(json.dumps(card, indent=2))
             log.info("step %d loss %.4f val %s", step, running, _summary(metrics))
             if out_of_time:
