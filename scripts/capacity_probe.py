@@ -23,10 +23,11 @@ from streamer.train.loop import train  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of 32/48/64")
+    ap.add_argument("--width", type=float, default=1.0, help="channel multiplier of 32/48/64 (0.5 … 2)")
     ap.add_argument("--config", required=True)
     ap.add_argument("--data")
     ap.add_argument("--max-minutes", type=float)
+    ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s %(message)s")
     name = "fast"
@@ -35,7 +36,7 @@ def main() -> int:
         c1, c2, c3 = (int(round(c * args.width / 8)) * 8 for c in (32, 48, 64))
         register(name, multiple=16, c1=c1, c2=c2, c3=c3)(FastNet)
     cfg = load_config(TrainConfig, args.config, {"model": name, "data": args.data,
-                                                 "max_minutes": args.max_minutes,
+                                                 "max_minutes": args.max_minutes, "device": args.device,
                                                  "out": f"runs/probe-{name}"})
     card = train(cfg)
     print(name, card["params"], card["flops_per_px"], card["steps"], card["validation"])

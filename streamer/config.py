@@ -68,6 +68,9 @@ class TrainConfig(Strict):
     """Share of all patches that are mined clean hard negatives: the most text-panel-like (bright
     with sharp dark marks, e.g. a white sign) of 32 random windows. Drawn first; the mix shares
     apply to the rest."""
+    scene_signs: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Share of regions that get a procedural sign (white/yellow panel, dark or red letters) pasted
+    in before corruption: panels seen clean and under dirt/rain, with their true colour."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""

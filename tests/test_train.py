@@ -16,8 +16,8 @@ from streamer.errors import WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights
-from streamer.train.data import (PatchMix, PatchStream, hard_clean_patch, is_validation, list_images,
-                                 read_rgb, text_panel_score)
+from streamer.train.data import PatchMix, PatchStream, is_validation, list_images, read_rgb
+from streamer.train.negatives import hard_clean_patch, paste_sign, text_panel_score
 from streamer.train.loop import train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
@@ -85,6 +85,22 @@ def test_hard_negatives_prefer_text_panels_over_sky_and_plain_white() -> None:
     rng = np.random.default_rng(0)
     picks = [hard_clean_patch([sky, white, _sign(96, 96)], 64, rng) for _ in range(10)]
     assert sum(text_panel_score(p) > 0.2 for p in picks) >= 8  # 32 tries find the sign
+
+
+def test_pasted_signs_are_seeded_bright_panels_with_marks() -> None:
+    scene = np.random.default_rng(3).random((200, 240, 3), dtype=np.float32) * 0.5
+    before = scene.copy()
+    a = paste_sign(scene, np.random.default_rng(7))
+    b = paste_sign(scene, np.random.default_rng(7))
+    assert np.array_equal(scene, before)  # the photo itself is not drawn on
+    assert np.array_equal(a, b) and a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    changed = np.any(a != scene, axis=2)
+    assert 0.03 < changed.mean() < 0.9
+    ys, xs = np.nonzero(changed)
+    panel = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+    y = panel.mean(axis=2)
+    assert np.median(y) > 0.5 > scene.mean() - 0.2  # a bright panel on a darker scene
+    assert (np.abs(y - np.median(y)) > 0.2).mean() > 0.01  # with glyphs (or a border) on it
 
 
 def test_clean_hard_share_of_a_stream_is_clean_pairs(photos: Path) -> None:

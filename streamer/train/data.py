@@ -18,6 +18,7 @@ import torch
 
 from streamer.errors import ConfigError
 from streamer.synth import corrupt
+from streamer.train.negatives import hard_clean_patch, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 # near-duplicate viewpoints listed in shared/data/LICENSES.md share a group
@@ -85,10 +86,10 @@ class PatchStream(torch.utils.data.IterableDataset):
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
-                 reuse: int = 1, clean_hard: float = 0.0) -> None:
+                 reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
-        self.reuse, self.clean_hard = reuse, clean_hard
+        self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -118,6 +119,8 @@ class PatchStream(torch.utils.data.IterableDataset):
             if rng.random() < 0.5:
                 region = region[:, ::-1]
             region = np.ascontiguousarray(region)
+            if self.signs and rng.random() < self.signs:
+                region = paste_sign(region, rng)
             kind = self.mix.draw(rng)
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
@@ -133,38 +136,6 @@ class PatchStream(torch.utils.data.IterableDataset):
             if out:
                 return out
         raise ConfigError("no training patch passed the variance/α rules in 50 tries")
-
-
-def text_panel_score(patch: np.ndarray) -> float:
-    """High for near-white flat areas with sharp dark marks (white signs with letters, plates,
-    labels): white share × strong-edge share, 0 without dark marks. Such windows are rare among
-    random ones, and there the net's false positives (darkening, tinting) were worst
-    (docs/model-log.md E8b). Near-white (every channel > 0.7) leaves out blue sky."""
-    y = patch.mean(axis=2)
-    white = float((patch.min(axis=2) > 0.7).mean())
-    dark = float((y < 0.35).mean())
-    gy, gx = np.abs(np.diff(y, axis=0)), np.abs(np.diff(y, axis=1))
-    edges = float((gy > 0.25).mean() + (gx > 0.25).mean())
-    return white * min(1.0, 10.0 * edges) if dark > 0.01 else 0.0
-
-
-def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
-                     candidates: int = 32) -> np.ndarray:
-    """The most text-panel-like of ``candidates`` random clean windows (a hard negative)."""
-    best, best_score = None, -1.0
-    for _ in range(candidates):
-        img = images[rng.integers(len(images))]
-        h, w = img.shape[:2]
-        if h < p or w < p:
-            continue
-        y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
-        patch = img[y:y + p, x:x + p]
-        score = text_panel_score(patch) if patch.var() >= 0.001 else -1.0
-        if score > best_score:
-            best, best_score = patch, score
-    if best is None:
-        raise ConfigError(f"no training photo is at least {p} px on each side")
-    return np.ascontiguousarray(best[:, ::-1] if rng.random() < 0.5 else best)
 
 
 def validation_set(

@@ -82,12 +82,18 @@ def _summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
                 else round(v["gain_db"], 2)) for k, v in metrics.items()}
 
 
-def _git_commit() -> str:
+def _git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                              check=True, timeout=5).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
+                              timeout=5).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        return "unknown"
+        return None
+
+
+def _code_changed() -> bool | None:
+    """Uncommitted changes to the code or configs: then the commit alone is not the recipe."""
+    status = _git("status", "--porcelain", "--", "streamer", "configs", "scripts")
+    return None if status is None else bool(status)
 
 
 def train(cfg: TrainConfig, *, resume: bool = False,
@@ -121,7 +127,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
-                         clean_hard=cfg.clean_hard)
+                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
@@ -131,7 +137,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         "model": cfg.model,
         "command": " ".join(["streamer"] + sys.argv[1:]) if sys.argv and "streamer" in sys.argv[0] else "train()",
         "config": json.loads(cfg.model_dump_json()),
-        "git_commit": _git_commit(),
+        "git_commit": _git("rev-parse", "HEAD") or "unknown",
+        "git_dirty": _code_changed(),
         "data": {"folder": str(cfg.data), "train_images": len(train_files), "val_images": len(val_files),
                  "val_files": [p.name for p in val_files],
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},

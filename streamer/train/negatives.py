@@ -1,0 +1,81 @@
+"""Hard negatives: clean content the net must leave alone, where it was seen to harm it.
+
+The default net darkened a white NO PARKING panel (docs/model-log.md E8b, E10): the dirt
+synthesis has a faint bright haze, and bright flat areas with marks look like it. Two remedies:
+mined windows of the training photos that look like text panels (``hard_clean_patch``) and
+procedural signs pasted into the scene *before* corruption (``paste_sign``), so panels appear
+both clean and under dirt, rain and drops, always with their true colour as the target.
+"""
+
+from __future__ import annotations
+
+import string
+
+import cv2
+import numpy as np
+
+from streamer.errors import ConfigError
+
+PANEL_COLOURS = ((0.96, 0.96, 0.94), (0.92, 0.93, 0.95), (0.98, 0.85, 0.15), (0.85, 0.86, 0.84))
+GLYPH_COLOURS = ((0.05, 0.05, 0.05), (0.78, 0.08, 0.08), (0.06, 0.2, 0.6), (0.1, 0.35, 0.15))
+
+
+def text_panel_score(patch: np.ndarray) -> float:
+    """High for near-white flat areas with sharp dark marks (white signs with letters, plates,
+    labels): white share × strong-edge share, 0 without dark marks. Such windows are rare among
+    random ones, and there the net's false positives (darkening, tinting) were worst
+    (docs/model-log.md E8b). Near-white (every channel > 0.7) leaves out blue sky."""
+    y = patch.mean(axis=2)
+    white = float((patch.min(axis=2) > 0.7).mean())
+    dark = float((y < 0.35).mean())
+    gy, gx = np.abs(np.diff(y, axis=0)), np.abs(np.diff(y, axis=1))
+    edges = float((gy > 0.25).mean() + (gx > 0.25).mean())
+    return white * min(1.0, 10.0 * edges) if dark > 0.01 else 0.0
+
+
+def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
+                     candidates: int = 32) -> np.ndarray:
+    """The most text-panel-like of ``candidates`` random clean windows (a hard negative)."""
+    best, best_score = None, -1.0
+    for _ in range(candidates):
+        img = images[rng.integers(len(images))]
+        h, w = img.shape[:2]
+        if h < p or w < p:
+            continue
+        y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
+        patch = img[y:y + p, x:x + p]
+        score = text_panel_score(patch) if patch.var() >= 0.001 else -1.0
+        if score > best_score:
+            best, best_score = patch, score
+    if best is None:
+        raise ConfigError(f"no training photo is at least {p} px on each side")
+    return np.ascontiguousarray(best[:, ::-1] if rng.random() < 0.5 else best)
+
+
+def paste_sign(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A copy of ``region`` with a sign-like panel: a white/grey/yellow rectangle, maybe a dark
+    border, lines of random capitals in black/red/blue/green, lit like the scene around it."""
+    h, w = region.shape[:2]
+    sw = int(rng.uniform(0.25, 0.8) * w)
+    sh = int(np.clip(sw * rng.uniform(0.35, 1.2), 16, h))
+    y, x = int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1))
+    panel = np.empty((sh, sw, 3), np.uint8)  # OpenCV draws text on 8-bit images only
+    panel[:] = np.round(np.array(PANEL_COLOURS[rng.integers(len(PANEL_COLOURS))]) * 255)
+    glyph = tuple(int(round(c * 255)) for c in GLYPH_COLOURS[rng.integers(len(GLYPH_COLOURS))])
+    if rng.random() < 0.5:
+        t = max(1, sw // 40)
+        cv2.rectangle(panel, (t, t), (sw - 1 - t, sh - 1 - t), glyph, t)
+    lines = int(rng.integers(1, 4))
+    for i in range(lines):
+        text = "".join(rng.choice(list(string.ascii_uppercase + "  "), size=int(rng.integers(2, 10))))
+        scale = 1.0
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+        scale = min(0.85 * sw / max(tw, 1), 0.8 * sh / lines / max(th, 1))
+        thick = max(1, int(round(scale * rng.uniform(1.5, 3.0))))
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        org = ((sw - tw) // 2, int((i + 0.5) * sh / lines + th / 2))
+        cv2.putText(panel, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, glyph, thick, cv2.LINE_AA)
+    light = float(np.clip(region[y:y + sh, x:x + sw].mean() * rng.uniform(1.5, 2.5), 0.65, 1.0))
+    out = region.copy()
+    out[y:y + sh, x:x + sw] = np.clip(panel.astype(np.float32) * (light / 255.0), 0.0, 1.0)
+    return out
