@@ -82,6 +82,7 @@ class PatchStream(torch.utils.data.IterableDataset):
 
     ``reuse``: patches cut from each synthesised region. Synthesis (dirt above all) costs far more
     than a training step on a GPU; cutting a few patches from each region keeps the GPU fed.
+    ``clean_hard`` / ``signs``: hard negatives (``streamer.train.negatives``), off by default.
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
