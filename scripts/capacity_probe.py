@@ -28,6 +28,8 @@ def main() -> int:
     ap.add_argument("--data")
     ap.add_argument("--max-minutes", type=float)
     ap.add_argument("--device", choices=["auto", "cpu", "cuda"], help="override the config's device")
+    ap.add_argument("--out", help="run folder (default runs/probe-<model>)")
+    ap.add_argument("--resume", action="store_true", help="continue the checkpoint in the run folder")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname).1s %(name)s %(message)s")
     name = "fast"
@@ -37,8 +39,8 @@ def main() -> int:
         register(name, multiple=16, c1=c1, c2=c2, c3=c3)(FastNet)
     cfg = load_config(TrainConfig, args.config, {"model": name, "data": args.data,
                                                  "max_minutes": args.max_minutes, "device": args.device,
-                                                 "out": f"runs/probe-{name}"})
-    card = train(cfg)
+                                                 "out": args.out or f"runs/probe-{name}"})
+    card = train(cfg, resume=args.resume)
     print(name, card["params"], card["flops_per_px"], card["steps"], card["validation"])
     return 0
 
