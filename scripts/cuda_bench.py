@@ -24,6 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from streamer.backends import open_backend  # noqa: E402
+from streamer.train.data import read_rgb  # noqa: E402
 
 SIZES = {"720p": (720, 1280), "1080p": (1088, 1920)}  # multiples of 16
 
@@ -34,9 +35,8 @@ def _frame(image: Path | None, hw: tuple[int, int]) -> np.ndarray:
         return rng.random((1, 3, *hw), dtype=np.float32)
     import cv2
 
-    img = cv2.cvtColor(cv2.imread(str(image)), cv2.COLOR_BGR2RGB)
-    img = cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
-    return (img.astype(np.float32) / 255.0).transpose(2, 0, 1)[None].copy()
+    img = cv2.resize(read_rgb(image), (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+    return img.transpose(2, 0, 1)[None].copy()
 
 
 def _time(fn, reps: int) -> float:

@@ -21,6 +21,7 @@ from streamer.synth import corrupt
 from streamer.train.negatives import hard_clean_patch, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
+MIN_CLEAN_VAR = 0.001  # Eigen et al.: a training patch's clean variance is at least this
 # near-duplicate viewpoints listed in shared/data/LICENSES.md share a group
 _PAIR = re.compile(r"(aloe)[LR]|(leuven)[AB]|(graf)[13]|(aero)[13]|(motorcycle)[-_](left|right)")
 
@@ -107,7 +108,7 @@ class PatchStream(torch.utils.data.IterableDataset):
         p = self.patch
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
         if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
-            clean_p = hard_clean_patch(self.images, p, rng)
+            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR)
             return [(to_t(clean_p), to_t(clean_p))]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]
@@ -129,7 +130,7 @@ class PatchStream(torch.utils.data.IterableDataset):
             for _ in range(self.reuse):
                 py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
                 clean_p = region[py:py + p, px:px + p]
-                if clean_p.var() < 0.001:
+                if clean_p.var() < MIN_CLEAN_VAR:
                     continue
                 if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
                     continue

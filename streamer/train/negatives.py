@@ -34,8 +34,9 @@ def text_panel_score(patch: np.ndarray) -> float:
 
 
 def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
-                     candidates: int = 32) -> np.ndarray:
-    """The most text-panel-like of ``candidates`` random clean windows (a hard negative)."""
+                     *, min_var: float, candidates: int = 32) -> np.ndarray:
+    """The most text-panel-like of ``candidates`` random clean windows (a hard negative); windows
+    flatter than ``min_var`` (the training patch rule) only if nothing else was drawn."""
     best, best_score = None, -1.0
     for _ in range(candidates):
         img = images[rng.integers(len(images))]
@@ -44,7 +45,7 @@ def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
             continue
         y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
         patch = img[y:y + p, x:x + p]
-        score = text_panel_score(patch) if patch.var() >= 0.001 else -1.0
+        score = text_panel_score(patch) if patch.var() >= min_var else -1.0
         if score > best_score:
             best, best_score = patch, score
     if best is None:
