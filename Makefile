@@ -17,9 +17,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,openvino]'
 	touch $(STAMP)
 
-# tests also exercise the Ray cluster mode (extra `cluster`) and the OpenVINO backend
+# tests also exercise the Ray cluster mode (extra `cluster`), the OpenVINO backend and the
+# sign-legibility check (extra `ocr`)
 $(TEST_STAMP): $(STAMP)
-	$(BIN)/pip install -q -e '.[dev,cluster,openvino]'
+	$(BIN)/pip install -q -e '.[dev,cluster,openvino,ocr]'
 	touch $(TEST_STAMP)
 
 setup: $(STAMP)

@@ -1,9 +1,10 @@
 #!/bin/sh
 # Regenerate every number in the README's "Measured" section, then print the tables:
-#   sh scripts/measure.sh [fast|refs|speed|all]   (default all; run with the CPU otherwise idle)
+#   sh scripts/measure.sh [fast|refs|signs|speed|all]   (default all; run with the CPU otherwise idle)
 #   python scripts/measured.py runs/eval runs/bench
 # fast: the default model's rows (~3 min); refs: reference models + baselines on the same seeded
-# inputs (~25 min, BM3D is 20 s per crop); speed: 720p bench per backend, OpenVINO INT8 3× (~6 min).
+# inputs (~25 min, BM3D is 20 s per crop); speed: 720p bench per backend, OpenVINO INT8 3× (~6 min);
+# signs: sign legibility by OCR (`streamer eval-signs`, needs tesseract-ocr; ~8 min).
 set -e
 what=${1:-all}
 B=${STREAMER:-.venv/bin/streamer}
@@ -26,6 +27,14 @@ if [ "$what" = refs ] || [ "$what" = all ]; then
   $B eval $S --corruption dirt --heavy --model eigen2013-dirt --no-bm3d --json runs/eval/ref_dirt_heavy.json > /dev/null
   $B eval $S --corruption raindrop --no-bm3d --model eigen2013-rain --model drn --json runs/eval/ref_raindrop.json > /dev/null
   $B eval $S --corruption streaks --no-bm3d --model drn --json runs/eval/ref_streaks.json > /dev/null
+fi
+if [ "$what" = signs ] || [ "$what" = all ]; then
+  for k in dirt raindrop streaks; do
+    for h in "" --heavy; do
+      $B eval-signs --clean ../shared/data/images --split val --seed 0 --threads 2 --corruption $k $h \
+        --model fast --model drn --json runs/eval/signs_$k${h:+_heavy}.json > /dev/null
+    done
+  done
 fi
 if [ "$what" = speed ] || [ "$what" = all ]; then
   Q="--size 1280x720 --frames 120 --json"

@@ -36,13 +36,14 @@ def quality(eval_dir: Path) -> str:
         order = ["input (corrupted)", "fast"] + [m for m in rows if m not in ("input (corrupted)", "fast")]
         inp = rows["input (corrupted)"]["psnr_mean"]
         out.append(f"**{kind}** (input PSNR {inp:.2f} dB)\n")
-        out.append("| method | PSNR (dB) | SSIM | gain (dB) |\n|---|---|---|---|")
+        out.append("| method | PSNR (dB) | SSIM | UQI | gain (dB) |\n|---|---|---|---|---|")
         for m in order:
             if m in rows:
                 r = rows[m]
                 name = f"**{m}**" if m == "fast" else m
+                q = f"{r['uqi_mean']:.4f}" if "uqi_mean" in r else "-"  # evals before UQI existed
                 out.append(f"| {name} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['ssim_mean']:.4f} "
-                           f"| {r['psnr_gain']:+.2f} |")
+                           f"| {q} | {r['psnr_gain']:+.2f} |")
         out.append("")
         for r in ref_clean + fast_clean:
             clean.setdefault(r["method"], r)
@@ -60,6 +61,22 @@ def quality(eval_dir: Path) -> str:
             r = {x["method"]: x for x in rows}
             out.append(f"- {label}: input {r['input (corrupted)']['psnr_mean']:.2f} dB → fast "
                        f"{r['fast']['psnr_mean']:.2f} dB ({r['fast']['psnr_gain']:+.2f})")
+    return "\n".join(out)
+
+
+def signs(eval_dir: Path) -> str:
+    """Character accuracy of Tesseract on pasted signs (`streamer eval-signs`), one row per setting."""
+    results = [(kind, heavy, json.loads(p.read_text())) for kind in KINDS for heavy in (False, True)
+               if (p := eval_dir / f"signs_{kind}{'_heavy' if heavy else ''}.json").exists()]
+    if not results:
+        return ""
+    methods = [r["method"] for r in results[0][2]["rows"]]
+    out = ["| corruption | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
+    for kind, heavy, r in results:
+        acc = {row["method"]: row for row in r["rows"]}
+        cells = [f"{100 * acc[m]['char_accuracy']:.1f} % ({100 * acc[m]['exact']:.0f} %)" if m in acc else "-"
+                 for m in methods]
+        out.append(f"| {kind}{' (heavy)' if heavy else ''} | " + " | ".join(cells) + " |")
     return "\n".join(out)
 
 
@@ -91,5 +108,7 @@ def speed(bench_dir: Path) -> str:
 if __name__ == "__main__":
     eval_dir, bench_dir = (Path(a) for a in sys.argv[1:3])
     print(quality(eval_dir))
+    print()
+    print(signs(eval_dir))
     print()
     print(speed(bench_dir))

@@ -1,7 +1,7 @@
 #!/bin/sh
-# Debian packages streamer's live outputs and tests use. Without root or apt this says what is
-# missing and returns 0: the tests that need them skip with that reason.
-PKGS="ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools chromium"
+# Debian packages streamer's live outputs and tests use (tesseract-ocr: `streamer eval-signs`).
+# Without root or apt this says what is missing and returns 0: the tests that need them skip.
+PKGS="ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-tools chromium tesseract-ocr"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

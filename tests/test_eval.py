@@ -11,7 +11,7 @@ import pytest
 
 from streamer.cli import main
 from streamer.errors import ConfigError
-from streamer.evaluate.metrics import psnr_db, ssim
+from streamer.evaluate.metrics import psnr_db, ssim, uqi
 from streamer.evaluate.runner import EvalRequest, run_eval, select_photos
 from streamer.models import get_spec
 from streamer.models.weights import save_weights
@@ -44,6 +44,24 @@ def test_metrics_identical_and_different() -> None:
     assert 30 < psnr_db(b, a) < 35 and ssim(b, a) < 1.0
 
 
+def test_uqi_matches_the_definition_window_by_window() -> None:
+    """Wang & Bovik 2002 by hand: Q per 8×8 window, averaged over windows and channels."""
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (14, 17, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + rng.normal(5, 30, a.shape), 0, 255).astype(np.uint8)
+    qs = []
+    for c in range(3):
+        for i in range(14 - 7):
+            for j in range(17 - 7):
+                x, y = a[i:i + 8, j:j + 8, c].astype(float), b[i:i + 8, j:j + 8, c].astype(float)
+                mx, my, cxy = x.mean(), y.mean(), ((x - x.mean()) * (y - y.mean())).mean()
+                qs.append(4 * cxy * mx * my / ((x.var() + y.var()) * (mx**2 + my**2)))
+    assert uqi(b, a) == pytest.approx(np.mean(qs), abs=1e-9) and uqi(b, a) < 0.99
+    flat = np.full((16, 16, 3), 90, np.uint8)
+    assert uqi(a, a) == pytest.approx(1.0) and uqi(flat, flat) == 1.0  # flat windows: no NaN
+    assert uqi(flat // 3, flat) == pytest.approx(2 * 30 * 90 / (30**2 + 90**2))  # luminance term only
+
+
 def test_eval_on_three_images_has_every_row(photos: Path, weights: dict[str, Path], tmp_path: Path,
                                             capsys) -> None:
     out_json, report = tmp_path / "eval.json", tmp_path / "report"
@@ -63,6 +81,7 @@ def test_eval_on_three_images_has_every_row(photos: Path, weights: dict[str, Pat
         assert m in printed
     row = {r["method"]: r for r in result["rows"]}
     assert row["input (corrupted)"]["psnr_gain"] == 0.0
+    assert "| UQI |" in printed and all(-1.0 <= r["uqi_mean"] <= 1.0 for r in result["rows"] + result["clean_rows"])
     assert row["median 8x8"]["psnr_mean"] < row["median 5x5"]["psnr_mean"] + 1.0
     assert {p.name for p in report.iterdir()} >= {"gain.png", "table.md", "crops_img0.png"}
 

@@ -5,12 +5,25 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from streamer.errors import ConfigError
 
+if TYPE_CHECKING:
+    from streamer.evaluate.runner import EvalRequest
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="Table-1 style PSNR/SSIM of models and classical baselines")
+    p = sub.add_parser("eval", help="Table-1 style PSNR/SSIM/UQI of models and classical baselines")
+    add_request_args(p)
+    p.add_argument("--no-baselines", action="store_true", help="skip median/bilateral/NLM/BM3D")
+    p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow)")
+    p.add_argument("--report", help="folder for crops, bar chart and table.md")
+    p.set_defaults(func=run)
+
+
+def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole image") -> None:
+    """The options every evaluation shares (also `streamer eval-signs`)."""
     p.add_argument("--clean", required=True, help="folder of clean photos")
     p.add_argument("--corruption", required=True, choices=("dirt", "raindrop", "streaks"))
     p.add_argument("--model", action="append", default=[], metavar="NAME",
@@ -26,14 +39,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="val = photos held out of training (default); train = the training photos "
                         "(val vs train = the generalisation gap); all = every photo")
     p.add_argument("--limit", type=int, help="first N photos only")
-    p.add_argument("--crop", type=int, default=0, help="centre crop side in px (0 = whole image)")
+    p.add_argument("--crop", type=int, default=0, help=f"centre crop side in px ({crop_help})")
     p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
-    p.add_argument("--no-baselines", action="store_true", help="skip median/bilateral/NLM/BM3D")
-    p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", dest="json_out", help="write the full result here")
-    p.add_argument("--report", help="folder for crops, bar chart and table.md")
-    p.set_defaults(func=run)
+
+
+def request_from(args: argparse.Namespace) -> EvalRequest:
+    from streamer.evaluate.runner import EvalRequest
+
+    return EvalRequest(
+        clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
+        weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
+        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, int8=args.int8,
+        baselines=not getattr(args, "no_baselines", True), bm3d=not getattr(args, "no_bm3d", True),
+        report=Path(args.report) if getattr(args, "report", None) else None, threads=args.threads,
+    )
+
+
+def write_json(args: argparse.Namespace, result: dict) -> None:
+    if args.json_out:
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(result, indent=2))
 
 
 def _weights(pairs: list[str]) -> dict[str, Path]:
@@ -49,19 +76,10 @@ def _weights(pairs: list[str]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamer.evaluate.runner import EvalRequest, run_eval
+    from streamer.evaluate.runner import run_eval
 
-    req = EvalRequest(
-        clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
-        weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
-        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, int8=args.int8, baselines=not args.no_baselines,
-        bm3d=not args.no_bm3d, report=Path(args.report) if args.report else None,
-        threads=args.threads,
-    )
     with tqdm(unit="img", desc=f"eval {args.corruption}") as bar:
-        result = run_eval(req, progress=lambda name: bar.update(1))
+        result = run_eval(request_from(args), progress=lambda name: bar.update(1))
     print(result["table"])
-    if args.json_out:
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(result, indent=2))
+    write_json(args, result)
     return 0

@@ -1,15 +1,18 @@
-"""Image-quality numbers as the paper reports them: PSNR on RGB 0–255 and Gaussian SSIM.
+"""Image-quality numbers as the papers report them: PSNR on RGB 0–255, Gaussian SSIM, and UQI
+(the DRN case study's third metric).
 
 Both take uint8 H×W×3 RGB: a restored frame is judged as the user would see it (rounded to 8 bit).
 SSIM is Wang et al. 2004 with an 11-tap Gaussian window σ = 1.5 and population covariances
 (scikit-image ``structural_similarity(gaussian_weights=True, sigma=1.5,
-use_sample_covariance=False)``), computed per colour channel and averaged.
+use_sample_covariance=False)``), computed per colour channel and averaged. UQI is Wang & Bovik's
+2002 universal quality index: SSIM without its stabilising constants, over 8×8 sliding windows.
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
@@ -27,3 +30,28 @@ def ssim(result: np.ndarray, reference: np.ndarray) -> float:
         result, reference, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
         channel_axis=2, data_range=255,
     ))
+
+
+UQI_WINDOW = 8  # Wang & Bovik 2002: an 8×8 window slid pixel by pixel
+
+
+def uqi(result: np.ndarray, reference: np.ndarray) -> float:
+    """Universal quality index Q = [2σxy/(σx²+σy²)]·[2μxμy/(μx²+μy²)], mean over every 8×8 window
+    and colour channel. Each factor is 1 where its denominator is 0 (two flat windows of equal
+    brightness are identical), so flat sky does not turn into NaN as the bare formula would."""
+    x = result.astype(np.float64)
+    y = reference.astype(np.float64)
+    k = (UQI_WINDOW, UQI_WINDOW)
+    mean = lambda a: cv2.blur(a, k, borderType=cv2.BORDER_REFLECT)  # noqa: E731
+    mx, my = mean(x), mean(y)
+    vx, vy, cxy = mean(x * x) - mx * mx, mean(y * y) - my * my, mean(x * y) - mx * my
+    half = UQI_WINDOW // 2
+    valid = (slice(half, x.shape[0] - half + 1), slice(half, x.shape[1] - half + 1))  # whole windows only
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        out = np.ones_like(num)
+        np.divide(num, den, out=out, where=den > 1e-9)
+        return out
+
+    q = ratio(2 * cxy, vx + vy) * ratio(2 * mx * my, mx * mx + my * my)
+    return float(q[valid].mean())

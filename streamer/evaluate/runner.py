@@ -18,7 +18,7 @@ import torch
 
 from streamer.errors import ConfigError
 from streamer.evaluate.baselines import available_baselines
-from streamer.evaluate.metrics import psnr_db, ssim
+from streamer.evaluate.metrics import psnr_db, ssim, uqi
 from streamer.evaluate.report import crop_strip, write_report
 from streamer.evaluate.restore import load_model, restore_image
 from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
@@ -83,6 +83,10 @@ def _worst_window(mask: np.ndarray, side: int) -> tuple[int, int]:
     return int(max(0, min(h - s, cy - s // 2))), int(max(0, min(w - s, cx - s // 2)))
 
 
+def _scores(result: np.ndarray, reference: np.ndarray) -> tuple[float, float, float]:
+    return psnr_db(result, reference), ssim(result, reference), uqi(result, reference)
+
+
 def _backend_method(name: str, req: EvalRequest) -> Callable[[np.ndarray], np.ndarray]:
     """The model on a deployment runtime (float frames in, as torch gets them)."""
     from streamer.backends import open_backend
@@ -100,29 +104,31 @@ def _backend_method(name: str, req: EvalRequest) -> Callable[[np.ndarray], np.nd
     return restore
 
 
-def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
-    """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
-    if req.corruption not in CORRUPTIONS:
-        raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+def model_restorers(req: EvalRequest) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """name -> float H×W×3 [0,1] restorer for each of ``req.models`` on ``req.backend``."""
     if req.backend not in BACKENDS:
         raise ConfigError(f"eval backend {req.backend!r} is not wired into eval yet; use "
                           f"--backend torch (known: {', '.join(BACKENDS)})")
     if req.int8 and req.backend == "torch":
         raise ConfigError("eval --int8 runs on --backend onnxruntime or openvino")
     torch.set_num_threads(req.threads)
+    if req.backend != "torch":
+        return {name: _backend_method(name, req) for name in req.models}
+    models = {name: load_model(name, req.weights.get(name)) for name in req.models}
+    return {name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
+            for name, (net, spec) in models.items()}
+
+
+def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
+    """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
+    if req.corruption not in CORRUPTIONS:
+        raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+    methods = model_restorers(req)  # bad options fail before any file is read
     files = select_photos(req)
-    if req.backend == "torch":
-        models = {name: load_model(name, req.weights.get(name)) for name in req.models}
-        methods: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-            name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
-            for name, (net, spec) in models.items()
-        }
-    else:
-        methods = {name: _backend_method(name, req) for name in req.models}
     if req.baselines:
         methods |= available_baselines(include_bm3d=req.bm3d)
-    scores: dict[str, list[tuple[float, float]]] = {INPUT_ROW: []} | {m: [] for m in methods}
-    clean_scores: dict[str, list[tuple[float, float]]] = {m: [] for m in req.models} if req.clean_check else {}
+    scores: dict[str, list[tuple[float, ...]]] = {INPUT_ROW: []} | {m: [] for m in methods}
+    clean_scores: dict[str, list[tuple[float, ...]]] = {m: [] for m in req.models} if req.clean_check else {}
     seconds = {m: 0.0 for m in methods}
     strips: dict[str, np.ndarray] = {}
     per_image = []
@@ -131,19 +137,19 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
         dirty, mask = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy,
                                          frame_px=req.frame_px or None)
         ref, dirty8 = to_uint8(clean), to_uint8(dirty)
-        row = {"file": path.name, INPUT_ROW: (psnr_db(dirty8, ref), ssim(dirty8, ref))}
+        row = {"file": path.name, INPUT_ROW: _scores(dirty8, ref)}
         scores[INPUT_ROW].append(row[INPUT_ROW])
         outputs = {}
         for name, fn in methods.items():
             t0 = time.perf_counter()
             out8 = to_uint8(fn(dirty))
             seconds[name] += time.perf_counter() - t0
-            row[name] = (psnr_db(out8, ref), ssim(out8, ref))
+            row[name] = _scores(out8, ref)
             scores[name].append(row[name])
             outputs[name] = out8
         for name in clean_scores:
             back = to_uint8(methods[name](clean))
-            clean_scores[name].append((psnr_db(back, ref), ssim(back, ref)))
+            clean_scores[name].append(_scores(back, ref))
         per_image.append(row)
         if req.report is not None and i < 4:
             y, x = _worst_window(mask, 192)

@@ -1,4 +1,5 @@
-"""Table 1 of Eigen et al. 2013, our way: mean ± std PSNR and SSIM per method, gain over input.
+"""Table 1 of Eigen et al. 2013, our way: mean ± std PSNR and SSIM per method, gain over input,
+plus UQI (the DRN case study reports PSNR/SSIM/UQI).
 
 Rows: the corrupted input, each model, each baseline; then the clean-input check (each model
 restoring the *clean* images, PSNR/SSIM against themselves: a good restorer leaves them alone).
@@ -11,28 +12,33 @@ import numpy as np
 INPUT_ROW = "input (corrupted)"
 
 
-def summarize(scores: dict[str, list[tuple[float, float]]], baseline: str = INPUT_ROW) -> list[dict]:
-    """scores: method -> [(psnr, ssim) per image]; gains are per image, then averaged."""
+def summarize(scores: dict[str, list[tuple[float, ...]]], baseline: str = INPUT_ROW) -> list[dict]:
+    """scores: method -> [(psnr, ssim, uqi) per image]; gains are per image, then averaged."""
     base = np.array(scores[baseline], np.float64)
     rows = []
     for method, values in scores.items():
         v = np.array(values, np.float64)
         row = {"method": method, "n": len(v),
                "psnr_mean": float(v[:, 0].mean()), "psnr_std": float(v[:, 0].std()),
-               "ssim_mean": float(v[:, 1].mean()), "ssim_std": float(v[:, 1].std())}
+               "ssim_mean": float(v[:, 1].mean()), "ssim_std": float(v[:, 1].std()),
+               "uqi_mean": float(v[:, 2].mean()), "uqi_std": float(v[:, 2].std())}
         if len(v) == len(base):
             row["psnr_gain"] = float((v[:, 0] - base[:, 0]).mean())
             row["ssim_gain"] = float((v[:, 1] - base[:, 1]).mean())
+            row["uqi_gain"] = float((v[:, 2] - base[:, 2]).mean())
         rows.append(row)
     return rows
 
 
-def summarize_clean(scores: dict[str, list[tuple[float, float]]]) -> list[dict]:
-    return [{"method": m, "n": len(v),
-             "psnr_mean": float(np.mean([p for p, _ in v])), "psnr_std": float(np.std([p for p, _ in v])),
-             "psnr_min": float(np.min([p for p, _ in v])),
-             "ssim_mean": float(np.mean([s for _, s in v]))}
-            for m, v in scores.items()]
+def summarize_clean(scores: dict[str, list[tuple[float, ...]]]) -> list[dict]:
+    rows = []
+    for method, values in scores.items():
+        v = np.array(values, np.float64).reshape(len(values), 3)
+        rows.append({"method": method, "n": len(v),
+                     "psnr_mean": float(v[:, 0].mean()), "psnr_std": float(v[:, 0].std()),
+                     "psnr_min": float(v[:, 0].min()),
+                     "ssim_mean": float(v[:, 1].mean()), "uqi_mean": float(v[:, 2].mean())})
+    return rows
 
 
 def format_table(result: dict) -> str:
@@ -41,17 +47,17 @@ def format_table(result: dict) -> str:
             f"{result['n_images']} images ({result['split']} split), seed {result['seed']}"
             + (f", centre crop {result['crop']} px" if result.get("crop") else ""))
     lines = [head, "",
-             "| method | PSNR (dB) | SSIM | PSNR gain (dB) | SSIM gain |",
-             "|---|---|---|---|---|"]
+             "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | SSIM gain | UQI gain |",
+             "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
-        gain = f"{r['psnr_gain']:+.2f}" if "psnr_gain" in r else "-"
-        sgain = f"{r['ssim_gain']:+.4f}" if "ssim_gain" in r else "-"
+        gains = [f"{r[k]:+.{d}f}" if k in r else "-" for k, d in (("psnr_gain", 2), ("ssim_gain", 4), ("uqi_gain", 4))]
         lines.append(f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
-                     f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {gain} | {sgain} |")
+                     f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {r['uqi_mean']:.4f} ± {r['uqi_std']:.4f} | "
+                     + " | ".join(gains) + " |")
     if result.get("clean_rows"):
         lines += ["", "Clean-input check (restore clean images, compare with themselves):", "",
-                  "| model | PSNR (dB) | min PSNR (dB) | SSIM |", "|---|---|---|---|"]
+                  "| model | PSNR (dB) | min PSNR (dB) | SSIM | UQI |", "|---|---|---|---|---|"]
         for r in result["clean_rows"]:
             lines.append(f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
-                         f"{r['psnr_min']:.2f} | {r['ssim_mean']:.4f} |")
+                         f"{r['psnr_min']:.2f} | {r['ssim_mean']:.4f} | {r['uqi_mean']:.4f} |")
     return "\n".join(lines)
