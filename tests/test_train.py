@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from streamer.config import TrainConfig
-from streamer.errors import WeightsError
+from safetensors.torch import load_file
+
+from streamer.errors import ConfigError, WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights
@@ -224,3 +226,49 @@ def test_validation_reports_the_worst_clean_photo() -> None:
     assert m["worst_output_db"] < 15  # the darkened photo
     assert m["output_db"] > 60  # the mean of two perfect (100 dB) photos and it looks fine
     assert "worst" in str(_summary({"clean": m}))
+
+
+def test_raindrop_patches_are_cut_over_a_drop(photos: Path) -> None:
+    """A region holds about one drop; a random window of it would mostly be a clean patch."""
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+    stream = PatchStream(imgs, 32, seed=3, mix=PatchMix(0.0, 1.0, 0.0), frame_px=(640, 1920))
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        dirty, clean = stream.sample(rng)
+        assert (dirty - clean).abs().amax() > 0.02  # every raindrop patch shows a drop
+
+
+def test_mask_loss_trains_a_side_head_and_ships_plain_weights(photos: Path, tmp_path: Path) -> None:
+    """The corruption-map head learns (its BCE falls) and lives beside the run, not in the model."""
+    from streamer.models.fast import FastNet
+    from streamer.train import mask_head
+
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    cfg = _cfg(photos, out, model="fast", loss="log-mse", loss_eps=1e-4, patch=64, steps=40, val_every=20,
+               lr=3e-3, mix_dirt=0.5, mix_raindrop=0.5, mix_streaks=0.0, mask_loss=1.0, val_kinds=("dirt",))
+    stream = PatchStream([read_rgb(p) for p in list_images(photos) if not is_validation(p)], 64, seed=4,
+                         mix=PatchMix(0.5, 0.5, 0.0), with_mask=True)
+    rng = np.random.default_rng(4)
+    items = [stream.sample(rng) for _ in range(8)]
+    assert all(len(t) == 3 and t[2].shape == (1, 64, 64) for t in items)
+    dirty, mask = torch.stack([t[0] for t in items]), torch.stack([t[2] for t in items])
+
+    def bce() -> float:
+        net = load_weights(FastNet(), out / "last.safetensors")
+        head = mask_head.attach(net)
+        mask_head.load(head, out)
+        with torch.no_grad():
+            return float(mask_head.mask_bce(head(net.features(dirty)[1]), mask))
+
+    train(cfg.model_copy(update={"steps": 2}))
+    early = bce()
+    train(cfg, resume=True)
+    assert bce() < early * 0.9
+    assert (out / mask_head.FILE).exists()
+    assert set(load_file(str(out / "final.safetensors"))) == set(FastNet().state_dict())  # plain FastNet
+
+
+def test_mask_loss_refuses_a_model_without_features(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="mask_loss needs a model with features"):
+        train(_cfg(photos, tmp_path / "run", mask_loss=0.5))

@@ -102,14 +102,20 @@ class FastNet(nn.Module):
             nn.init.normal_(m.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
         e1 = self.enc1(self.stem(xs))
         e2 = self.enc2(self.down2(e1))
         m = self.mid(self.down3(e2))
         d2 = self.dec2(self.up3(m) + e2)
-        d1 = self.dec1(self.up2(d2) + e1)
+        return xs, self.dec1(self.up2(d2) + e1)
+
+    def restore(self, x: torch.Tensor, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         return self.blend(x, xs, d1, self.head, self.head_x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.restore(x, *self.features(x))
 
 
 class _Blend(nn.Module):

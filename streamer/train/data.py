@@ -22,6 +22,9 @@ from streamer.train.negatives import hard_clean_patch, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 MIN_CLEAN_VAR = 0.001  # Eigen et al.: a training patch's clean variance is at least this
+# Ours, for drops: a raindrop patch is cut over a drop (mask ≥ this). A region holds ~1 drop, so a
+# random window of it usually held none: a clean patch labelled "raindrop" (docs/model-log.md E13).
+DROP_MIN_MASK = 0.03
 # near-duplicate viewpoints listed in shared/data/LICENSES.md share a group
 _PAIR = re.compile(r"(aloe)[LR]|(leuven)[AB]|(graf)[13]|(aero)[13]|(motorcycle)[-_](left|right)")
 
@@ -84,14 +87,17 @@ class PatchStream(torch.utils.data.IterableDataset):
     ``reuse``: patches cut from each synthesised region. Synthesis (dirt above all) costs far more
     than a training step on a GPU; cutting a few patches from each region keeps the GPU fed.
     ``clean_hard`` / ``signs``: hard negatives (``streamer.train.negatives``), off by default.
+    Dirt patches follow the paper (≥ 1 px with α ≥ 0.03); raindrop patches are placed over a drop.
     """
 
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
-                 reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0) -> None:
+                 reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
+                 with_mask: bool = False) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
+        self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -103,13 +109,15 @@ class PatchStream(torch.utils.data.IterableDataset):
     def sample(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return self.samples(rng)[0]
 
-    def samples(self, rng: np.random.Generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Up to ``reuse`` patches of one corrupted region (at least one)."""
+    def samples(self, rng: np.random.Generator) -> list[tuple[torch.Tensor, ...]]:
+        """Up to ``reuse`` patches of one corrupted region (at least one): (dirty, clean[, mask])."""
         p = self.patch
         to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))  # noqa: E731
+        no_mask = np.zeros((p, p, 1), np.float32)
+        item = lambda d, c, m: (to_t(d), to_t(c)) + ((to_t(m),) if self.with_mask else ())  # noqa: E731
         if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
             clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR)
-            return [(to_t(clean_p), to_t(clean_p))]
+            return [item(clean_p, clean_p, no_mask)]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]
             h, w = img.shape[:2]
@@ -127,14 +135,21 @@ class PatchStream(torch.utils.data.IterableDataset):
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
             out = []
+            drops = np.argwhere(mask[..., 0] >= DROP_MIN_MASK) if kind == "raindrop" else None
             for _ in range(self.reuse):
-                py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
+                if drops is not None and len(drops):  # a window over a drop, else it is a clean patch
+                    dy, dx = drops[rng.integers(len(drops))]
+                    py = rng.integers(max(0, dy - p + 1), min(dy, side - p) + 1)
+                    px = rng.integers(max(0, dx - p + 1), min(dx, side - p) + 1)
+                else:
+                    py, px = rng.integers(0, side - p + 1), rng.integers(0, side - p + 1)
                 clean_p = region[py:py + p, px:px + p]
                 if clean_p.var() < MIN_CLEAN_VAR:
                     continue
                 if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
                     continue
-                out.append((to_t(dirty[py:py + p, px:px + p]), to_t(clean_p)))
+                out.append(item(dirty[py:py + p, px:px + p], clean_p,
+                                no_mask if mask is None else mask[py:py + p, px:px + p]))
             if out:
                 return out
         raise ConfigError("no training patch passed the variance/α rules in 50 tries")

@@ -20,6 +20,7 @@ from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
 from streamer.models.weights import load_weights, save_weights, sha256_file
 from streamer.sysinfo import host
+from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
 from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split, validation_set
 
@@ -109,13 +110,17 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     train_imgs = [read_rgb(p) for p in train_files]
     val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
                          multiple=spec.multiple, frame_px=cfg.val_frame_px)
+    head = mask_head.attach(model).to(device) if cfg.mask_loss > 0 else None
+    params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
     if cfg.optimizer == "sgd-paper":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
+        opt = torch.optim.SGD(params, lr=cfg.lr)
     else:
-        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     state = {"step": 0, "wall_s": 0.0, "history": []}
     started_from = None  # the weights a fine-tune began with, as they were then
     if resume:
+        if head is not None:
+            mask_head.load(head, cfg.out)
         state = load_checkpoint(cfg.out, model, opt)
         log.info("resumed %s at step %d", cfg.out, state["step"])
         if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
@@ -127,7 +132,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
-                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs)
+                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs, with_mask=head is not None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
@@ -154,11 +159,16 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     running = 0.0
     it = iter(loader)
     while step < cfg.steps:
-        dirty, clean = next(it)
-        dirty, clean = dirty.to(device), clean.to(device)
+        batch = [t.to(device) for t in next(it)]
+        dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step)
-        loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
+        if head is None:
+            loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
+        else:
+            xs, d1 = model.features(dirty)
+            loss = (_loss(cfg.loss, model.restore(dirty, xs, d1), clean, cfg.loss_eps)
+                    + cfg.mask_loss * mask_head.mask_bce(head(d1), batch[2]))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
@@ -180,6 +190,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
                      "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
             save_checkpoint(cfg.out, model, opt, state)
+            if head is not None:
+                mask_head.save(head, cfg.out)
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
                      "best_validation": best}
             (cfg.out / "card.json").write_text(json.dumps(card, indent=2))
