@@ -111,7 +111,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
                          multiple=spec.multiple, frame_px=cfg.val_frame_px)
     head = mask_head.attach(model).to(device) if cfg.mask_loss > 0 else None
-    params = list(model.parameters()) + (list(head.parameters()) if head is not None else [])
+    params = [{"params": list(model.parameters())}]
+    if head is not None:  # a fresh head next to a trained net: it learns at a higher rate
+        params.append({"params": list(head.parameters()), "lr_scale": mask_head.LR_SCALE})
     if cfg.optimizer == "sgd-paper":
         opt = torch.optim.SGD(params, lr=cfg.lr)
     else:
@@ -162,7 +164,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         batch = [t.to(device) for t in next(it)]
         dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step)
+            g["lr"] = _lr_at(cfg, step) * g.get("lr_scale", 1.0)
         if head is None:
             loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
         else:
