@@ -4,7 +4,8 @@ On the `streamer eval` validation crops (same seeded corruption), splits the inp
 error by the corruption mask (α for dirt) and reports the share a model leaves in each bin. For
 dirt it also prints oracles: pixels with α at most a threshold restored perfectly (what the
 affine head can invert in principle: its gain g = 1/(1−α) is bounded to 4, i.e. α ≤ 0.75), the
-rest left dirty or filled by OpenCV inpainting from the perfectly restored neighbourhood.
+rest left dirty or filled by OpenCV inpainting from the perfectly restored neighbourhood. For
+raindrops: the true drops filled by inpainting (what perfect detection alone would buy).
 
     python scripts/error_split.py --corruption dirt --model fast [--per-image]
 """
@@ -37,6 +38,15 @@ def _oracles(rows: dict[str, list[float]], alpha: np.ndarray, d8: np.ndarray, re
         rows.setdefault(f"oracle: perfect where α ≤ {t}", []).append(psnr_db(oracle, ref))
         filled = cv2.inpaint(np.ascontiguousarray(oracle), hole.astype(np.uint8), 3, cv2.INPAINT_TELEA)
         rows.setdefault(f"oracle: … and inpaint α > {t}", []).append(psnr_db(filled, ref))
+
+
+def _drop_oracles(rows: dict[str, list[float]], mask: np.ndarray, d8: np.ndarray, ref: np.ndarray) -> None:
+    """What detection alone would buy: the true drops (grown by 1 px) filled by OpenCV inpainting."""
+    for t in (0.03, 0.3):
+        hole = cv2.dilate((mask > t).astype(np.uint8), np.ones((3, 3), np.uint8))
+        for name, flag in (("Telea", cv2.INPAINT_TELEA), ("Navier-Stokes", cv2.INPAINT_NS)):
+            filled = cv2.inpaint(np.ascontiguousarray(d8), hole, 5, flag)
+            rows.setdefault(f"oracle: inpaint drops > {t} ({name})", []).append(psnr_db(filled, ref))
 
 
 def main() -> None:
@@ -73,6 +83,8 @@ def main() -> None:
             left[b] += se_out[idx == b].sum() if se_out is not None else 0.0
         if args.corruption == "dirt":
             _oracles(rows, alpha, d8, ref)
+        elif args.corruption == "raindrop":
+            _drop_oracles(rows, alpha, d8, ref)
         if args.per_image and net is not None:
             print(f"{path.stem:32s} masked {100 * (alpha >= 0.03).mean():5.1f} %  "
                   f"{args.model} {rows[args.model][-1] - rows['input'][-1]:+6.2f} dB")

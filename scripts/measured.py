@@ -49,9 +49,10 @@ def quality(eval_dir: Path) -> str:
             clean.setdefault(r["method"], r)
     if clean:
         out.append("**Clean input** (restore clean photos, PSNR against themselves; goal ≥ 38 dB):\n")
-        out.append("| model | PSNR (dB) | min (dB) |\n|---|---|---|")
+        out.append("| model | PSNR (dB) | min (dB) | UQI |\n|---|---|---|---|")
         for m, r in clean.items():
-            out.append(f"| {m} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['psnr_min']:.2f} |")
+            q = f"{r['uqi_mean']:.4f}" if "uqi_mean" in r else "-"
+            out.append(f"| {m} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['psnr_min']:.2f} | {q} |")
         out.append("")
     for name, label in (("heavy", "dirt beyond the training ranges (`--heavy`)"),
                         ("full", "whole validation photos (`--crop 0`)"),
