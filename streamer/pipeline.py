@@ -20,6 +20,7 @@ from typing import Any, Callable
 from streamer.frame import Frame
 from streamer.preprocess.frames import FrameRestorer
 from streamer.sinks.base import Sink
+from streamer.sources import reports_up
 from streamer.sources.base import Source
 from streamer.stats import RunStats
 
@@ -124,7 +125,7 @@ class Pipeline:
     def _capture(self) -> None:
         live = bool(getattr(self.source, "live", False))
         try:
-            if not live:
+            if not reports_up(self.source):
                 self.stats.on_up(self.cam, True)
             frames = iter(self.source)
             while not self.stop.is_set():

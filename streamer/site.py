@@ -22,6 +22,7 @@ from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.pipeline import Progress, RunResult, join_threads, put_latest
 from streamer.sinks.base import Sink
+from streamer.sources import reports_up
 from streamer.stats import RunStats
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class Site:
     def _capture(self, cam: Camera, mux: Muxer) -> None:
         name = cam.cfg.name
         try:
-            if not cam.lane.live:
+            if not reports_up(cam.source):
                 self.stats.on_up(name, True)
             frames = iter(cam.source)
             while not (self.stop.is_set() or cam.lane.closed):

@@ -90,6 +90,18 @@ def test_stop_event_ends_a_live_run(clips: dict[str, Path]) -> None:
     assert "fps" in pipe.stats_line()
 
 
+def test_camera_paced_file_counts_as_up(clips: dict[str, Path]) -> None:
+    """The looping demo clip of `make live` paces like a camera but reports no connection state
+    of its own: the pipeline must mark it up, or /healthz says "down: demo" forever."""
+    stop = threading.Event()
+    src = open_source(str(clips["small"]), "demo", loop=True, realtime=True)
+    pipe = Pipeline(src, FrameRestorer(None), [NullSink()], stop=stop, stats_every_s=0.05)
+    threading.Timer(0.4, stop.set).start()
+    assert pipe.run().frames_out >= 1
+    assert pipe.stats.camera("demo").up and pipe.stats.down_cameras() == []
+    assert "down" not in pipe.stats_line()
+
+
 class _Failing:
     def __init__(self) -> None:
         self.closed = False

@@ -34,10 +34,17 @@ def open_source(spec: str, name: str = "main", *, loop: bool = False, realtime: 
     return FileSource(Path(spec), name, loop=loop, realtime=realtime)
 
 
+def reports_up(source: Source) -> bool:
+    """Whether ``source`` reports its own up/down state (cameras: on connect, loss, reconnect).
+    Files, paced like a camera or not, do not: the pipeline marks them up when capture starts,
+    or the live view's /healthz would call a looping demo clip "down" forever."""
+    return bool(getattr(source, "live", False)) and getattr(source, "stats", None) is not None
+
+
 def source_from_config(cfg: SourceConfig, stats: RunStats | None = None) -> Source:
     return open_source(cfg.url, cfg.name, loop=cfg.loop, realtime=cfg.realtime,
                        timeout_s=cfg.timeout_s, reconnect=cfg.reconnect, stats=stats,
                        size=cfg.size, fps=cfg.fps, input_format=cfg.input_format)
 
 
-__all__ = ["Source", "open_source", "source_from_config"]
+__all__ = ["Source", "open_source", "reports_up", "source_from_config"]
