@@ -74,7 +74,8 @@ class TrainConfig(Strict):
     mask_loss: float = Field(default=0.0, ge=0.0)
     """Weight of an auxiliary loss that makes the net's features predict where the corruption is
     (the synthetic α / drop / streak mask), through a training-only 1×1 head (attention-map
-    supervision as in Qian et al., CVPR 2018). Nothing changes at inference; `fast` only; 0 = off."""
+    supervision as in Qian et al., CVPR 2018). Nothing changes at inference; `fast` only; 0 = off.
+    The logged training loss includes this term, so it is not comparable with runs without it."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""
