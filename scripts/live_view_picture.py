@@ -12,13 +12,21 @@ import argparse
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
 import cv2
 
 from streamer.testing.browser import Browser
+from streamer.testing.wait import wait_until
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "healthz", timeout=2):
+            return True
+    except OSError:  # refused, or 503 while the camera is not delivering
+        return False
 
 
 def main() -> int:
@@ -30,15 +38,10 @@ def main() -> int:
     args = ap.parse_args()
     run = subprocess.Popen([sys.executable, "-m", "streamer.cli", "run", "--config", args.config])
     try:
-        deadline = time.monotonic() + 120
-        while True:  # the server is up once /healthz answers
-            try:
-                urllib.request.urlopen(args.url + "healthz", timeout=2)
-                break
-            except OSError:
-                if run.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("streamer run did not start the live view")
-                time.sleep(0.5)
+        # up once /healthz says 200 (the camera delivers); a run that exits stops the wait too
+        wait_until(lambda: _healthy(args.url) or run.poll() is not None, timeout_s=120, poll_s=0.5)
+        if not _healthy(args.url):
+            raise SystemExit("streamer run did not start the live view")
         browser = Browser()
         try:
             shot = browser.screenshots(args.url, count=1, settle_s=args.settle, every_s=0.0)[0]

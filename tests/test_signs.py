@@ -74,7 +74,7 @@ def test_missing_tesseract_is_one_clear_error(monkeypatch) -> None:
 
 @needs_ocr
 def test_clean_signs_are_read_and_heavy_dirt_hides_them(photos: Path) -> None:
-    req = signs.with_defaults(EvalRequest(clean=photos, corruption="dirt", heavy=True, split="all"))
+    req = EvalRequest(clean=photos, corruption="dirt", heavy=True, split="all")
     result = signs.run_signs(req)
     rows = {r["method"]: r for r in result["rows"]}
     assert rows[signs.CLEAN_ROW]["char_accuracy"] >= 0.9

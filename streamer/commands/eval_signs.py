@@ -16,10 +16,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamer.evaluate.signs import run_signs, with_defaults
+    from streamer.evaluate.signs import run_signs
 
     with tqdm(unit="img", desc=f"signs {args.corruption}") as bar:
-        result = run_signs(with_defaults(request_from(args)), progress=lambda name: bar.update(1))
+        result = run_signs(request_from(args), progress=lambda name: bar.update(1))
     print(result["table"])
     write_json(args, result)
     return 0

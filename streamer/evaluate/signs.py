@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import zlib
-from dataclasses import replace
 from typing import Callable
 
 import cv2
@@ -98,7 +97,8 @@ def char_accuracy(read: str, truth: str) -> float:
 
 def run_signs(req: EvalRequest, letter_px: tuple[int, ...] = LETTER_PX,
               progress: Callable[[str], None] | None = None) -> dict:
-    """One sign per photo and letter size; every method reads the same panels."""
+    """One sign per photo and letter size; every method reads the same panels. Only the request's
+    models, backend, photos, corruption and crop (default 384 px) matter; baselines do not run."""
     _tesseract()
     methods = model_restorers(req)
     files = select_photos(req)
@@ -106,9 +106,9 @@ def run_signs(req: EvalRequest, letter_px: tuple[int, ...] = LETTER_PX,
     samples = []
     for i, path in enumerate(files):
         base = centre_crop(read_rgb(path), req.crop or CROP_PX)
-        for size in letter_px:
+        for k, size in enumerate(letter_px):
             rng = np.random.default_rng([req.seed, zlib.crc32(path.stem.encode()), size])
-            text = LEGENDS[(i * len(letter_px) + letter_px.index(size)) % len(LEGENDS)]
+            text = LEGENDS[(i * len(letter_px) + k) % len(LEGENDS)]
             clean, box = paste_legend(base, text, size, rng)
             dirty, _ = corrupt_file_image(clean, path.stem, req.corruption, req.seed, heavy=req.heavy,
                                           frame_px=req.frame_px or None)
@@ -147,8 +147,3 @@ def format_signs(result: dict) -> str:
         per = " | ".join(f"{100 * r['char_accuracy_by_letter_px'][str(s)]:.1f} %" for s in sizes)
         lines.append(f"| {r['method']} | {100 * r['char_accuracy']:.1f} % | {100 * r['exact']:.1f} % | {per} |")
     return "\n".join(lines)
-
-
-def with_defaults(req: EvalRequest) -> EvalRequest:
-    """Sign checks need no baselines or clean check; the crop defaults to 384 px."""
-    return replace(req, baselines=False, clean_check=False, crop=req.crop or CROP_PX)

@@ -22,9 +22,10 @@ from streamer.train.negatives import hard_clean_patch, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 MIN_CLEAN_VAR = 0.001  # Eigen et al.: a training patch's clean variance is at least this
-# Ours, for drops: a raindrop patch is cut over a drop (mask ≥ this). A region holds ~1 drop, so a
-# random window of it usually held none: a clean patch labelled "raindrop" (docs/model-log.md E13).
-DROP_MIN_MASK = 0.03
+# Eigen et al.: a dirt patch has ≥ 1 px with α ≥ this. Ours, the same rule for drops: a raindrop
+# patch is cut over a drop (mask ≥ this); a region holds ~1 drop, so a random window of it often
+# held none, a clean patch labelled "raindrop" (docs/model-log.md E13).
+MIN_MASK = 0.03
 # near-duplicate viewpoints listed in shared/data/LICENSES.md share a group
 _PAIR = re.compile(r"(aloe)[LR]|(leuven)[AB]|(graf)[13]|(aero)[13]|(motorcycle)[-_](left|right)")
 
@@ -135,7 +136,7 @@ class PatchStream(torch.utils.data.IterableDataset):
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
             out = []
-            drops = np.argwhere(mask[..., 0] >= DROP_MIN_MASK) if kind == "raindrop" else None
+            drops = np.argwhere(mask[..., 0] >= MIN_MASK) if kind == "raindrop" else None
             for _ in range(self.reuse):
                 if drops is not None and len(drops):  # a window over a drop, else it is a clean patch
                     dy, dx = drops[rng.integers(len(drops))]
@@ -146,7 +147,7 @@ class PatchStream(torch.utils.data.IterableDataset):
                 clean_p = region[py:py + p, px:px + p]
                 if clean_p.var() < MIN_CLEAN_VAR:
                     continue
-                if kind == "dirt" and not (mask[py:py + p, px:px + p] >= 0.03).any():
+                if kind == "dirt" and not (mask[py:py + p, px:px + p] >= MIN_MASK).any():
                     continue
                 out.append(item(dirty[py:py + p, px:px + p], clean_p,
                                 no_mask if mask is None else mask[py:py + p, px:px + p]))
