@@ -46,11 +46,14 @@ class TrainConfig(Strict):
     """Peak learning rate (AdamW) or the paper's base rate (SGD)."""
     warmup: int = Field(default=500, ge=0)
     """AdamW: steps of linear warm-up before the cosine decay."""
-    loss: Literal["log-mse", "mse", "l1"] = "log-mse"
-    """log-mse = mean over patches of log10(MSE + loss_eps): optimises mean PSNR directly."""
+    loss: Literal["log-mse", "mse", "l1", "none"] = "log-mse"
+    """log-mse = mean over patches of log10(MSE + loss_eps): optimises mean PSNR directly.
+    none = no reconstruction loss, only `drop_loss` / `mask_loss` (e.g. training the drop finder)."""
     loss_eps: float = Field(default=1e-5, gt=0.0)
     """log-mse floor: a patch earns no more credit past PSNR = −10·log10(loss_eps) (1e-4: 40 dB).
     Too small and near-clean patches dominate the curvature, pinning the net to identity."""
+    model_kwargs: dict[str, Any] = {}
+    """Architecture options over the registered ones, e.g. `{drops: true}` for `fast`."""
     init: str = ""
     """The architecture's `init` option (eigen2013: paper | identity; drn: identity | default); empty = its default."""
     weights: Path | None = None
@@ -76,6 +79,12 @@ class TrainConfig(Strict):
     (the synthetic α / drop / streak mask), through a training-only 1×1 head (attention-map
     supervision as in Qian et al., CVPR 2018). Nothing changes at inference; `fast` only; 0 = off.
     The logged training loss includes this term, so it is not comparable with runs without it."""
+    drop_loss: float = Field(default=0.0, ge=0.0)
+    """Weight of binary cross-entropy between `fast`'s drop finder and the synthetic drop mask
+    (zero on dirt, streak and clean patches); needs a model with `drops: true`; 0 = off."""
+    train_only: list[str] = []
+    """Parameter-name prefixes to train (e.g. `[drops.]`); the rest stay frozen. Parameters under
+    them may be missing from `weights`: they start from their initialisation."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""
@@ -100,6 +109,14 @@ class TrainConfig(Strict):
     max_minutes: float = Field(default=0.0, ge=0.0)
     """Stop (after a checkpoint) once this invocation has run this long; 0 = no limit. A
     resumed run gets the full time again."""
+
+    @model_validator(mode="after")
+    def _losses(self) -> "TrainConfig":
+        if self.loss == "none" and not (self.drop_loss or self.mask_loss):
+            raise ValueError("loss: none leaves nothing to train; set drop_loss or mask_loss")
+        if self.drop_loss and self.mask_loss:
+            raise ValueError("drop_loss and mask_loss need different masks; use one of them")
+        return self
 
 
 

@@ -74,3 +74,14 @@ def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
     assert cfg.source.url == "rtsp://h/s" and cfg.source.name == "gate" and cfg.source.loop
     assert [s.url for s in cfg.sinks] == ["null", "out/b.mkv"]
     assert cfg.backend.kind == "onnxruntime" and cfg.backend.threads == 2 and cfg.max_frames == 5
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("loss: none\n", "loss: none leaves nothing to train"),
+    ("drop_loss: 1\nmask_loss: 1\n", "drop_loss and mask_loss need different masks"),
+])
+def test_train_loss_combinations_are_checked(tmp_path: Path, text: str, msg: str) -> None:
+    path = tmp_path / "train.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(TrainConfig, path)

@@ -40,3 +40,42 @@ def test_fast_starts_near_identity():
 def test_fast_state_dict_has_no_fixed_buffers():
     # the one-hot space-to-depth kernel is rebuilt, never saved
     assert not any(k.startswith("s2d") for k in FastNet().state_dict())
+
+
+def test_gate_on_blocks_equals_the_full_resolution_gate():
+    """FastNet fills drops on its 4×4 blocks; the same fill on the frame must agree."""
+    from torch.nn import functional as F
+
+    from streamer.models.fill import Fill
+
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 64, 96)
+    hole = (torch.rand(2, 1, 64, 96) > 0.8).float() * torch.rand(2, 1, 64, 96)
+    fill = Fill(BLOCK)
+    a = F.pixel_unshuffle(fill.gate(x, hole), BLOCK)
+    b = fill(F.pixel_unshuffle(x, BLOCK), F.pixel_unshuffle(hole, BLOCK))
+    assert (a - b).abs().max().item() < 1e-5
+
+
+def test_fill_recovers_a_smooth_image_inside_a_hole():
+    from streamer.models.fill import Fill
+
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    smooth = torch.stack([xx, yy, 0.5 * (xx + yy)])[None]
+    hole = torch.zeros(1, 1, 64, 64)
+    hole[..., 20:36, 24:40] = 1.0
+    hidden = smooth * (1 - hole) + hole * torch.tensor([1.0, 0.0, 1.0])[None, :, None, None]  # a magenta blot
+    err_in = (hidden - smooth).abs()[..., 20:36, 24:40].mean().item()
+    err_out = (Fill().gate(hidden, hole) - smooth).abs()[..., 20:36, 24:40].mean().item()
+    assert err_out < 0.05 < err_in
+
+
+def test_drop_finder_starts_quiet_and_fills_where_it_fires():
+    torch.manual_seed(0)
+    plain, gated = FastNet().eval(), FastNet(drops=True).eval()
+    gated.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert (gated(x) - plain(x)).abs().mean().item() < 0.02  # bias −4: little gating at start
+        gated.drops.head.bias.fill_(20.0)  # everything is a drop: the frame becomes its fill
+        assert gated(x).std().item() < 0.5 * x.std().item()

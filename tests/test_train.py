@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from streamer.errors import ConfigError, WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
-from streamer.models.weights import load_weights
+from streamer.models.weights import load_weights, save_weights
 from streamer.train.data import MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, read_rgb
 from streamer.train.negatives import hard_clean_patch, paste_sign, text_panel_score
 from streamer.train.loop import train, val_score
@@ -277,3 +277,39 @@ def test_mask_loss_reaches_the_trunk_and_ships_plain_weights(photos: Path, tmp_p
 def test_mask_loss_refuses_a_model_without_features(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mask_loss needs a model with features"):
         train(_cfg(photos, tmp_path / "run", mask_loss=0.5))
+
+
+def test_drop_masks_only_for_drop_patches(photos: Path) -> None:
+    """drop_loss targets: the drop mask on raindrop patches, zeros on dirt (its α is no drop)."""
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+    rng = np.random.default_rng(5)
+    dirt = PatchStream(imgs, 32, seed=5, mix=PatchMix(1.0, 0.0, 0.0), with_mask=True, mask_kinds=("raindrop",))
+    drops = PatchStream(imgs, 32, seed=5, mix=PatchMix(0.0, 1.0, 0.0), with_mask=True, mask_kinds=("raindrop",))
+    assert all(float(dirt.sample(rng)[2].max()) == 0.0 for _ in range(5))
+    assert all(float(drops.sample(rng)[2].max()) > 0.03 for _ in range(5))
+
+
+def test_drop_finder_trains_alone_on_top_of_frozen_weights(photos: Path, tmp_path: Path) -> None:
+    """train_only + drop_loss: warm start from a file without the drop finder; only it moves."""
+    from streamer.models.fast import FastNet
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    start = save_weights(FastNet(), tmp_path / "plain.safetensors")  # no drops.* keys
+    cfg = _cfg(photos, tmp_path / "run", model="fast", model_kwargs={"drops": True}, weights=start,
+               train_only=["drops."], loss="none", drop_loss=1.0, patch=64, steps=4, val_every=4, lr=1e-3,
+               mix_dirt=0.5, mix_raindrop=0.5, mix_streaks=0.0, val_kinds=("raindrop",))
+    train(cfg)
+    before = load_file(str(start))
+    after = load_file(str(tmp_path / "run" / "final.safetensors"))
+    assert set(after) == set(FastNet(drops=True).state_dict())
+    assert all(torch.equal(before[k], after[k]) for k in before)  # the restorer is untouched
+    fresh = FastNet(drops=True).state_dict()
+    assert not torch.equal(after["drops.head.weight"], fresh["drops.head.weight"])
+
+
+def test_drop_loss_needs_a_drop_finder(photos: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="drop_loss needs a model with a drop finder"):
+        train(_cfg(photos, tmp_path / "run", model="fast", drop_loss=1.0))
+    with pytest.raises(ConfigError, match="train_only"):
+        train(_cfg(photos, tmp_path / "run", model="fast", train_only=["nothing."]))

@@ -68,12 +68,14 @@ def _reader(calib: CalibSet, input_name: str):
 
 
 def _tail_nodes(model) -> list[str]:
-    """The output tail that stays fp32: FastNet's ``/blend/`` nodes except its convs (gain and
-    offset, clip, depth-to-space); else whatever follows a ``head`` or the last Conv."""
+    """The output tail that stays fp32: FastNet's ``/blend/`` nodes except the head's convs (gain
+    and offset, clip, the drop fill, depth-to-space); else whatever follows a ``head`` or the
+    last Conv."""
     nodes = list(model.graph.node)
     blend = [i for i, n in enumerate(nodes) if n.name.startswith("/blend/")]
     if blend:
-        return [n.name for n in nodes[min(blend):] if n.op_type != "Conv"]
+        return [n.name for n in nodes[min(blend):]
+                if n.op_type != "Conv" or n.name.startswith("/blend/fill/")]
     heads = [i for i, n in enumerate(nodes) if n.name.startswith("/head/")]
     convs = [i for i, n in enumerate(nodes) if n.op_type in ("Conv", "ConvTranspose")]
     last = max(heads) if heads else max(convs, default=-1)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from streamer.models.fill import Fill
 from streamer.models.registry import register
 
 BLOCK = 4  # space-to-depth factor of the first stage
@@ -64,6 +65,58 @@ def space_to_depth_weight(r: int = BLOCK) -> torch.Tensor:
     return w
 
 
+def _build_unet(m: nn.Module, c1: int, c2: int, c3: int) -> None:
+    """The trunk's layers as attributes of ``m`` (flat names, as in every shipped weight file)."""
+    m.stem = nn.Sequential(nn.Conv2d(3 * BLOCK * BLOCK, c1, 1), nn.LeakyReLU(0.1, inplace=True))
+    m.enc1 = _conv(c1, c1)  # 1/4
+    m.down2 = _conv(c1, c2, stride=2)  # 1/8
+    m.enc2 = _conv(c2, c2)
+    m.down3 = _conv(c2, c3, stride=2)  # 1/16
+    m.mid = nn.Sequential(_conv(c3, c3, dilation=2), _conv(c3, c3))
+    m.up3 = _Up(c3, c2)
+    m.dec2 = _conv(c2, c2)
+    m.up2 = _Up(c2, c1)
+    m.dec1 = _conv(c1, c1)
+
+
+def _unet(m: nn.Module, xs: torch.Tensor) -> torch.Tensor:
+    """Space-to-depth input -> 1/4-resolution decoder features, through ``_build_unet``'s layers."""
+    e1 = m.enc1(m.stem(xs))
+    e2 = m.enc2(m.down2(e1))
+    mid = m.mid(m.down3(e2))
+    d2 = m.dec2(m.up3(mid) + e2)
+    return m.dec1(m.up2(d2) + e1)
+
+
+def _kaiming(m: nn.Module) -> None:
+    for conv in m.modules():
+        if isinstance(conv, nn.Conv2d):
+            nn.init.kaiming_normal_(conv.weight, a=0.1, nonlinearity="leaky_relu")
+            if conv.bias is not None:
+                nn.init.zeros_(conv.bias)
+
+
+class DropFinder(nn.Module):
+    """Where are the drops? A slim copy of the trunk with one logit per pixel (16 per block).
+
+    Restoration alone never taught FastNet's features to find drops (docs/model-log.md E13,
+    E15), while the same trunk trained on the drop mask (binary cross-entropy) finds them within
+    a few thousand steps. So detection gets its own small net and its own loss; its mask gates
+    the restored frame (``fill.gate_s2d``): masked pixels are filled from their surroundings.
+    """
+
+    def __init__(self, c1: int = 16, c2: int = 24, c3: int = 32) -> None:
+        super().__init__()
+        _build_unet(self, c1, c2, c3)
+        self.head = nn.Conv2d(c1, BLOCK * BLOCK, 1)
+        _kaiming(self)
+        nn.init.constant_(self.head.bias, -4.0)  # σ(−4) ≈ 0.02: nothing is a drop at start-up
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        """Space-to-depth frame -> drop logits N×16×H/4×W/4 (channel 4·dy + dx)."""
+        return self.head(_unet(self, xs))
+
+
 @register(
     "fast",
     weights="fast.safetensors",
@@ -71,48 +124,36 @@ def space_to_depth_weight(r: int = BLOCK) -> torch.Tensor:
     multiple=16,
 )
 class FastNet(nn.Module):
-    """Space-to-depth(4) → U-Net over 1/4, 1/8, 1/16 → per-pixel gain/offset → depth-to-space."""
+    """Space-to-depth(4) → U-Net over 1/4, 1/8, 1/16 → per-pixel gain/offset → depth-to-space.
 
-    def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64) -> None:
+    ``drops=True`` adds a ``DropFinder`` whose mask fills drops from around (E15)."""
+
+    def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
-        self.stem = nn.Sequential(nn.Conv2d(s, c1, 1), nn.LeakyReLU(0.1, inplace=True))
-        self.enc1 = _conv(c1, c1)  # 1/4
-        self.down2 = _conv(c1, c2, stride=2)  # 1/8
-        self.enc2 = _conv(c2, c2)
-        self.down3 = _conv(c2, c3, stride=2)  # 1/16
-        self.mid = nn.Sequential(_conv(c3, c3, dilation=2), _conv(c3, c3))
-        self.up3 = _Up(c3, c2)
-        self.dec2 = _conv(c2, c2)
-        self.up2 = _Up(c2, c1)
-        self.dec1 = _conv(c1, c1)
+        _build_unet(self, c1, c2, c3)
         self.head = nn.Conv2d(c1, 2 * s, 1)  # (g-1, b) × 3 colours × 4×4 pixels
         self.head_x = nn.Conv2d(s, 2 * s, 1, bias=False)  # the block's own pixels
         self.blend = _Blend()
         self.register_buffer("s2d", space_to_depth_weight(), persistent=False)
-        self._init()
-
-    def _init(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        _kaiming(self)
         for m in (self.head, self.head_x):
             nn.init.normal_(m.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
+        self.drops = DropFinder(c1 // 2, c2 // 2, c3 // 2) if drops else None
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
-        e1 = self.enc1(self.stem(xs))
-        e2 = self.enc2(self.down2(e1))
-        m = self.mid(self.down3(e2))
-        d2 = self.dec2(self.up3(m) + e2)
-        return xs, self.dec1(self.up2(d2) + e1)
+        return xs, _unet(self, xs)
+
+    def drop_logits(self, xs: torch.Tensor) -> torch.Tensor:
+        """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""
+        return F.pixel_shuffle(self.drops(xs), BLOCK)
 
     def restore(self, x: torch.Tensor, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
-        return self.blend(x, xs, d1, self.head, self.head_x)
+        hole = torch.sigmoid(self.drops(xs)) if self.drops is not None else None
+        return self.blend(x, xs, d1, self.head, self.head_x, hole)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.restore(x, *self.features(x))
@@ -120,10 +161,15 @@ class FastNet(nn.Module):
 
 class _Blend(nn.Module):
     """clean = clamp(g)·x + b per pixel, then depth-to-space. A module without parameters, so
-    its ONNX nodes are named ``/blend/…``: the INT8 export keeps them (except the convs) fp32."""
+    its ONNX nodes are named ``/blend/…``: the INT8 export keeps them (except the head's convs)
+    fp32."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fill = Fill(BLOCK)  # ONNX nodes /blend/fill/…: kept fp32 by the INT8 export
 
     def forward(self, x: torch.Tensor, xs: torch.Tensor, d1: torch.Tensor, head: nn.Conv2d,
-                head_x: nn.Conv2d) -> torch.Tensor:
+                head_x: nn.Conv2d, hole: torch.Tensor | None = None) -> torch.Tensor:
         s = 3 * BLOCK * BLOCK  # a constant, so the weight slices fold at export
         # gain and offset by separate convs on weight slices (folded at export): a Split of one
         # 96-channel output ran as a slow reference kernel in OpenVINO
@@ -131,4 +177,6 @@ class _Blend(nn.Module):
         g = F.conv2d(d1, w[:s], bias[:s]) + F.conv2d(xs, wx[:s])
         b = F.conv2d(d1, w[s:], bias[s:]) + F.conv2d(xs, wx[s:])
         clean = torch.clamp(torch.clamp(g + 1.0, 0.0, GAIN_MAX) * xs + b, 0.0, 1.0)
+        if hole is not None:  # drops: filled from their surroundings (fill.py)
+            clean = self.fill(clean, hole)
         return F.pixel_shuffle(clean, BLOCK)  # DepthToSpace: fast in ORT and OpenVINO

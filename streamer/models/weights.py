@@ -23,8 +23,12 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def load_weights(model: nn.Module, path: str | Path, *, name: str = "") -> nn.Module:
-    """Fill ``model`` from a safetensors file; refuse anything that does not fit exactly."""
+def load_weights(model: nn.Module, path: str | Path, *, name: str = "",
+                 allow_missing: tuple[str, ...] = ()) -> nn.Module:
+    """Fill ``model`` from a safetensors file; refuse anything that does not fit exactly.
+
+    ``allow_missing``: key prefixes the file may lack (a new part, e.g. ``drops.``, trained on
+    top of older weights); those keep the model's own values."""
     path = Path(path)
     label = f"{path}" + (f" (model {name})" if name else "")
     if not path.exists():
@@ -41,7 +45,7 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "") -> nn.Mo
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{label}: not a readable safetensors file ({exc})") from exc
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith(allow_missing))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
         parts = []
@@ -51,12 +55,12 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "") -> nn.Mo
             parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[0]})")
         raise WeightsError(f"{label}: weights are for another architecture: {'; '.join(parts)}")
     for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
+        if key in state and tuple(state[key].shape) != tuple(tensor.shape):
             raise WeightsError(
                 f"{label}: {key} has shape {tuple(state[key].shape)}, the model needs "
                 f"{tuple(tensor.shape)}; these weights are for another configuration"
             )
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()}, strict=not allow_missing)
     return model
 
 

@@ -94,11 +94,12 @@ class PatchStream(torch.utils.data.IterableDataset):
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
                  reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
-                 with_mask: bool = False) -> None:
+                 with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
         self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
+        self.mask_kinds = mask_kinds  # None: every corruption's mask; else zeros for the others
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -135,6 +136,8 @@ class PatchStream(torch.utils.data.IterableDataset):
             kind = self.mix.draw(rng)
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
+            keep = self.mask_kinds is None or kind in self.mask_kinds
+            mask_out = mask if keep else None
             out = []
             drops = np.argwhere(mask[..., 0] >= MIN_MASK) if kind == "raindrop" else None
             for _ in range(self.reuse):
@@ -150,7 +153,7 @@ class PatchStream(torch.utils.data.IterableDataset):
                 if kind == "dirt" and not (mask[py:py + p, px:px + p] >= MIN_MASK).any():
                     continue
                 out.append(item(dirty[py:py + p, px:px + p], clean_p,
-                                no_mask if mask is None else mask[py:py + p, px:px + p]))
+                                no_mask if mask_out is None else mask_out[py:py + p, px:px + p]))
             if out:
                 return out
         raise ConfigError("no training patch passed the variance/α rules in 50 tries")

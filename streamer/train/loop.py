@@ -14,8 +14,10 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 from streamer.config import TrainConfig
+from streamer.errors import ConfigError
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
 from streamer.models.weights import load_weights, save_weights, sha256_file
@@ -97,6 +99,18 @@ def _code_changed() -> bool | None:
     return None if status is None else bool(status)
 
 
+def _trainable(model: nn.Module, prefixes: list[str]) -> list[nn.Parameter]:
+    """The parameters to optimise (all, or those under ``prefixes``); the rest are frozen."""
+    if not prefixes:
+        return list(model.parameters())
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(tuple(prefixes)))
+    trained = [p for p in model.parameters() if p.requires_grad]
+    if not trained:
+        raise ConfigError(f"train_only {prefixes}: no parameter of the model has that prefix")
+    return trained
+
+
 def train(cfg: TrainConfig, *, resume: bool = False,
           progress: Callable[[int, dict[str, float]], None] | None = None) -> dict:
     """Train ``cfg.model``; returns the training card (also written to ``cfg.out``)."""
@@ -104,14 +118,18 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     spec = get_spec(cfg.model)
-    model = spec.builder(**(spec.kwargs | ({"init": cfg.init} if cfg.init else {}))).to(device)
+    model = spec.builder(**(spec.kwargs | cfg.model_kwargs | ({"init": cfg.init} if cfg.init else {}))).to(device)
+    if cfg.drop_loss and getattr(model, "drops", None) is None:
+        raise ConfigError(f"drop_loss needs a model with a drop finder (fast with model_kwargs "
+                          f"{{drops: true}}); {cfg.model} has none")
+    trained = _trainable(model, cfg.train_only)
     files = list_images(cfg.data)
     train_files, val_files = split(files)
     train_imgs = [read_rgb(p) for p in train_files]
     val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
                          multiple=spec.multiple, frame_px=cfg.val_frame_px)
     head = mask_head.attach(model).to(device) if cfg.mask_loss > 0 else None
-    params = [{"params": list(model.parameters())}]
+    params = [{"params": trained}]
     if head is not None:  # a fresh head next to a trained net: it learns at a higher rate
         params.append({"params": list(head.parameters()), "lr_scale": mask_head.LR_SCALE})
     if cfg.optimizer == "sgd-paper":
@@ -128,13 +146,15 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
             started_from = json.loads((cfg.out / "card.json").read_text()).get("fine_tuned_from")
     elif cfg.weights:
-        load_weights(model, cfg.weights, name=cfg.model)
+        load_weights(model, cfg.weights, name=cfg.model, allow_missing=tuple(cfg.train_only))
         log.info("fine-tuning from %s", cfg.weights)
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
-                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs, with_mask=head is not None)
+                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs,
+                         with_mask=head is not None or cfg.drop_loss > 0,
+                         mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
@@ -165,16 +185,19 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step) * g.get("lr_scale", 1.0)
-        if head is None:
+        if head is None and not cfg.drop_loss:
             loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
         else:
             xs, d1 = model.features(dirty)
-            loss = (_loss(cfg.loss, model.restore(dirty, xs, d1), clean, cfg.loss_eps)
-                    + cfg.mask_loss * mask_head.mask_bce(head(d1), batch[2]))
+            loss = 0.0 if cfg.loss == "none" else _loss(cfg.loss, model.restore(dirty, xs, d1), clean, cfg.loss_eps)
+            if head is not None:
+                loss = loss + cfg.mask_loss * mask_head.mask_bce(head(d1), batch[2])
+            if cfg.drop_loss:
+                loss = loss + cfg.drop_loss * mask_head.mask_bce(model.drop_logits(xs), batch[2])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
+            torch.nn.utils.clip_grad_norm_(trained, cfg.clip_grad)
         opt.step()
         step += 1
         value = float(loss.detach())
