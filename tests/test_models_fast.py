@@ -79,3 +79,16 @@ def test_drop_finder_starts_quiet_and_fills_where_it_fires():
         assert (gated(x) - plain(x)).abs().mean().item() < 0.02  # bias −4: little gating at start
         gated.drops.head.bias.fill_(20.0)  # everything is a drop: the frame becomes its fill
         assert gated(x).std().item() < 0.5 * x.std().item()
+
+
+def test_drop_context_starts_as_the_finder_without_it():
+    """E16: the restorer's features enter the finder through a zero-initialised 1×1 conv, so a
+    finder trained without them loads and gives the same output."""
+    torch.manual_seed(0)
+    plain = FastNet(drops=True).eval()
+    ctx = FastNet(drops=True, drop_context=True).eval()
+    missing = ctx.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["drops.context.bias", "drops.context.weight"]
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(plain(x), ctx(x))

@@ -193,7 +193,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             if head is not None:
                 loss = loss + cfg.mask_loss * mask_head.mask_bce(head(d1), batch[2])
             if cfg.drop_loss:
-                loss = loss + cfg.drop_loss * mask_head.mask_bce(model.drop_logits(xs), batch[2])
+                loss = loss + cfg.drop_loss * mask_head.mask_bce(model.drop_logits(xs, d1), batch[2])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
