@@ -131,6 +131,14 @@ class DropFinder(nn.Module):
     source="streamer design: gain/offset U-Net at 1/4-1/16 resolution (docs/model-log.md)",
     multiple=16,
 )
+@register(
+    "fast-drops",
+    weights="fast-drops.safetensors",
+    source="fast + a drop finder whose mask fills drops from around (docs/model-log.md E15-E17)",
+    multiple=16,
+    drops=True,
+    drop_context=True,
+)
 class FastNet(nn.Module):
     """Space-to-depth(4) → U-Net over 1/4, 1/8, 1/16 → per-pixel gain/offset → depth-to-space.
 
