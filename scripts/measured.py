@@ -3,8 +3,9 @@ wrote, so the numbers in the README are copied by a program, not by hand.
 
     python scripts/measured.py runs/eval runs/bench > /tmp/measured.md
 
-runs/eval holds fast_<kind>.json (the default model, no baselines) and ref_<kind>.json (the
-reference models and baselines on the same seeded inputs); runs/bench holds bench JSONs.
+runs/eval holds fast_<kind>.json (the default model and the opt-in fast-drops, no baselines),
+ref_<kind>.json (the reference models and baselines on the same seeded inputs) and the INT8 /
+OpenVINO fp32 pairs int8_<kind>.json, ovfp32_<kind>.json; runs/bench holds bench JSONs.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ def quality(eval_dir: Path) -> str:
         if not meta:
             continue
         rows = {r["method"]: r for r in ref_rows} | {r["method"]: r for r in fast_rows}
-        order = ["input (corrupted)", "fast"] + [m for m in rows if m not in ("input (corrupted)", "fast")]
+        first = ("input (corrupted)", "fast", "fast-drops")
+        order = list(first) + [m for m in rows if m not in first]
         inp = rows["input (corrupted)"]["psnr_mean"]
         out.append(f"**{kind}** (input PSNR {inp:.2f} dB)\n")
         out.append("| method | PSNR (dB) | SSIM | UQI | gain (dB) |\n|---|---|---|---|---|")
@@ -54,14 +56,26 @@ def quality(eval_dir: Path) -> str:
             q = f"{r['uqi_mean']:.4f}" if "uqi_mean" in r else "-"
             out.append(f"| {m} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | {r['psnr_min']:.2f} | {q} |")
         out.append("")
-    for name, label in (("heavy", "dirt beyond the training ranges (`--heavy`)"),
-                        ("full", "whole validation photos (`--crop 0`)"),
-                        ("big", "drops and stains sized for a 1080p frame (`--frame-px 1920`)")):
-        rows, _, meta = _rows(eval_dir / f"fast_dirt_{name}.json")
+    for name, label in (("dirt_heavy", "dirt beyond the training ranges (`--heavy`)"),
+                        ("dirt_full", "whole validation photos (`--crop 0`)"),
+                        ("dirt_big", "drops and stains sized for a 1080p frame (`--frame-px 1920`)"),
+                        ("raindrop_heavy", "bigger, denser drops than trained on (`--corruption raindrop --heavy`)"),
+                        ("raindrop_big", "drops sized for a 1080p frame (`--corruption raindrop --frame-px 1920`)")):
+        rows, _, meta = _rows(eval_dir / f"fast_{name}.json")
         if rows:
             r = {x["method"]: x for x in rows}
-            out.append(f"- {label}: input {r['input (corrupted)']['psnr_mean']:.2f} dB → fast "
-                       f"{r['fast']['psnr_mean']:.2f} dB ({r['fast']['psnr_gain']:+.2f})")
+            models = ", ".join(f"{m} {x['psnr_mean']:.2f} dB ({x['psnr_gain']:+.2f})" for m, x in r.items()
+                               if m != "input (corrupted)")
+            out.append(f"- {label}: input {r['input (corrupted)']['psnr_mean']:.2f} dB → {models}")
+    out.append("")
+    for path in sorted(eval_dir.glob("int8_*.json")):
+        fp32 = path.with_name(path.name.replace("int8_", "ovfp32_"))
+        if fp32.exists():
+            q, f = json.loads(path.read_text()), json.loads(fp32.read_text())
+            gain = lambda r: next(x for x in r["rows"] if x["method"] != "input (corrupted)")  # noqa: E731
+            gq, gf = gain(q), gain(f)
+            out.append(f"- INT8 {gq['method']} on {q['corruption']}: gain {gq['psnr_gain']:+.2f} vs "
+                       f"{gf['psnr_gain']:+.2f} dB fp32 (cost {gf['psnr_gain'] - gq['psnr_gain']:.2f} dB)")
     return "\n".join(out)
 
 
@@ -82,18 +96,19 @@ def signs(eval_dir: Path) -> str:
 
 
 def speed(bench_dir: Path) -> str:
-    """One row per (backend, INT8, frames in flight); repeated runs give median and range."""
+    """One row per (model, backend, INT8, frames in flight); repeated runs give median and range."""
     import statistics
 
     groups: dict[tuple, list[dict]] = {}
     for path in sorted(bench_dir.glob("*.json")):
         r = json.loads(path.read_text())
-        key = (r["backend"], bool(r.get("int8")), r.get("inflight", 1) if r["backend"] == "openvino" else 1)
+        key = (r.get("model", "fast"), r["backend"], bool(r.get("int8")),
+               r.get("inflight", 1) if r["backend"] == "openvino" else 1)
         groups.setdefault(key, []).append(r)
     out = ["| backend | passthrough fps | pipeline fps | network ms/frame | decode ms | encode ms | runs |",
            "|---|---|---|---|---|---|---|"]
-    for (backend, int8, inflight), runs in groups.items():
-        label = backend + (" INT8" if int8 else " fp32" if backend != "torch" else "")
+    for (model, backend, int8, inflight), runs in groups.items():
+        label = ("" if model == "fast" else f"{model}: ") + backend + (" INT8" if int8 else " fp32" if backend != "torch" else "")
         if backend == "openvino":
             label += f", {inflight} in flight"
         fps = [r["runs"]["pipeline"]["fps"] for r in runs]
