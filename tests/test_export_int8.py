@@ -80,3 +80,15 @@ def test_other_calibration_methods_build(method: str, weights: Path, calib: Path
     q = quantize_int8(fp32, tmp_path / "q.onnx", read_calib(calib, max_frames=2), Int8Options(method=method))
     x = probe_inputs([(1, 48, 64)])
     assert psnr_db(onnx_outputs(q, x)[0], onnx_outputs(fp32, x)[0]) > 30
+
+
+def test_fast_drops_int8_keeps_the_fill_fp32(calib: Path, tmp_path: Path) -> None:
+    """The drop fill divides by a blurred validity: its nodes stay fp32, the finder's convs go INT8."""
+    out = tmp_path / "fast-drops-int8.onnx"
+    res = export(ExportRequest(model="fast-drops", format="onnx", precision="int8", output=out, calib=calib))
+    model = onnx.load(str(out))
+    fill = [n for n in model.graph.node if n.name.startswith("/blend/fill/")]
+    assert fill and any(n.op_type == "Div" for n in fill)
+    assert not any(n.op_type in {"QuantizeLinear", "DequantizeLinear"} for n in fill)
+    assert any(n.op_type == "QuantizeLinear" and n.name.startswith("/drops/") for n in model.graph.node)
+    assert abs(res.sidecar.parity["ort_int8"]["cost_db"]) < 1.0
