@@ -15,6 +15,10 @@ Why this shape (experiments in docs/model-log.md)
 * ``g`` is bounded to [0, 4] (α ≤ 0.75 is invertible; beyond it inpaint): an unbounded gain
   turned dark opaque specks into bright blobs.
 * Identity at start-up (head near zero): clean frames are left alone from the first step.
+* Drops (``drops=True``, the opt-in ``fast-drops``): no gain/offset of a drop's pixels brings the
+  scene back, and restoration loss never taught this trunk where drops are (docs/model-log.md
+  E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
+  replaces the restored pixels by a fill from their surroundings (``fill.Fill``, at 1/4).
 * Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip): exports to ONNX
   opset 17 and quantizes to INT8. Upsampling is 1×1 conv + nearest resize, not a transposed
   conv, because ONNX Runtime has no INT8 ConvTranspose. Space-to-depth is a conv with a fixed
@@ -104,7 +108,7 @@ class DropFinder(nn.Module):
     Restoration alone never taught FastNet's features to find drops (docs/model-log.md E13,
     E15), while the same trunk trained on the drop mask (binary cross-entropy) finds them within
     a few thousand steps. So detection gets its own small net and its own loss; its mask gates
-    the restored frame (``fill.gate_s2d``): masked pixels are filled from their surroundings.
+    the restored frame (``fill.Fill``): masked pixels are filled from their surroundings.
     """
 
     def __init__(self, c1: int = 16, c2: int = 24, c3: int = 32, context: int = 0) -> None:
