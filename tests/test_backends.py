@@ -166,6 +166,8 @@ def test_int8_option_builds_once_and_caches(tmp_path: Path, fast_weights: Path, 
     stamp = first.stat().st_mtime_ns
     assert int8_cache.int8_onnx(str(fast_weights), "fast", calib) == first
     assert first.stat().st_mtime_ns == stamp  # not rebuilt
+    monkeypatch.setattr(int8_cache, "_code_sha", lambda: "another streamer version")
+    assert int8_cache.int8_onnx(str(fast_weights), "fast", calib) != first  # new code: rebuilt
     with open_backend(str(fast_weights), "onnxruntime", arch="fast", int8=True, calib=calib) as b:
         x = rng.random((1, 3, 32, 48), dtype=np.float32)
         assert b(x).shape == x.shape

@@ -2,7 +2,9 @@
 
 The first run quantizes the model exactly as `streamer export --format onnx --precision int8`
 does (ONNX Runtime static QDQ, calibrated on the calibration frames) and keeps the file in a
-cache keyed by the weights' and the calibration frames' hashes; later runs open it at once.
+cache keyed by the hashes of the weights, the calibration frames and the code that builds and
+quantizes the graph (streamer/models, streamer/export: an upgrade that changes the network or
+which nodes stay fp32 must not reuse an old file); later runs open it at once.
 ONNX Runtime and OpenVINO both run that file.
 """
 
@@ -48,6 +50,17 @@ def _tree_sha(folder: Path) -> str:
     return h.hexdigest()
 
 
+def _code_sha() -> str:
+    """The Python sources that decide the INT8 graph: the architectures and the exporter."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for pkg in ("models", "export"):
+        for p in sorted((root / pkg).rglob("*.py")):
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
 def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) -> Path:
     """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file."""
     from streamer.export import export
@@ -67,8 +80,8 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) 
     if not calib.exists():
         raise ConfigError(f"{calib}: calibration frames not found; int8 needs them "
                           "(the repo's calib/ folder, or make some with `streamer calib make`)")
-    key = hashlib.sha256(f"{sha256_file(weights)}:{_tree_sha(calib) if calib.is_dir() else sha256_file(calib)}"
-                         .encode()).hexdigest()[:16]
+    data = _tree_sha(calib) if calib.is_dir() else sha256_file(calib)
+    key = hashlib.sha256(f"{sha256_file(weights)}:{data}:{_code_sha()}".encode()).hexdigest()[:16]
     out = int8_dir() / f"{spec.name}-{key}.onnx"
     if not out.exists():
         log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
