@@ -41,9 +41,9 @@ def cached_models() -> list[Path]:
     return sorted(p for p in folder.glob("*.onnx") if not p.name.endswith(".tmp.onnx"))
 
 
-def _tree_sha(folder: Path) -> str:
+def _tree_sha(folder: Path, pattern: str = "*") -> str:
     h = hashlib.sha256()
-    for p in sorted(folder.rglob("*")):
+    for p in sorted(folder.rglob(pattern)):
         if p.is_file():
             h.update(p.relative_to(folder).as_posix().encode())
             h.update(p.read_bytes())
@@ -53,12 +53,7 @@ def _tree_sha(folder: Path) -> str:
 def _code_sha() -> str:
     """The Python sources that decide the INT8 graph: the architectures and the exporter."""
     root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256()
-    for pkg in ("models", "export"):
-        for p in sorted((root / pkg).rglob("*.py")):
-            h.update(p.relative_to(root).as_posix().encode())
-            h.update(p.read_bytes())
-    return h.hexdigest()
+    return ":".join(_tree_sha(root / pkg, "*.py") for pkg in ("models", "export"))
 
 
 def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) -> Path:
