@@ -92,3 +92,16 @@ def test_drop_context_starts_as_the_finder_without_it():
     x = torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         assert torch.equal(plain(x), ctx(x))
+
+
+def test_restore_with_the_finders_logits_given_equals_computing_them():
+    """Training passes the drop logits it already computed for the BCE; the output is the same."""
+    torch.manual_seed(0)
+    m = FastNet(drops=True, drop_context=True).eval()
+    with torch.no_grad():
+        m.drops.head.bias.fill_(0.0)  # a finder that fires, so the gate matters
+        x = torch.rand(1, 3, 64, 96)
+        xs, d1 = m.features(x)
+        given = m.restore(x, xs, d1, m.drop_logits(xs, d1))
+        assert torch.allclose(given, m.restore(x, xs, d1), atol=1e-6)
+        assert (given - m.restore(x, xs, d1, torch.full((1, 1, 64, 96), -30.0))).abs().max() > 1e-3

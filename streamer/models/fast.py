@@ -172,8 +172,14 @@ class FastNet(nn.Module):
         """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""
         return F.pixel_shuffle(self.drops(xs, d1), BLOCK)
 
-    def restore(self, x: torch.Tensor, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
-        hole = torch.sigmoid(self.drops(xs, d1)) if self.drops is not None else None
+    def restore(self, x: torch.Tensor, xs: torch.Tensor, d1: torch.Tensor,
+                drop_logits: torch.Tensor | None = None) -> torch.Tensor:
+        """``drop_logits``: the finder's output from ``drop_logits()`` when the caller already has
+        it (training with ``drop_loss``), so the finder runs once per step."""
+        hole = None
+        if self.drops is not None:
+            z = self.drops(xs, d1) if drop_logits is None else F.pixel_unshuffle(drop_logits, BLOCK)
+            hole = torch.sigmoid(z)
         return self.blend(x, xs, d1, self.head, self.head_x, hole)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -189,11 +189,13 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
         else:
             xs, d1 = model.features(dirty)
-            loss = 0.0 if cfg.loss == "none" else _loss(cfg.loss, model.restore(dirty, xs, d1), clean, cfg.loss_eps)
+            drops = model.drop_logits(xs, d1) if cfg.drop_loss else None  # once, for both losses
+            loss = 0.0 if cfg.loss == "none" else _loss(cfg.loss, model.restore(dirty, xs, d1, drops), clean,
+                                                        cfg.loss_eps)
             if head is not None:
                 loss = loss + cfg.mask_loss * mask_head.mask_bce(head(d1), batch[2])
             if cfg.drop_loss:
-                loss = loss + cfg.drop_loss * mask_head.mask_bce(model.drop_logits(xs, d1), batch[2])
+                loss = loss + cfg.drop_loss * mask_head.mask_bce(drops, batch[2])
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.clip_grad > 0:
