@@ -72,12 +72,15 @@ class Half(nn.Module):
         return F.pixel_shuffle(self.head(F.leaky_relu(u + h, 0.1)), 2)
 
 
-def _val(clean_dir: Path, crop: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    out = []
-    for path in select_photos(EvalRequest(clean=clean_dir, corruption="raindrop")):
+def val_crops(clean_dir: Path, crop: int = 256) -> dict[str, list[tuple[np.ndarray, ...]]]:
+    """(dirty, clean, mask) per validation photo for every corruption and for clean input."""
+    out: dict[str, list[tuple[np.ndarray, ...]]] = {}
+    for path in select_photos(EvalRequest(clean=clean_dir, corruption="dirt")):
         clean = centre_crop(read_rgb(path), crop)
-        dirty, mask = corrupt_file_image(clean, path.stem, "raindrop", 0)
-        out.append((dirty, clean, mask[..., 0]))
+        out.setdefault("clean", []).append((clean, clean, np.zeros(clean.shape[:2] + (1,), np.float32)))
+        for kind in ("raindrop", "dirt", "streaks"):
+            dirty, mask = corrupt_file_image(clean, path.stem, kind, 0)
+            out.setdefault(kind, []).append((dirty, clean, mask))
     return out
 
 
@@ -85,7 +88,8 @@ def _val(clean_dir: Path, crop: int) -> list[tuple[np.ndarray, np.ndarray, np.nd
 def score(model: nn.Module, val: list) -> dict[str, float]:
     model.eval()
     bce, const, corr, gain, hit, false = [], [], [], [], [], []
-    for dirty, clean, mask in val:
+    for dirty, clean, mask3 in val:
+        mask = mask3[..., 0]
         logit = model(torch.from_numpy(dirty.transpose(2, 0, 1))[None])[0, 0]
         m = torch.from_numpy(mask).clamp(0.0, 1.0)
         bce.append(F.binary_cross_entropy_with_logits(logit, m).item())
@@ -123,7 +127,7 @@ def main() -> None:
     stream = PatchStream([read_rgb(p) for p in train], 128, args.seed, PatchMix(0.0, 1.0, 0.0),
                          frame_px=(640, 1920), with_mask=True)
     batches = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=1))
-    val = _val(Path(args.clean), 256)
+    val = val_crops(Path(args.clean))["raindrop"]
     models = {"quarter": Quarter(), "half": Half()}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=args.lr) for k, m in models.items()}
     args.out.mkdir(parents=True, exist_ok=True)

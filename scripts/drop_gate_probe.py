@@ -18,12 +18,10 @@ import torch
 
 from streamer.evaluate.metrics import psnr_db
 from streamer.evaluate.restore import load_model
-from streamer.evaluate.runner import EvalRequest, centre_crop, select_photos
 from streamer.models.fill import Fill
-from streamer.synth.pairs import corrupt_file_image, to_uint8
-from streamer.train.data import read_rgb
+from streamer.synth.pairs import to_uint8
 
-from drop_detect_probe import Half, Quarter  # noqa: E402  (a sibling script)
+from drop_detect_probe import Half, Quarter, val_crops  # noqa: E402  (a sibling script)
 
 GATE = Fill()
 
@@ -36,18 +34,6 @@ def _psnr(img: np.ndarray | torch.Tensor, ref: np.ndarray) -> float:
 
 def _t(img: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-
-
-def val_crops(clean_dir: Path, crop: int = 256) -> dict[str, list[tuple[np.ndarray, ...]]]:
-    """(dirty, clean, mask) per validation photo for every corruption and for clean input."""
-    out: dict[str, list[tuple[np.ndarray, ...]]] = {}
-    for path in select_photos(EvalRequest(clean=clean_dir, corruption="dirt")):
-        clean = centre_crop(read_rgb(path), crop)
-        out.setdefault("clean", []).append((clean, clean, np.zeros(clean.shape[:2] + (1,), np.float32)))
-        for kind in ("raindrop", "dirt", "streaks"):
-            dirty, mask = corrupt_file_image(clean, path.stem, kind, 0)
-            out.setdefault(kind, []).append((dirty, clean, mask))
-    return out
 
 
 @torch.no_grad()

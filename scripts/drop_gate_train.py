@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from drop_detect_probe import Quarter
-from drop_gate_probe import gate_scores, print_scores, val_crops
+from drop_detect_probe import Quarter, val_crops
+from drop_gate_probe import gate_scores, print_scores
 from streamer.evaluate.restore import load_model
 from streamer.models.fill import Fill
 from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split
