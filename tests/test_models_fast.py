@@ -57,6 +57,20 @@ def test_gate_on_blocks_equals_the_full_resolution_gate():
     assert (a - b).abs().max().item() < 1e-5
 
 
+def test_fill_blur_in_two_passes_equals_the_2d_gaussian():
+    """The fill blurs by a column then a row pass; at the borders too that is the 2-D blur."""
+    from torch.nn import functional as F
+
+    from streamer.models.fill import SIGMA, Fill, gauss_weights
+
+    gv, gh = gauss_weights(SIGMA, 4)
+    k2 = gv[:, :, :, 0, None] * gh[:, :, 0, None, :]  # outer product, 4×1×K×K
+    x = torch.rand(2, 4, 40, 56)
+    ref = F.conv2d(x, k2, padding=k2.shape[-1] // 2, groups=4)
+    assert abs(k2[0].sum().item() - 1.0) < 1e-6
+    assert (Fill()._smooth(x) - ref).abs().max().item() < 1e-5
+
+
 def test_fill_recovers_a_smooth_image_inside_a_hole():
     from streamer.models.fill import Fill
 

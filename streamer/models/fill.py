@@ -22,11 +22,14 @@ EPS = 0.05  # how much the coarse fill counts where the fine one has support
 SIGMA = 1.5  # smoothing at each scale, in pixels of that scale (1/4: 6 px of the frame)
 
 
-def gauss_weight(sigma: float, channels: int) -> torch.Tensor:
+def gauss_weights(sigma: float, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depthwise Gaussian as a column kernel and a row kernel: two 1-D passes equal the 2-D blur
+    (zero padding included) at 2r+1 instead of (2r+1)² taps per pixel."""
     r = math.ceil(2.5 * sigma)
     t = torch.arange(-r, r + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return (torch.outer(k, k) / k.sum() ** 2).expand(channels, 1, -1, -1).contiguous()
+    k = (k / k.sum()).expand(channels, 1, -1)
+    return k[..., None].contiguous(), k[:, :, None, :].contiguous()
 
 
 def bilinear_up_weight(block: int = 4, channels: int = 3) -> torch.Tensor:
@@ -47,38 +50,51 @@ def bilinear_up_weight(block: int = 4, channels: int = 3) -> torch.Tensor:
 
 
 class Fill(nn.Module):
-    """No parameters; fixed kernels as non-persistent buffers (not in any weight file)."""
+    """No parameters; fixed kernels as non-persistent buffers (not in any weight file).
+
+    The fill works on 4-channel tensors, the three colours of valid·image and the validity side
+    by side, so each blur and pooling is one op (OpenVINO pads channels to blocks of 16)."""
 
     def __init__(self, block: int = 4) -> None:
         super().__init__()
         self.block = block
-        self.register_buffer("g3", gauss_weight(SIGMA, 3), persistent=False)
-        self.register_buffer("g1", gauss_weight(SIGMA, 1), persistent=False)
+        gv, gh = gauss_weights(SIGMA, 4)
+        self.register_buffer("gv", gv, persistent=False)
+        self.register_buffer("gh", gh, persistent=False)
         self.register_buffer("up", bilinear_up_weight(block), persistent=False)
+        n = block * block  # 1×1 kernels: hole (n) -> hole per colour (3n); 3n -> per-colour mean; n -> mean
+        self.register_buffer("spread", torch.eye(n).repeat(3, 1)[:, :, None, None].contiguous(), persistent=False)
+        mean = torch.zeros(4, 3 * n + n, 1, 1)  # valid·image (3n) -> colour means; hole (n) -> 1 - mean
+        for c in range(3):
+            mean[c, c * n:(c + 1) * n] = 1.0 / n
+        mean[3, 3 * n:] = -1.0 / n
+        self.register_buffer("mean_img", mean[:, :3 * n].contiguous(), persistent=False)
+        self.register_buffer("mean_hole", mean[:, 3 * n:].contiguous(), persistent=False)
+        self.register_buffer("one", torch.tensor([0.0, 0.0, 0.0, 1.0]), persistent=False)
 
     def _smooth(self, x: torch.Tensor) -> torch.Tensor:
-        k = self.g3 if x.shape[1] == 3 else self.g1
-        return F.conv2d(x, k, padding=k.shape[-1] // 2, groups=x.shape[1])
+        r = self.gv.shape[2] // 2
+        return F.conv2d(F.conv2d(x, self.gv, padding=(r, 0), groups=4), self.gh, padding=(0, r), groups=4)
 
-    def quarter(self, num4: torch.Tensor, den4: torch.Tensor) -> torch.Tensor:
-        """Block means of valid·image (N×3×h×w) and of validity (N×1×h×w) -> the fill at 1/4."""
-        coarse = self._smooth(F.avg_pool2d(num4, 4)) / (self._smooth(F.avg_pool2d(den4, 4)) + 1e-6)
-        coarse = F.interpolate(coarse, scale_factor=4.0, mode="bilinear", align_corners=False)
-        return (self._smooth(num4) + EPS * coarse) / (self._smooth(den4) + EPS)
+    def quarter(self, sums: torch.Tensor) -> torch.Tensor:
+        """Block means of valid·image (channels 0-2) and of validity (3), N×4×h×w -> the fill at 1/4."""
+        coarse = self._smooth(F.avg_pool2d(sums, 4))
+        coarse = F.interpolate(coarse[:, :3] / (coarse[:, 3:] + 1e-6), scale_factor=4.0, mode="bilinear",
+                               align_corners=False)
+        fine = self._smooth(sums)
+        return (fine[:, :3] + EPS * coarse) / (fine[:, 3:] + EPS)
 
     def gate(self, x: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """Full resolution: masked pixels (``hole`` N×1×H×W in [0,1]) replaced by the fill from
         the rest. H and W multiples of 16."""
         b, valid = self.block, 1.0 - hole
-        fill4 = self.quarter(F.avg_pool2d(x * valid, b), F.avg_pool2d(valid, b))
+        fill4 = self.quarter(F.avg_pool2d(torch.cat([x * valid, valid], 1), b))
         return valid * x + hole * F.interpolate(fill4, scale_factor=float(b), mode="bilinear", align_corners=False)
 
     def forward(self, clean: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
-        """``gate`` on space-to-depth tensors: ``clean`` N×(3·b²)×h×w, ``hole`` N×b²×h×w."""
-        n, _, h, w = clean.shape
-        valid = 1.0 - hole
-        valid3 = torch.cat([valid, valid, valid], 1)
-        per_colour = (clean * valid3).reshape(n, 3, self.block * self.block, h, w)
-        fill4 = self.quarter(per_colour.mean(2), valid.mean(1, keepdim=True))
-        up = F.conv2d(F.pad(fill4, (1, 1, 1, 1), mode="replicate"), self.up, groups=3)
-        return valid3 * clean + (1.0 - valid3) * up
+        """``gate`` on space-to-depth tensors: ``clean`` N×(3·b²)×h×w, ``hole`` N×b²×h×w. 1×1 convs
+        with fixed kernels do the channel bookkeeping (a Concat and a 5-D mean cost more)."""
+        hole3 = F.conv2d(hole, self.spread)  # each colour's copy of the hole
+        sums = F.conv2d(clean - clean * hole3, self.mean_img) + F.conv2d(hole, self.mean_hole, self.one)
+        up = F.conv2d(F.pad(self.quarter(sums), (1, 1, 1, 1), mode="replicate"), self.up, groups=3)
+        return clean + hole3 * (up - clean)
