@@ -1,7 +1,7 @@
 """Where does an OpenVINO model's time go? Per-layer CPU timing (PERF_COUNT), grouped by the
 ONNX node name's module prefix (e.g. /drops/..., /blend/fill/...).
 
-    python scripts/ov_profile.py --model fast-drops [--int8] [--size 1280x720] [--threads 2] [--runs 20]
+    python scripts/ov_profile.py --model fast-drops [--int8] [--size 1280x720] [--threads 2] [--runs 20] [--uint8]
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ def main() -> None:
     p.add_argument("--size", default="1280x720")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--uint8", action="store_true", help="the product's path: uint8 NHWC frames in and out")
     p.add_argument("--depth", type=int, default=2, help="name prefix depth to group by")
     a = p.parse_args()
     w, h = map(int, a.size.split("x"))
@@ -39,9 +40,14 @@ def main() -> None:
     cfg = {"PERF_COUNT": True, "INFERENCE_NUM_THREADS": a.threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
     m = core.read_model(path)
     m.reshape([1, 3, h, w])
+    if a.uint8:
+        from streamer.backends.ov_backend import _uint8_io
+        m = _uint8_io(m)
     c = core.compile_model(m, "CPU", cfg)
     req = c.create_infer_request()
     x = np.random.default_rng(0).random((1, 3, h, w), dtype=np.float32)
+    if a.uint8:
+        x = (x.transpose(0, 2, 3, 1) * 255).astype(np.uint8)
     for _ in range(3):
         req.infer({0: x})
     groups: dict[str, float] = collections.defaultdict(float)

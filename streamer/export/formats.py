@@ -123,7 +123,7 @@ class ExportRequest:
     workspace_gib: float | None = None
     device: int | None = None
     calib_frames: int = 32  # at most this many frames are read from --calib
-    calib_method: str = "minmax"  # ORT int8: minmax | entropy | percentile
+    calib_method: str = "percentile"  # ORT int8: percentile | minmax | entropy
     opset: int = 17
     options: dict = field(default_factory=dict)  # format-specific extras, recorded in the sidecar
 

@@ -41,7 +41,7 @@ QUANTIZED_OPS = ["Conv", "ConvTranspose", "LeakyRelu", "Add"]
 class Int8Options:
     """How to quantize; recorded in the sidecar."""
 
-    method: str = "minmax"
+    method: str = "percentile"  # vs minmax: drops +0.29 dB, clean +1.4 dB for fast-drops (model-log E21)
     target: str = "ort"  # "ort": uint8 activations; "tensorrt": symmetric int8 activations
     per_channel: bool = True
     fp32_tail: bool = True
