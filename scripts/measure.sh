@@ -53,4 +53,4 @@ if [ "$what" = speed ] || [ "$what" = all ]; then
   done
   $B bench $Q --model fast-drops --backend openvino --int8 --inflight 2 > runs/bench/7_drops_ov_int8_2.json
 fi
-echo "measured: python scripts/measured.py runs/eval runs/bench"
+echo "measured: python scripts/measured.py runs/eval runs/bench [--readme README.md]"

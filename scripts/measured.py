@@ -2,6 +2,7 @@
 wrote, so the numbers in the README are copied by a program, not by hand.
 
     python scripts/measured.py runs/eval runs/bench > /tmp/measured.md
+    python scripts/measured.py runs/eval runs/bench --readme README.md   # or: write them into it
 
 runs/eval holds fast_<kind>.json (the default model and the opt-in fast-drops, no baselines),
 ref_<kind>.json (the reference models and baselines on the same seeded inputs) and the INT8 /
@@ -11,6 +12,7 @@ OpenVINO fp32 pairs int8_<kind>.json, ovfp32_<kind>.json; runs/bench holds bench
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -121,10 +123,33 @@ def speed(bench_dir: Path) -> str:
     return "\n".join(out)
 
 
+def into_readme(readme: str, measured: str) -> str:
+    """``readme`` with its "## Measured" section's tables, "**kind** (input PSNR …)" headings and
+    "- label: …" result lines replaced by the freshly printed ones, in order; prose is kept."""
+    a = readme.index("## Measured")
+    b = readme.index("\n## ", a + 1)
+    section = readme[a:b]
+    table = re.compile(r"(?:^\|.*\n?)+", re.M)
+    old_t, new_t = table.findall(section), table.findall(measured + "\n")
+    if len(old_t) != len(new_t):
+        raise SystemExit(f"README has {len(old_t)} tables under Measured, measured.py printed {len(new_t)}")
+    parts, pos = [], 0
+    for m, new in zip(table.finditer(section), new_t):
+        parts += [section[pos:m.start()], new if m.group().endswith("\n") else new.rstrip("\n")]
+        pos = m.end()
+    section = "".join(parts) + section[pos:]
+    for line in measured.splitlines():  # one line per key: "**dirt** (input", "- INT8 fast on dirt:"
+        key = re.match(r"(\*\*\w+\*\* \(input|- [^:]+:)", line)
+        if key:
+            section = re.sub("^" + re.escape(key.group(1)) + ".*$", lambda _: line, section, count=1, flags=re.M)
+    return readme[:a] + section + readme[b:]
+
+
 if __name__ == "__main__":
     eval_dir, bench_dir = (Path(a) for a in sys.argv[1:3])
-    print(quality(eval_dir))
-    print()
-    print(signs(eval_dir))
-    print()
-    print(speed(bench_dir))
+    text = "\n\n".join([quality(eval_dir), signs(eval_dir), speed(bench_dir)])
+    if "--readme" in sys.argv:
+        path = Path(sys.argv[sys.argv.index("--readme") + 1])
+        path.write_text(into_readme(path.read_text(), text))
+    else:
+        print(text)
