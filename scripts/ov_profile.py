@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,14 +32,15 @@ def main() -> None:
     p.add_argument("--depth", type=int, default=2, help="name prefix depth to group by")
     a = p.parse_args()
     w, h = map(int, a.size.split("x"))
-    if a.int8:
-        path = str(int8_onnx(a.model))
-    else:
-        path = f"/tmp/ov_profile_{a.model}.onnx"
-        export(ExportRequest(model=a.model, format="onnx", precision="fp32", output=Path(path)))
     core = ov.Core()
     cfg = {"PERF_COUNT": True, "INFERENCE_NUM_THREADS": a.threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
-    m = core.read_model(path)
+    if a.int8:
+        m = core.read_model(str(int8_onnx(a.model)))
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"{a.model}.onnx"
+            export(ExportRequest(model=a.model, format="onnx", precision="fp32", output=path))
+            m = core.read_model(str(path))
     m.reshape([1, 3, h, w])
     if a.uint8:
         from streamer.backends.ov_backend import _uint8_io
