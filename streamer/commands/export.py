@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from streamer.export.formats import CALIB_METHODS, DEFAULT_CALIB_METHOD
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -20,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", default="fp32", help="fp32 | fp16 | int8")
     p.add_argument("--calib", type=Path, help="calibration folder (calib/) or video, for int8")
     p.add_argument("--calib-frames", type=int, default=32, help="use at most this many calibration frames")
-    p.add_argument("--calib-method", default="percentile", choices=("percentile", "minmax", "entropy"),
+    p.add_argument("--calib-method", default=DEFAULT_CALIB_METHOD, choices=CALIB_METHODS,
                    help="ONNX Runtime INT8 range estimator (default percentile, 99.999: a few outlier "
                         "activations no longer stretch a layer's 256 levels; the input stays within 0.2 of a level)")
     shape = p.add_mutually_exclusive_group()

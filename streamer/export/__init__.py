@@ -64,7 +64,8 @@ def export(req: ExportRequest, *, env: Environment | None = None,
         from streamer.export.calibration import read_calib
 
         progress("read calibration frames", 0, 1)
-        calib = read_calib(req.calib, max_frames=req.calib_frames, multiple=spec.multiple)
+        # a fixed --size model only accepts that size: fit the frames to it (TensorRT fits to opt anyway)
+        calib = read_calib(req.calib, max_frames=req.calib_frames, size_hw=req.size, multiple=spec.multiple)
         side.calibration = {"source": str(req.calib), "frames": len(calib.frames),
                             "data_sha256": calib.sha256, "method": req.calib_method}
         progress("read calibration frames", 1, 1)

@@ -26,6 +26,10 @@ from pathlib import Path
 from streamer.errors import ExportError
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# INT8 range estimators (ONNX Runtime calibration; also the QDQ ranges of TensorRT >= 10 engines).
+# Percentile 99.999: a few outlier activations no longer stretch a layer's 256 levels (docs/model-log.md E21).
+CALIB_METHODS = ("percentile", "minmax")
+DEFAULT_CALIB_METHOD = CALIB_METHODS[0]
 Shape = tuple[int, int, int]  # N, H, W (C is always 3)
 
 
@@ -123,9 +127,18 @@ class ExportRequest:
     workspace_gib: float | None = None
     device: int | None = None
     calib_frames: int = 32  # at most this many frames are read from --calib
-    calib_method: str = "percentile"  # ORT int8: percentile | minmax | entropy
+    calib_method: str = DEFAULT_CALIB_METHOD  # one of CALIB_METHODS
     opset: int = 17
     options: dict = field(default_factory=dict)  # format-specific extras, recorded in the sidecar
+
+
+def check_calib_method(name: str) -> None:
+    """One-line error for a range estimator we do not offer."""
+    if name == "entropy":  # quantize_static gives it 128 histogram bins for 128 levels: min/max again
+        raise ExportError("calibration method entropy: ONNX Runtime's quantize_static cannot set its histogram "
+                          "size and reproduces minmax exactly; use percentile (default) or minmax")
+    if name not in CALIB_METHODS:
+        raise ExportError(f"calibration method {name}: unknown; use {' or '.join(CALIB_METHODS)}")
 
 
 def parse_hw(text: str, what: str = "--size") -> tuple[int, int]:
@@ -215,8 +228,7 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
                           "or use --precision int8")
     if req.calib is not None and not req.calib.exists():
         raise ExportError(f"--calib {req.calib}: not found; make one with `streamer calib make VIDEO -o {req.calib}`")
-    if req.calib_method not in ("minmax", "entropy", "percentile"):
-        raise ExportError(f"calibration method {req.calib_method}: unknown; use minmax, entropy or percentile")
+    check_calib_method(req.calib_method)
     if req.workspace_gib is not None and req.workspace_gib <= 0:
         raise ExportError(f"--workspace {req.workspace_gib}: must be a positive number of GiB")
     if req.opset < 17:
