@@ -138,7 +138,7 @@ class DropFinder(nn.Module):
 @register(
     "fast-drops",
     weights="fast-drops.safetensors",
-    source="fast + a drop finder whose mask fills drops from around (docs/model-log.md E15-E17)",
+    source="fast's net + a drop finder whose mask fills drops from around (docs/model-log.md E15-E26)",
     multiple=16,
     drops=True,
     drop_context=True,
