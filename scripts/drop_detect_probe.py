@@ -1,4 +1,4 @@
-"""Can a small net *find* raindrops? Detection probe behind docs/model-log.md E15.
+"""Can a small net *find* raindrops (or dirt)? Detection probe behind docs/model-log.md E15 (and E28).
 
 Session 6 showed that with the true drop mask plain inpainting gains +6…7 dB, yet FastNet's
 features do not locate drops. This trains detectors from scratch on the same batches (drop
@@ -8,8 +8,13 @@ and the gain of OpenCV inpainting *with the predicted mask* — what detection w
 
   quarter  FastNet's trunk (1/4, 1/8, 1/16) + a 1×1 head at 1/4 resolution
   half     the same trunk fed by a 1/2-resolution branch, mask predicted at 1/2 resolution
+  slim     the half-width ``DropFinder`` of ``fast-drops`` (16/24/32, no context), from scratch
+  probe    the shipped ``fast``'s frozen features + a 1×1 head: what the restorer already knows
+
+``--kind dirt`` asks the same of the dirt's α map (the mask ``streamer.synth`` returns for dirt).
 
     python scripts/drop_detect_probe.py --steps 3000 --out runs/detect
+    python scripts/drop_detect_probe.py --kind dirt --models slim,probe --out runs/detect_dirt
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from torch import nn
 
 from streamer.evaluate.metrics import psnr_db
 from streamer.evaluate.runner import EvalRequest, centre_crop, select_photos
-from streamer.models.fast import FastNet
+from streamer.models import get_spec
+from streamer.models.fast import DropFinder, FastNet
+from streamer.models.weights import load_weights
 from streamer.synth.pairs import corrupt_file_image, to_uint8
 from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split
 from streamer.train.mask_head import MaskHead
@@ -70,6 +77,33 @@ class Half(nn.Module):
         d1 = n.dec1(n.up2(n.dec2(n.up3(m) + e2)) + e1)
         u = F.interpolate(self.up(d1), scale_factor=2.0, mode="nearest")
         return F.pixel_shuffle(self.head(F.leaky_relu(u + h, 0.1)), 2)
+
+
+class Slim(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.finder = DropFinder()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pixel_shuffle(self.finder(F.pixel_unshuffle(x, 4)), 4)
+
+
+class Probe(nn.Module):
+    """A linear probe: only the head trains; the shipped restorer's trunk stays frozen."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        spec = get_spec("fast")
+        self.net = load_weights(spec.build(), spec.weights_path).requires_grad_(False)
+        self.head = MaskHead(32)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            d1 = self.net.features(x)[1]
+        return self.head(d1)
+
+
+MODELS = {"quarter": Quarter, "half": Half, "slim": Slim, "probe": Probe}
 
 
 def val_crops(clean_dir: Path, crop: int = 256) -> dict[str, list[tuple[np.ndarray, ...]]]:
@@ -120,16 +154,19 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("runs/detect"))
+    ap.add_argument("--kind", choices=("raindrop", "dirt"), default="raindrop")
+    ap.add_argument("--models", default="quarter,half", help=f"comma-separated: {', '.join(MODELS)}")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train, _ = split(list_images(args.clean))
-    stream = PatchStream([read_rgb(p) for p in train], 128, args.seed, PatchMix(0.0, 1.0, 0.0),
+    stream = PatchStream([read_rgb(p) for p in train], 128, args.seed, PatchMix(1.0, 0.0, 0.0) if args.kind == "dirt" else PatchMix(0.0, 1.0, 0.0),
                          frame_px=(640, 1920), with_mask=True)
     batches = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=1))
-    val = val_crops(Path(args.clean))["raindrop"]
-    models = {"quarter": Quarter(), "half": Half()}
-    opts = {k: torch.optim.AdamW(m.parameters(), lr=args.lr) for k, m in models.items()}
+    val = val_crops(Path(args.clean))[args.kind]
+    models = {k: MODELS[k]() for k in args.models.split(",")}
+    opts = {k: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=args.lr)
+            for k, m in models.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     log = []
     t0 = time.monotonic()
