@@ -80,6 +80,8 @@ class Half(nn.Module):
 
 
 class Slim(nn.Module):
+    """``fast-drops``' finder alone, on the frame's 4×4 space-to-depth blocks."""
+
     def __init__(self) -> None:
         super().__init__()
         self.finder = DropFinder()
@@ -160,8 +162,8 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train, _ = split(list_images(args.clean))
-    stream = PatchStream([read_rgb(p) for p in train], 128, args.seed, PatchMix(1.0, 0.0, 0.0) if args.kind == "dirt" else PatchMix(0.0, 1.0, 0.0),
-                         frame_px=(640, 1920), with_mask=True)
+    mix = PatchMix(1.0, 0.0, 0.0) if args.kind == "dirt" else PatchMix(0.0, 1.0, 0.0)  # that kind only
+    stream = PatchStream([read_rgb(p) for p in train], 128, args.seed, mix, frame_px=(640, 1920), with_mask=True)
     batches = iter(torch.utils.data.DataLoader(stream, batch_size=args.batch, num_workers=1))
     val = val_crops(Path(args.clean))[args.kind]
     models = {k: MODELS[k]() for k in args.models.split(",")}
