@@ -85,6 +85,9 @@ class TrainConfig(Strict):
     train_only: list[str] = []
     """Parameter-name prefixes to train (e.g. `[drops.]`); the rest stay frozen. Parameters under
     them may be missing from `weights`: they start from their initialisation."""
+    new_parts: list[str] = []
+    """Parameter-name prefixes `weights` may lack, all else trained: an architecture option added
+    to older weights (e.g. `[prior.]` with `model_kwargs: {priors: true}`) starts from its init."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""

@@ -119,3 +119,32 @@ def test_restore_with_the_finders_logits_given_equals_computing_them():
         given = m.restore(x, xs, d1, m.drop_logits(xs, d1))
         assert torch.allclose(given, m.restore(x, xs, d1), atol=1e-6)
         assert (given - m.restore(x, xs, d1, torch.full((1, 1, 64, 96), -30.0))).abs().max() > 1e-3
+
+
+def test_priors_start_as_the_net_without_them():
+    """``priors=True`` adds a zero 1×1 conv: older weights load (new_parts) and give the same frame."""
+    torch.manual_seed(0)
+    plain = FastNet().eval()
+    with torch.no_grad():
+        plain.head.weight.normal_(std=0.05)
+    withp = FastNet(priors=True).eval()
+    missing = withp.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["prior.bias", "prior.weight"]
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(plain(x), withp(x))
+
+
+def test_dark_bright_are_local_min_and_max_of_all_colours():
+    from torch.nn import functional as F
+
+    from streamer.models.fast import dark_bright
+
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 64)
+    feats = dark_bright(F.pixel_unshuffle(x, BLOCK), sizes=(3,))
+    assert feats.shape == (1, 2, 16, 16)
+    # position (5, 7) at 1/4 sees blocks 4..6 × 6..8: pixels 16..27 × 24..35 of every colour
+    window = x[0, :, 16:28, 24:36]
+    assert float(feats[0, 0, 5, 7]) == float(window.min())
+    assert float(feats[0, 1, 5, 7]) == float(window.max())

@@ -313,3 +313,26 @@ def test_drop_loss_needs_a_drop_finder(photos: Path, tmp_path: Path) -> None:
         train(_cfg(photos, tmp_path / "run", model="fast", drop_loss=1.0))
     with pytest.raises(ConfigError, match="train_only"):
         train(_cfg(photos, tmp_path / "run", model="fast", train_only=["nothing."]))
+
+
+def test_new_parts_start_fresh_and_everything_trains(photos: Path, tmp_path: Path) -> None:
+    """new_parts: an architecture option added to older weights; unlike train_only nothing is frozen,
+    and every weights file of the run records the option, so it loads as plain ``fast``."""
+    from streamer.evaluate.restore import load_model
+    from streamer.models.fast import FastNet
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    start = save_weights(FastNet(), tmp_path / "plain.safetensors")  # no prior.* keys
+    kw = dict(model="fast", model_kwargs={"priors": True}, weights=start, loss="log-mse", patch=64,
+              steps=3, val_every=3, lr=1e-3, val_kinds=("dirt",))
+    with pytest.raises(WeightsError, match="missing 2 keys"):
+        train(_cfg(photos, tmp_path / "refused", **kw))
+    train(_cfg(photos, tmp_path / "run", new_parts=["prior."], **kw))
+    before = load_file(str(start))
+    after = load_file(str(tmp_path / "run" / "final.safetensors"))
+    assert not torch.equal(before["stem.0.weight"], after["stem.0.weight"])
+    assert float(after["prior.weight"].abs().max()) > 0
+    for name in ("best", "last", "final"):
+        net, _ = load_model("fast", tmp_path / "run" / f"{name}.safetensors")
+        assert net.prior is not None

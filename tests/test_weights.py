@@ -69,3 +69,22 @@ def test_pickle_is_refused_before_reading(tmp_path) -> None:
 def test_missing_file(tmp_path) -> None:
     with pytest.raises(WeightsError, match="weights file not found"):
         load_weights(DRN(), tmp_path / "nope.safetensors")
+
+
+def test_weights_carry_their_architecture_options(tmp_path) -> None:
+    """A width-0.5 fine-tune of ``fast`` loads by the model's name wherever weights are loaded."""
+    from streamer.backends import open_backend
+    from streamer.evaluate.restore import load_model
+    from streamer.models.fast import FastNet
+    from streamer.models.weights import ARCH_KEY, weights_arch
+
+    arch = {"c1": 16, "c2": 24, "c3": 32}
+    path = save_weights(FastNet(**arch), tmp_path / "w05.safetensors", {ARCH_KEY: arch})
+    assert weights_arch(path) == arch
+    net, _ = load_model("fast", path)
+    assert net.stem[0].out_channels == 16
+    backend = open_backend(str(path), "torch", arch="fast")
+    assert backend is not None
+    plain = save_weights(FastNet(**arch), tmp_path / "plain.safetensors")  # no options stored
+    with pytest.raises(WeightsError, match="another configuration|another architecture"):
+        load_model("fast", plain)

@@ -14,16 +14,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from streamer.models import ModelSpec, get_spec
-from streamer.models.weights import load_weights
+from streamer.models.weights import build_with_weights
 
 
 def load_model(name: str, weights: str | Path | None = None) -> tuple[nn.Module, ModelSpec]:
     """Registered model in eval mode with its shipped weights (or ``weights``)."""
     spec = get_spec(name)
     path = Path(weights) if weights else spec.weights_path
-    net = spec.build()
-    if path is not None:
-        load_weights(net, path, name=name)
+    net = build_with_weights(spec, path) if path is not None else spec.build()
     return net.eval(), spec
 
 

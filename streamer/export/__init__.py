@@ -45,7 +45,7 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     """Validate, build and check one export; raises ExportError/WeightsError with one-line messages."""
     from streamer.errors import WeightsError
     from streamer.models import get_spec
-    from streamer.models.weights import load_weights, sha256_file
+    from streamer.models.weights import build_with_weights, sha256_file
 
     progress = progress or _noop
     spec = get_spec(req.model)
@@ -53,7 +53,7 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     weights = req.weights or spec.weights_path
     if weights is None:
         raise WeightsError(f"model {spec.name} ships no weights; pass --weights FILE.safetensors")
-    net = load_weights(spec.build(), weights, name=spec.name).eval()
+    net = build_with_weights(spec, weights).eval()
     weights_sha = sha256_file(weights)
     meta = {"model": spec.name, "weights_sha256": weights_sha, "multiple": str(spec.multiple),
             "layout": "NCHW float32 RGB [0,1]", "producer": "streamer export"}

@@ -38,6 +38,7 @@ from streamer.models.registry import register
 
 BLOCK = 4  # space-to-depth factor of the first stage
 GAIN_MAX = 4.0
+PRIOR_WINDOWS = (7, 15)  # dark/bright-channel windows in 1/4-resolution positions (28, 60 px)
 
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -92,6 +93,20 @@ def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None) -> 
     mid = m.mid(m.down3(e2))
     d2 = m.dec2(m.up3(mid) + e2)
     return m.dec1(m.up2(d2) + e1)
+
+
+def dark_bright(xs: torch.Tensor, sizes: tuple[int, ...] = PRIOR_WINDOWS) -> torch.Tensor:
+    """Local minimum and maximum of all colours over k×k blocks (k·4 px windows), per 1/4 position.
+
+    Eigen's dirt model I' = p·α·D + (1−α)·I is the haze model (airlight p·D, transmission 1−α):
+    a veil lifts the darkest value of a neighbourhood (He et al.'s dark channel) or lowers the
+    brightest. Min/max over a 28–60 px window is easy to compute and hard for a small conv
+    stack to learn; ReduceMin/Max and MaxPool export and quantize as standard ops."""
+    lo, hi = xs.amin(1, keepdim=True), xs.amax(1, keepdim=True)
+    out = []
+    for k in sizes:
+        out += [-F.max_pool2d(-lo, k, 1, k // 2), F.max_pool2d(hi, k, 1, k // 2)]
+    return torch.cat(out, 1)
 
 
 def _kaiming(m: nn.Module) -> None:
@@ -149,7 +164,7 @@ class FastNet(nn.Module):
     ``drops=True`` adds a ``DropFinder`` whose mask fills drops from around (E15)."""
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
-                 drop_context: bool = False) -> None:
+                 drop_context: bool = False, priors: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -162,11 +177,16 @@ class FastNet(nn.Module):
             nn.init.normal_(m.weight, std=1e-3)
         nn.init.zeros_(self.head.bias)
         self.drops = DropFinder(c1 // 2, c2 // 2, c3 // 2, context=c1 if drop_context else 0) if drops else None
+        # ``priors`` (E29): dark/bright-channel maps into the stem; zero, so older weights start unchanged
+        self.prior = nn.Conv2d(2 * len(PRIOR_WINDOWS), c1, 1) if priors else None
+        if self.prior is not None:
+            nn.init.zeros_(self.prior.weight)
+            nn.init.zeros_(self.prior.bias)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
-        return xs, _unet(self, xs)
+        return xs, _unet(self, xs, self.prior(dark_bright(xs)) if self.prior is not None else None)
 
     def drop_logits(self, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""

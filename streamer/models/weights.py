@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -21,6 +21,30 @@ def sha256_file(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+ARCH_KEY = "arch"  # safetensors metadata: the architecture options the tensors were trained with
+
+
+def weights_arch(path: str | Path) -> dict[str, Any]:
+    """Architecture options stored with the weights (``model_kwargs`` of the training run), e.g.
+    ``{"c1": 16, "c2": 24, "c3": 32}``; empty for files without them or unreadable ones (the
+    loader then says what is wrong)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return {}
+    if ARCH_KEY in meta:
+        return json.loads(meta[ARCH_KEY])
+    card = json.loads(meta.get("card", "{}"))  # final.safetensors of older runs
+    return card.get("config", {}).get("model_kwargs", {})
+
+
+def build_with_weights(spec: Any, path: str | Path) -> nn.Module:
+    """``spec``'s architecture with the options stored in ``path`` (e.g. a width-0.5 fine-tune of
+    ``fast``), filled from it: trained variants run, export and evaluate under the model's name."""
+    return load_weights(spec.builder(**(spec.kwargs | weights_arch(path))), path, name=spec.name)
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "",

@@ -15,9 +15,9 @@ from streamer.models.weights import load_weights, save_weights
 
 
 def save_checkpoint(out: Path, model: nn.Module, opt: torch.optim.Optimizer,
-                    state: dict[str, Any]) -> None:
+                    state: dict[str, Any], metadata: dict[str, Any] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    save_weights(model, out / "last.safetensors")
+    save_weights(model, out / "last.safetensors", metadata)
     flat: dict[str, torch.Tensor] = {}
     for idx, st in opt.state_dict()["state"].items():
         for key, val in st.items():

@@ -20,7 +20,7 @@ from streamer.config import TrainConfig
 from streamer.errors import ConfigError
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
-from streamer.models.weights import load_weights, save_weights, sha256_file
+from streamer.models.weights import ARCH_KEY, load_weights, save_weights, sha256_file
 from streamer.sysinfo import host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
@@ -146,7 +146,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
             started_from = json.loads((cfg.out / "card.json").read_text()).get("fine_tuned_from")
     elif cfg.weights:
-        load_weights(model, cfg.weights, name=cfg.model, allow_missing=tuple(cfg.train_only))
+        load_weights(model, cfg.weights, name=cfg.model, allow_missing=tuple(cfg.train_only + cfg.new_parts))
         log.info("fine-tuning from %s", cfg.weights)
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
@@ -177,6 +177,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     model.to(device).train()
     t0 = time.monotonic() - state["wall_s"]  # wall time summed over resumed runs, for the card
     started = time.monotonic()  # max_minutes counts this invocation only
+    arch = {ARCH_KEY: cfg.model_kwargs}  # stored with every weights file: they load by the model's name
     step = state["step"]
     running = 0.0
     it = iter(loader)
@@ -213,10 +214,10 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             score = val_score(metrics)
             if best is None or score > best["score"]:
                 best = {"step": step, "score": score}
-                save_weights(model, cfg.out / "best.safetensors", {"step": step, "val_score": score})
+                save_weights(model, cfg.out / "best.safetensors", arch | {"step": step, "val_score": score})
             state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
                      "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
-            save_checkpoint(cfg.out, model, opt, state)
+            save_checkpoint(cfg.out, model, opt, state, arch)
             if head is not None:
                 mask_head.save(head, cfg.out)
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
@@ -225,5 +226,5 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             log.info("step %d loss %.4f val %s", step, running, _summary(metrics))
             if out_of_time:
                 break
-    save_weights(model.cpu(), cfg.out / "final.safetensors", {"card": card})
+    save_weights(model.cpu(), cfg.out / "final.safetensors", arch | {"card": card})
     return card
