@@ -3,6 +3,7 @@ wrote, so the numbers in the README are copied by a program, not by hand.
 
     python scripts/measured.py runs/eval runs/bench > /tmp/measured.md
     python scripts/measured.py runs/eval runs/bench --readme README.md   # or: write them into it
+                                         # (rows without fresh JSON stay as the README has them)
 
 runs/eval holds fast_<kind>.json (the default model and the opt-in fast-drops, no baselines),
 ref_<kind>.json (the reference models and baselines on the same seeded inputs) and the INT8 /
@@ -123,9 +124,21 @@ def speed(bench_dir: Path) -> str:
     return "\n".join(out)
 
 
+def _merge(old: str, new: str) -> str:
+    """``new``'s rows where it has them, the README's ``old`` rows for the rest (keyed by the first
+    cell): rerunning one part (`measure.sh fast`) keeps the rows of the others (the 25-min
+    reference rows, the speed runs) as they stand."""
+    key = lambda row: row.split("|")[1].strip().strip("*")  # noqa: E731
+    old_rows, new_rows = old.rstrip("\n").split("\n"), new.rstrip("\n").split("\n")
+    fresh = {key(r): r for r in new_rows[2:]}
+    rows = [fresh.pop(key(r), r) for r in old_rows[2:]] + list(fresh.values())
+    return "\n".join(new_rows[:2] + rows) + "\n"
+
+
 def into_readme(readme: str, measured: str) -> str:
-    """``readme`` with its "## Measured" section's tables, "**kind** (input PSNR …)" headings and
-    "- label: …" result lines replaced by the freshly printed ones, in order; prose is kept."""
+    """``readme`` with its "## Measured" section's tables (row by row, ``_merge``), "**kind** (input
+    PSNR …)" headings and "- label: …" result lines replaced by the freshly printed ones, in
+    order; prose is kept."""
     a = readme.index("## Measured")
     b = readme.index("\n## ", a + 1)
     section = readme[a:b]
@@ -135,6 +148,7 @@ def into_readme(readme: str, measured: str) -> str:
         raise SystemExit(f"README has {len(old_t)} tables under Measured, measured.py printed {len(new_t)}")
     parts, pos = [], 0
     for m, new in zip(table.finditer(section), new_t):
+        new = _merge(m.group(), new)
         parts += [section[pos:m.start()], new if m.group().endswith("\n") else new.rstrip("\n")]
         pos = m.end()
     section = "".join(parts) + section[pos:]

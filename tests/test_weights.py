@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from streamer.errors import WeightsError
-from streamer.models import get_spec
+from streamer.models import get_spec, list_specs
 from streamer.models.drn import DRN
 from streamer.models.weights import load_weights, save_weights
 
@@ -88,3 +88,16 @@ def test_weights_carry_their_architecture_options(tmp_path) -> None:
     plain = save_weights(FastNet(**arch), tmp_path / "plain.safetensors")  # no options stored
     with pytest.raises(WeightsError, match="another configuration|another architecture"):
         load_model("fast", plain)
+
+
+@pytest.mark.parametrize("spec", [s for s in list_specs() if s.weights_path and s.weights_path.exists()],
+                         ids=lambda s: s.name)
+def test_shipped_weights_match_their_training_card(spec) -> None:
+    """Each shipped file's card names it by hash: the record is of these very weights."""
+    import json
+
+    from streamer.models.weights import sha256_file
+
+    card = json.loads(spec.weights_path.with_name(spec.weights_path.name.replace(".safetensors", ".card.json")).read_text())
+    assert card["weights_sha256"] == sha256_file(spec.weights_path)
+    assert card["command"]  # how it was made: a training run, a composition or a weight average
