@@ -95,17 +95,23 @@ def test_drop_finder_starts_quiet_and_fills_where_it_fires():
         assert gated(x).std().item() < 0.5 * x.std().item()
 
 
+def _assert_added_part_starts_silent(plain: FastNet, extended: FastNet, new_keys: list[str],
+                                     shape: tuple[int, ...]) -> None:
+    """``extended`` = ``plain`` + an option whose zero init must leave the output unchanged: the
+    older weights load with exactly ``new_keys`` missing and give the same frame."""
+    missing = extended.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == new_keys
+    x = torch.rand(*shape)
+    with torch.no_grad():
+        assert torch.equal(plain(x), extended(x))
+
+
 def test_drop_context_starts_as_the_finder_without_it():
     """E16: the restorer's features enter the finder through a zero-initialised 1×1 conv, so a
     finder trained without them loads and gives the same output."""
     torch.manual_seed(0)
-    plain = FastNet(drops=True).eval()
-    ctx = FastNet(drops=True, drop_context=True).eval()
-    missing = ctx.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["drops.context.bias", "drops.context.weight"]
-    x = torch.rand(1, 3, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(plain(x), ctx(x))
+    _assert_added_part_starts_silent(FastNet(drops=True).eval(), FastNet(drops=True, drop_context=True).eval(),
+                                     ["drops.context.bias", "drops.context.weight"], (1, 3, 64, 64))
 
 
 def test_restore_with_the_finders_logits_given_equals_computing_them():
@@ -127,12 +133,8 @@ def test_priors_start_as_the_net_without_them():
     plain = FastNet().eval()
     with torch.no_grad():
         plain.head.weight.normal_(std=0.05)
-    withp = FastNet(priors=True).eval()
-    missing = withp.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["prior.bias", "prior.weight"]
-    x = torch.rand(1, 3, 64, 96)
-    with torch.no_grad():
-        assert torch.equal(plain(x), withp(x))
+    _assert_added_part_starts_silent(plain, FastNet(priors=True).eval(), ["prior.bias", "prior.weight"],
+                                     (1, 3, 64, 96))
 
 
 def test_dark_bright_are_local_min_and_max_of_all_colours():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
@@ -83,8 +84,9 @@ def test_weights_carry_their_architecture_options(tmp_path) -> None:
     assert weights_arch(path) == arch
     net, _ = load_model("fast", path)
     assert net.stem[0].out_channels == 16
-    backend = open_backend(str(path), "torch", arch="fast")
-    assert backend is not None
+    x = torch.rand(1, 3, 32, 48)
+    with open_backend(str(path), "torch", arch="fast", threads=1) as backend, torch.no_grad():
+        assert np.allclose(backend(x.numpy()), net(x).numpy(), atol=1e-6)
     plain = save_weights(FastNet(**arch), tmp_path / "plain.safetensors")  # no options stored
     with pytest.raises(WeightsError, match="another configuration|another architecture"):
         load_model("fast", plain)
