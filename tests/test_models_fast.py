@@ -137,6 +137,33 @@ def test_priors_start_as_the_net_without_them():
                                      (1, 3, 64, 96))
 
 
+def test_glob_starts_as_the_net_without_it():
+    """``glob=True`` (E31) adds a zero 1×1 conv on the frame's mean features: older weights load."""
+    torch.manual_seed(0)
+    plain = FastNet().eval()
+    with torch.no_grad():
+        plain.head.weight.normal_(std=0.05)
+    _assert_added_part_starts_silent(plain, FastNet(glob=True).eval(), ["glob.bias", "glob.weight"],
+                                     (1, 3, 64, 96))
+
+
+def test_glob_lets_a_far_corner_change_the_output_everywhere():
+    """The point of ``glob``: content ~400 px away, beyond the trunk's ~250-px receptive field,
+    changes a pixel's output through the frame-wide mean; without ``glob`` it cannot."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 64, 512) * 0.5
+    far = x.clone()
+    far[..., 448:] = 1.0  # the right eighth turns white
+    for glob, changed in ((False, False), (True, True)):
+        m = FastNet(glob=glob).eval()
+        with torch.no_grad():
+            m.head.weight.normal_(std=0.05)
+            if glob:
+                m.glob.weight.normal_(std=0.5)
+            diff = (m(x) - m(far))[..., :64].abs().max().item()  # the left eighth
+        assert (diff > 1e-4) is changed, (glob, diff)
+
+
 def test_dark_bright_are_local_min_and_max_of_all_colours():
     from torch.nn import functional as F
 

@@ -84,13 +84,18 @@ def _build_unet(m: nn.Module, c1: int, c2: int, c3: int) -> None:
     m.dec1 = _conv(c1, c1)
 
 
-def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None,
+          glob: nn.Module | None = None) -> torch.Tensor:
     """Space-to-depth input (plus ``extra`` at the stem) -> 1/4-resolution decoder features,
-    through ``_build_unet``'s layers."""
+    through ``_build_unet``'s layers; ``glob`` maps the frame's mean 1/16 features to a vector
+    added at every 1/16 position (E31)."""
     stem = m.stem(xs)
     e1 = m.enc1(stem if extra is None else stem + extra)
     e2 = m.enc2(m.down2(e1))
-    mid = m.mid(m.down3(e2))
+    e3 = m.down3(e2)
+    if glob is not None:  # GlobalAveragePool -> 1x1 conv -> broadcast Add: standard ONNX ops
+        e3 = e3 + glob(F.adaptive_avg_pool2d(e3, 1))
+    mid = m.mid(e3)
     d2 = m.dec2(m.up3(mid) + e2)
     return m.dec1(m.up2(d2) + e1)
 
@@ -164,7 +169,7 @@ class FastNet(nn.Module):
     ``drops=True`` adds a ``DropFinder`` whose mask fills drops from around (E15)."""
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
-                 drop_context: bool = False, priors: bool = False) -> None:
+                 drop_context: bool = False, priors: bool = False, glob: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -182,11 +187,18 @@ class FastNet(nn.Module):
         if self.prior is not None:
             nn.init.zeros_(self.prior.weight)
             nn.init.zeros_(self.prior.bias)
+        # ``glob`` (E31): the dirt's colour p·D is one per frame, and spots anywhere show it; a
+        # frame-wide mean of the 1/16 features, through a zero 1×1 conv (older weights unchanged)
+        self.glob = nn.Conv2d(c3, c3, 1) if glob else None
+        if self.glob is not None:
+            nn.init.zeros_(self.glob.weight)
+            nn.init.zeros_(self.glob.bias)
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
-        return xs, _unet(self, xs, self.prior(dark_bright(xs)) if self.prior is not None else None)
+        extra = self.prior(dark_bright(xs)) if self.prior is not None else None
+        return xs, _unet(self, xs, extra, self.glob)
 
     def drop_logits(self, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""
