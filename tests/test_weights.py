@@ -92,6 +92,39 @@ def test_weights_carry_their_architecture_options(tmp_path) -> None:
         load_model("fast", plain)
 
 
+def test_soup_averages_weights_and_counts_a_missing_zero_option_as_zero(tmp_path) -> None:
+    """scripts/soup.py (how E30 was made): a weighted mean per tensor; a file without ``glob``
+    adds zeros to the glob parts; the soup loads by the model's name with the merged options."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from streamer.evaluate.restore import load_model
+    from streamer.models.fast import FastNet
+    from streamer.models.weights import ARCH_KEY, weights_arch
+
+    torch.manual_seed(0)
+    small = {"c1": 8, "c2": 8, "c3": 8}
+    a, b = FastNet(**small, glob=True), FastNet(**small)
+    with torch.no_grad():
+        a.glob.weight.normal_()
+    fa = save_weights(a, tmp_path / "a.safetensors", {ARCH_KEY: small | {"glob": True}})
+    fb = save_weights(b, tmp_path / "b.safetensors", {ARCH_KEY: small})
+    script = Path(__file__).parents[1] / "scripts" / "soup.py"
+    out = tmp_path / "soup.safetensors"
+    subprocess.run([sys.executable, str(script), str(out), f"{fa}:3", f"{fb}:1"], check=True)
+    assert weights_arch(out) == small | {"glob": True}
+    net, _ = load_model("fast", out)
+    sa, sb = a.state_dict(), b.state_dict()
+    for k, v in net.state_dict().items():
+        want = 0.75 * sa[k] + 0.25 * sb[k] if k in sb else 0.75 * sa[k]
+        assert torch.allclose(v, want, atol=1e-6), k
+    wide = save_weights(FastNet(), tmp_path / "wide.safetensors")
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "x.safetensors"), str(fb), str(wide)],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "different architecture options" in bad.stderr
+
+
 @pytest.mark.parametrize("spec", [s for s in list_specs() if s.weights_path and s.weights_path.exists()],
                          ids=lambda s: s.name)
 def test_shipped_weights_match_their_training_card(spec) -> None:
