@@ -32,7 +32,7 @@ def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
     spec = get_spec(model)
     if spec.weights_path is None:
         raise ConfigError(f"model {model!r} ships no weights; pass a .safetensors path with --arch {model}")
-    return load_weights(spec.build(), spec.weights_path, name=spec.name), spec.multiple
+    return build_with_weights(spec, spec.weights_path), spec.multiple
 
 
 def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
