@@ -15,12 +15,16 @@ Why this shape (experiments in docs/model-log.md)
 * ``g`` is bounded to [0, 4] (α ≤ 0.75 is invertible; beyond it inpaint): an unbounded gain
   turned dark opaque specks into bright blobs.
 * Identity at start-up (head near zero): clean frames are left alone from the first step.
+* Frame-wide context (``glob``, shipped since E31): the mean of the 1/16 features over the whole
+  frame, through a 1×1 conv, is added at every 1/16 position. The dirt's colour is one per frame
+  and whether a frame is dirty at all is a frame-wide fact; with it the net cleans more dirt and
+  leaves clean frames alone better (model-log E31). Tiles (``tile:``) each get their own mean.
 * Drops (``drops=True``, the opt-in ``fast-drops``): no gain/offset of a drop's pixels brings the
   scene back, and restoration loss never taught this trunk where drops are (docs/model-log.md
   E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
   replaces the restored pixels by a fill from their surroundings (``fill.Fill``, at 1/4).
-* Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip): exports to ONNX
-  opset 17 and quantizes to INT8. Upsampling is 1×1 conv + nearest resize, not a transposed
+* Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip,
+  GlobalAveragePool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv + nearest resize, not a transposed
   conv, because ONNX Runtime has no INT8 ConvTranspose. Space-to-depth is a conv with a fixed
   one-hot kernel (ORT ran PixelUnshuffle's 6-D transpose 4× slower); back is DepthToSpace.
 
