@@ -1,5 +1,6 @@
 """FastNet's conv-based space-to-depth must equal PixelUnshuffle/PixelShuffle."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -127,24 +128,16 @@ def test_restore_with_the_finders_logits_given_equals_computing_them():
         assert (given - m.restore(x, xs, d1, torch.full((1, 1, 64, 96), -30.0))).abs().max() > 1e-3
 
 
-def test_priors_start_as_the_net_without_them():
-    """``priors=True`` adds a zero 1×1 conv: older weights load (new_parts) and give the same frame."""
+@pytest.mark.parametrize("option,keys", [("priors", ["prior.bias", "prior.weight"]),
+                                         ("glob", ["glob.bias", "glob.weight"])])
+def test_zero_initialised_option_starts_as_the_net_without_it(option, keys):
+    """``priors=True`` (E29) and ``glob=True`` (E31) add a zero 1×1 conv: older weights load
+    (new_parts) and give the same frame."""
     torch.manual_seed(0)
     plain = FastNet().eval()
     with torch.no_grad():
         plain.head.weight.normal_(std=0.05)
-    _assert_added_part_starts_silent(plain, FastNet(priors=True).eval(), ["prior.bias", "prior.weight"],
-                                     (1, 3, 64, 96))
-
-
-def test_glob_starts_as_the_net_without_it():
-    """``glob=True`` (E31) adds a zero 1×1 conv on the frame's mean features: older weights load."""
-    torch.manual_seed(0)
-    plain = FastNet().eval()
-    with torch.no_grad():
-        plain.head.weight.normal_(std=0.05)
-    _assert_added_part_starts_silent(plain, FastNet(glob=True).eval(), ["glob.bias", "glob.weight"],
-                                     (1, 3, 64, 96))
+    _assert_added_part_starts_silent(plain, FastNet(**{option: True}).eval(), keys, (1, 3, 64, 96))
 
 
 def test_glob_lets_a_far_corner_change_the_output_everywhere():
