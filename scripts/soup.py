@@ -19,8 +19,8 @@ from safetensors.torch import load_file, save_file
 from streamer.models.weights import ARCH_KEY, sha256_file, weights_arch
 
 
-# option -> the weight-name prefix of its zero-initialised parts (models/fast.py)
-ZERO_INIT_OPTIONS = {"glob": "glob.", "priors": "prior."}
+# options whose parts start at zero (models/fast.py), so a file without them holds them at zero
+ZERO_INIT_OPTIONS = frozenset({"glob", "priors"})
 
 
 def soup_arch(archs: list[dict]) -> dict:
@@ -45,8 +45,8 @@ def main() -> None:
     for f, w in parts:  # a key only some files have is summed over those: the others count as 0
         for k, v in load_file(f).items():
             acc[k] = acc.get(k, 0.0) + v.double() * (w / total)
-    meta = {ARCH_KEY: json.dumps(arch, sort_keys=True), "soup": json.dumps([{"file": f, "weight": w, "sha256": sha256_file(f)}
-                                                      for f, w in parts])}
+    recipe = [{"file": f, "weight": w, "sha256": sha256_file(f)} for f, w in parts]
+    meta = {ARCH_KEY: json.dumps(arch, sort_keys=True), "soup": json.dumps(recipe)}
     save_file({k: v.float().contiguous() for k, v in acc.items()}, args.out, metadata=meta)
     print(f"wrote {args.out}: " + " + ".join(f"{w:g}×{f}" for f, w in parts))
 

@@ -11,12 +11,12 @@ from streamer.models.registry import ModelSpec, get_spec, list_specs, register
 def describe_models() -> list[dict]:
     """Rows for `streamer models`: params, weights (paper count), FLOPs/px at 1280×720, weights."""
     from streamer.models.flops import count_flops_per_px, count_params, count_weights
-    from streamer.models.weights import weights_arch
+    from streamer.models.weights import arch_kwargs
 
     rows = []
     for spec in list_specs():
         wp = spec.weights_path
-        kwargs = spec.kwargs | (weights_arch(wp) if wp and wp.exists() else {})  # as shipped (e.g. glob)
+        kwargs = arch_kwargs(spec, wp)  # as shipped (e.g. glob); a missing file stores none
         net = spec.builder(**kwargs).eval()
         meta = spec.builder(**kwargs).to("meta").eval()  # shapes only: FLOPs at 720p cost no arithmetic
         rows.append({

@@ -24,9 +24,10 @@ Why this shape (experiments in docs/model-log.md)
   E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
   replaces the restored pixels by a fill from their surroundings (``fill.Fill``, at 1/4).
 * Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip,
-  GlobalAveragePool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv + nearest resize, not a transposed
-  conv, because ONNX Runtime has no INT8 ConvTranspose. Space-to-depth is a conv with a fixed
-  one-hot kernel (ORT ran PixelUnshuffle's 6-D transpose 4× slower); back is DepthToSpace.
+  GlobalAveragePool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv +
+  nearest resize, not a transposed conv, because ONNX Runtime has no INT8 ConvTranspose.
+  Space-to-depth is a conv with a fixed one-hot kernel (ORT ran PixelUnshuffle's 6-D transpose
+  4× slower); back is DepthToSpace.
 
 Value range: input and output N×3×H×W float in [0, 1]; H and W multiples of 16.
 """

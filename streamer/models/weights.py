@@ -41,10 +41,15 @@ def weights_arch(path: str | Path) -> dict[str, Any]:
     return card.get("config", {}).get("model_kwargs", {})
 
 
+def arch_kwargs(spec: Any, path: str | Path | None) -> dict[str, Any]:
+    """``spec``'s constructor options, overridden by those stored in ``path`` (if any)."""
+    return spec.kwargs | (weights_arch(path) if path is not None else {})
+
+
 def build_with_weights(spec: Any, path: str | Path) -> nn.Module:
     """``spec``'s architecture with the options stored in ``path`` (e.g. a width-0.5 fine-tune of
     ``fast``), filled from it: trained variants run, export and evaluate under the model's name."""
-    return load_weights(spec.builder(**(spec.kwargs | weights_arch(path))), path, name=spec.name)
+    return load_weights(spec.builder(**arch_kwargs(spec, path)), path, name=spec.name)
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "",
