@@ -20,7 +20,7 @@ from streamer.models.weights import ARCH_KEY, sha256_file, weights_arch
 
 
 # options whose parts start at zero (models/fast.py), so a file without them holds them at zero
-ZERO_INIT_OPTIONS = frozenset({"glob", "priors"})
+ZERO_INIT_OPTIONS = frozenset({"glob", "glob_max", "priors"})
 
 
 def soup_arch(archs: list[dict]) -> dict:

@@ -129,10 +129,11 @@ def test_restore_with_the_finders_logits_given_equals_computing_them():
 
 
 @pytest.mark.parametrize("option,keys", [("priors", ["prior.bias", "prior.weight"]),
-                                         ("glob", ["glob.bias", "glob.weight"])])
+                                         ("glob", ["glob.bias", "glob.weight"]),
+                                         ("glob_max", ["glob_max.bias", "glob_max.weight"])])
 def test_zero_initialised_option_starts_as_the_net_without_it(option, keys):
-    """``priors=True`` (E29) and ``glob=True`` (E31) add a zero 1×1 conv: older weights load
-    (new_parts) and give the same frame."""
+    """``priors=True`` (E29), ``glob=True`` (E31) and ``glob_max=True`` (E34) add a zero 1×1
+    conv: older weights load (new_parts) and give the same frame."""
     torch.manual_seed(0)
     plain = FastNet().eval()
     with torch.no_grad():
@@ -140,21 +141,22 @@ def test_zero_initialised_option_starts_as_the_net_without_it(option, keys):
     _assert_added_part_starts_silent(plain, FastNet(**{option: True}).eval(), keys, (1, 3, 64, 96))
 
 
-def test_glob_lets_a_far_corner_change_the_output_everywhere():
-    """The point of ``glob``: content ~400 px away, beyond the trunk's ~250-px receptive field,
-    changes a pixel's output through the frame-wide mean; without ``glob`` it cannot."""
+@pytest.mark.parametrize("option", [None, "glob", "glob_max"])
+def test_glob_lets_a_far_corner_change_the_output_everywhere(option):
+    """The point of ``glob`` / ``glob_max``: content ~400 px away, beyond the trunk's ~250-px
+    receptive field, changes a pixel's output through the frame-wide mean / maximum; without
+    either it cannot."""
     torch.manual_seed(0)
     x = torch.rand(1, 3, 64, 512) * 0.5
     far = x.clone()
     far[..., 448:] = 1.0  # the right eighth turns white
-    for glob, changed in ((False, False), (True, True)):
-        m = FastNet(glob=glob).eval()
-        with torch.no_grad():
-            m.head.weight.normal_(std=0.05)
-            if glob:
-                m.glob.weight.normal_(std=0.5)
-            diff = (m(x) - m(far))[..., :64].abs().max().item()  # the left eighth
-        assert (diff > 1e-4) is changed, (glob, diff)
+    m = FastNet(**({option: True} if option else {})).eval()
+    with torch.no_grad():
+        m.head.weight.normal_(std=0.05)
+        if option:
+            getattr(m, option).weight.normal_(std=0.5)
+        diff = (m(x) - m(far))[..., :64].abs().max().item()  # the left eighth
+    assert (diff > 1e-4) is (option is not None), (option, diff)
 
 
 def test_dark_bright_are_local_min_and_max_of_all_colours():

@@ -19,7 +19,7 @@ from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights, save_weights
 from streamer.train.data import MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, read_rgb
-from streamer.train.negatives import hard_clean_patch, paste_sign, text_panel_score
+from streamer.train.negatives import hard_clean_patch, paste_sign, speck_score, text_panel_score
 from streamer.train.loop import train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
@@ -87,6 +87,28 @@ def test_hard_negatives_prefer_text_panels_over_sky_and_plain_white() -> None:
     rng = np.random.default_rng(0)
     picks = [hard_clean_patch([sky, white, _sign(96, 96)], 64, rng, min_var=MIN_CLEAN_VAR) for _ in range(10)]
     assert sum(text_panel_score(p) > 0.2 for p in picks) >= 8  # 32 tries find the sign
+
+
+def _pebbles(seed: int = 0, spots: int = 40) -> np.ndarray:
+    """Smooth green grass with small white pebbles (the E33 scene the net erased)."""
+    rng = np.random.default_rng(seed)
+    img = np.zeros((96, 96, 3), np.float32) + np.array([0.3, 0.5, 0.2], np.float32)
+    img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+    for y, x in rng.integers(4, 92, (spots, 2)):
+        img[y - 1:y + 2, x - 1:x + 2] = 0.9
+    return img
+
+
+def test_speck_negatives_prefer_isolated_spots_over_plain_and_busy_texture() -> None:
+    """``specks`` (E33): many small isolated spots score high; the same grass without them and
+    a busy texture (where every pixel is a "spot") score low, so mining picks the pebbles."""
+    plain = _pebbles(spots=0)
+    busy = np.random.default_rng(1).random((96, 96, 3), dtype=np.float32)
+    assert speck_score(_pebbles()) > 10 * max(speck_score(plain), speck_score(busy), 0.1)
+    rng = np.random.default_rng(0)
+    picks = [hard_clean_patch([plain, busy, _pebbles()], 64, rng, min_var=1e-4, kind="specks")
+             for _ in range(10)]
+    assert sum(speck_score(p) > 5 for p in picks) >= 8
 
 
 def test_pasted_signs_are_seeded_bright_panels_with_marks() -> None:

@@ -23,8 +23,8 @@ Why this shape (experiments in docs/model-log.md)
   scene back, and restoration loss never taught this trunk where drops are (docs/model-log.md
   E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
   replaces the restored pixels by a fill from their surroundings (``fill.Fill``, at 1/4).
-* Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip,
-  GlobalAveragePool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv +
+* Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip, GlobalAveragePool,
+  GlobalMaxPool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv +
   nearest resize, not a transposed conv, because ONNX Runtime has no INT8 ConvTranspose.
   Space-to-depth is a conv with a fixed one-hot kernel (ORT ran PixelUnshuffle's 6-D transpose
   4× slower); back is DepthToSpace.
@@ -90,16 +90,20 @@ def _build_unet(m: nn.Module, c1: int, c2: int, c3: int) -> None:
 
 
 def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None,
-          glob: nn.Module | None = None) -> torch.Tensor:
+          glob: nn.Module | None = None, glob_max: nn.Module | None = None) -> torch.Tensor:
     """Space-to-depth input (plus ``extra`` at the stem) -> 1/4-resolution decoder features,
-    through ``_build_unet``'s layers; ``glob`` maps the frame's mean 1/16 features to a vector
-    added at every 1/16 position (E31)."""
+    through ``_build_unet``'s layers; ``glob`` / ``glob_max`` map the frame's mean / maximum 1/16
+    features to a vector added at every 1/16 position (E31, E34)."""
     stem = m.stem(xs)
     e1 = m.enc1(stem if extra is None else stem + extra)
     e2 = m.enc2(m.down2(e1))
     e3 = m.down3(e2)
-    if glob is not None:  # GlobalAveragePool -> 1x1 conv -> broadcast Add: standard ONNX ops
-        e3 = e3 + glob(F.adaptive_avg_pool2d(e3, 1))
+    # GlobalAveragePool / GlobalMaxPool -> 1x1 conv -> broadcast Add: standard ONNX ops; both
+    # read the same e3
+    ctx = [conv(pool(e3, 1)) for conv, pool in ((glob, F.adaptive_avg_pool2d),
+                                                 (glob_max, F.adaptive_max_pool2d)) if conv is not None]
+    for c in ctx:
+        e3 = e3 + c
     mid = m.mid(e3)
     d2 = m.dec2(m.up3(mid) + e2)
     return m.dec1(m.up2(d2) + e1)
@@ -154,6 +158,14 @@ class DropFinder(nn.Module):
         return self.head(_unet(self, xs, extra))
 
 
+def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
+    """A 1×1 conv that starts at zero: an option added to trained weights changes nothing yet."""
+    conv = nn.Conv2d(cin, cout, 1)
+    nn.init.zeros_(conv.weight)
+    nn.init.zeros_(conv.bias)
+    return conv
+
+
 @register(
     "fast",
     weights="fast.safetensors",
@@ -174,7 +186,8 @@ class FastNet(nn.Module):
     ``drops=True`` adds a ``DropFinder`` whose mask fills drops from around (E15)."""
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
-                 drop_context: bool = False, priors: bool = False, glob: bool = False) -> None:
+                 drop_context: bool = False, priors: bool = False, glob: bool = False,
+                 glob_max: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -188,22 +201,19 @@ class FastNet(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.drops = DropFinder(c1 // 2, c2 // 2, c3 // 2, context=c1 if drop_context else 0) if drops else None
         # ``priors`` (E29): dark/bright-channel maps into the stem; zero, so older weights start unchanged
-        self.prior = nn.Conv2d(2 * len(PRIOR_WINDOWS), c1, 1) if priors else None
-        if self.prior is not None:
-            nn.init.zeros_(self.prior.weight)
-            nn.init.zeros_(self.prior.bias)
+        self.prior = _zero_conv(2 * len(PRIOR_WINDOWS), c1) if priors else None
         # ``glob`` (E31): the dirt's colour p·D is one per frame, and spots anywhere show it; a
         # frame-wide mean of the 1/16 features, through a zero 1×1 conv (older weights unchanged)
-        self.glob = nn.Conv2d(c3, c3, 1) if glob else None
-        if self.glob is not None:
-            nn.init.zeros_(self.glob.weight)
-            nn.init.zeros_(self.glob.bias)
+        self.glob = _zero_conv(c3, c3) if glob else None
+        # ``glob_max`` (E34): the frame's strongest response too ("a spot somewhere"), which a
+        # mean over a mostly clean frame dilutes (CBAM-style average + max)
+        self.glob_max = _zero_conv(c3, c3) if glob_max else None
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
         extra = self.prior(dark_bright(xs)) if self.prior is not None else None
-        return xs, _unet(self, xs, extra, self.glob)
+        return xs, _unet(self, xs, extra, self.glob, self.glob_max)
 
     def drop_logits(self, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""

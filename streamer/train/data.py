@@ -94,10 +94,12 @@ class PatchStream(torch.utils.data.IterableDataset):
     def __init__(self, images: list[np.ndarray], patch: int, seed: int, mix: PatchMix,
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
                  reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
-                 with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None) -> None:
+                 with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None,
+                 hard_kinds: tuple[str, ...] = ("panels",)) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
+        self.hard_kinds = hard_kinds  # which mined negatives (negatives.HARD_SCORES), drawn evenly
         self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
         self.mask_kinds = mask_kinds  # None: every corruption's mask; else zeros for the others
 
@@ -118,7 +120,9 @@ class PatchStream(torch.utils.data.IterableDataset):
         no_mask = np.zeros((p, p, 1), np.float32)
         item = lambda d, c, m: (to_t(d), to_t(c)) + ((to_t(m),) if self.with_mask else ())  # noqa: E731
         if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
-            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR)
+            kinds = self.hard_kinds  # one kind draws nothing: older configs keep their stream
+            kind = kinds[rng.integers(len(kinds))] if len(kinds) > 1 else kinds[0]
+            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR, kind=kind)
             return [item(clean_p, clean_p, no_mask)]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]

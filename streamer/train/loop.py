@@ -152,7 +152,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
-                         clean_hard=cfg.clean_hard, signs=cfg.scene_signs,
+                         clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
+                         signs=cfg.scene_signs,
                          with_mask=head is not None or cfg.drop_loss > 0,
                          mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,

@@ -5,6 +5,8 @@ synthesis has a faint bright haze, and bright flat areas with marks look like it
 mined windows of the training photos that look like text panels (``hard_clean_patch``) and
 procedural signs pasted into the scene *before* corruption (``paste_sign``), so panels appear
 both clean and under dirt, rain and drops, always with their true colour as the target.
+Longer runs then erased real specks instead (white pebbles on grass, E33): ``speck_score`` mines
+windows with many small isolated bright or dark spots.
 """
 
 from __future__ import annotations
@@ -33,10 +35,33 @@ def text_panel_score(patch: np.ndarray) -> float:
     return white * min(1.0, 10.0 * edges) if dark > 0.01 else 0.0
 
 
+_SPECK_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+
+
+def speck_score(patch: np.ndarray) -> float:
+    """High for many small isolated spots (3–60 px, ≥ 0.2 brighter or darker than around them,
+    by a 9-px white/black top-hat) on a background that is not itself busy: pebbles, petals,
+    sparkles — what a dirt or drop remover mistakes for a fleck. Spots per 10k px, scaled down
+    as the share of fine texture (top-hat > 0.08) rises, so foliage and gravel score low."""
+    y = patch.mean(axis=2).astype(np.float32)
+    hat = np.maximum(y - cv2.morphologyEx(y, cv2.MORPH_OPEN, _SPECK_KERNEL),
+                     cv2.morphologyEx(y, cv2.MORPH_CLOSE, _SPECK_KERNEL) - y)
+    busy = float((hat > 0.08).mean())
+    _, _, stats, _ = cv2.connectedComponentsWithStats((hat > 0.2).astype(np.uint8), connectivity=8)
+    area = stats[1:, cv2.CC_STAT_AREA]
+    spots = int(((area >= 3) & (area <= 60)).sum())
+    return spots * 1e4 / y.size * max(0.0, 1.0 - 3.0 * busy)
+
+
+HARD_SCORES = {"panels": text_panel_score, "specks": speck_score}
+
+
 def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
-                     *, min_var: float, candidates: int = 32) -> np.ndarray:
-    """The most text-panel-like of ``candidates`` random clean windows (a hard negative); windows
-    flatter than ``min_var`` (the training patch rule) only if nothing else was drawn."""
+                     *, min_var: float, candidates: int = 32, kind: str = "panels") -> np.ndarray:
+    """The highest-scoring (``HARD_SCORES[kind]``) of ``candidates`` random clean windows (a hard
+    negative); windows flatter than ``min_var`` (the training patch rule) only if nothing else
+    was drawn."""
+    score_fn = HARD_SCORES[kind]
     best, best_score = None, -1.0
     for _ in range(candidates):
         img = images[rng.integers(len(images))]
@@ -45,7 +70,7 @@ def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
             continue
         y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
         patch = img[y:y + p, x:x + p]
-        score = text_panel_score(patch) if patch.var() >= min_var else -1.0
+        score = score_fn(patch) if patch.var() >= min_var else -1.0
         if score > best_score:
             best, best_score = patch, score
     if best is None:
