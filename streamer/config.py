@@ -70,9 +70,10 @@ class TrainConfig(Strict):
     clean_hard: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of all patches that are mined clean hard negatives: the highest-scoring of 32 random
     windows (see `clean_hard_kinds`). Drawn first; the mix shares apply to the rest."""
-    clean_hard_kinds: list[Literal["panels", "specks"]] = Field(default=["panels"], min_length=1)
+    clean_hard_kinds: list[Literal["panels", "specks", "bright"]] = Field(default=["panels"], min_length=1)
     """What the hard negatives are mined for, one kind drawn evenly per patch: `panels` = bright
-    with sharp dark marks (a white sign), `specks` = many small isolated spots (pebbles on grass)."""
+    with sharp dark marks (a white sign), `specks` = many small isolated spots (pebbles on grass),
+    `bright` = mostly near-white (snow, white fur, walls)."""
     scene_signs: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of regions that get a procedural sign (white/yellow panel, dark or red letters) pasted
     in before corruption: panels seen clean and under dirt/rain, with their true colour."""

@@ -19,7 +19,7 @@ from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights, save_weights
 from streamer.train.data import MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, read_rgb
-from streamer.train.negatives import hard_clean_patch, paste_sign, speck_score, text_panel_score
+from streamer.train.negatives import bright_score, hard_clean_patch, paste_sign, speck_score, text_panel_score
 from streamer.train.loop import train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
@@ -109,6 +109,20 @@ def test_speck_negatives_prefer_isolated_spots_over_plain_and_busy_texture() -> 
     picks = [hard_clean_patch([plain, busy, _pebbles()], 64, rng, min_var=1e-4, kind="specks")
              for _ in range(10)]
     assert sum(speck_score(p) > 5 for p in picks) >= 8
+
+
+def test_bright_negatives_prefer_near_white_windows() -> None:
+    """``bright`` (E35): the share of near-white pixels; a white body beside green grass scores
+    by its area, blue sky and grass score zero, and mining picks the white window."""
+    grass = _pebbles(spots=0)
+    sky = np.zeros((96, 96, 3), np.float32) + np.array([0.45, 0.65, 0.95], np.float32)
+    body = grass.copy()
+    body[:, :64] = 0.92 + np.random.default_rng(2).normal(0, 0.01, (96, 64, 3)).astype(np.float32)
+    assert bright_score(grass) == bright_score(sky) == 0.0
+    assert abs(bright_score(body) - 64 / 96) < 0.02
+    rng = np.random.default_rng(0)
+    picks = [hard_clean_patch([grass, sky, body], 64, rng, min_var=1e-4, kind="bright") for _ in range(10)]
+    assert sum(bright_score(p) > 0.3 for p in picks) >= 8
 
 
 def test_pasted_signs_are_seeded_bright_panels_with_marks() -> None:

@@ -6,7 +6,8 @@ mined windows of the training photos that look like text panels (``hard_clean_pa
 procedural signs pasted into the scene *before* corruption (``paste_sign``), so panels appear
 both clean and under dirt, rain and drops, always with their true colour as the target.
 Longer runs then erased real specks instead (white pebbles on grass, E33): ``speck_score`` mines
-windows with many small isolated bright or dark spots.
+windows with many small isolated bright or dark spots. Its worst crop was in fact a faint tone
+shift over a bright flat region (a white penguin): ``bright_score`` mines those (E35).
 """
 
 from __future__ import annotations
@@ -53,7 +54,15 @@ def speck_score(patch: np.ndarray) -> float:
     return spots * 1e4 / y.size * max(0.0, 1.0 - 3.0 * busy)
 
 
-HARD_SCORES = {"panels": text_panel_score, "specks": speck_score}
+def bright_score(patch: np.ndarray) -> float:
+    """Share of near-white pixels (every channel > 0.65): snow, white fur, walls, overcast sky —
+    bright areas where a net that has learnt to lift a dirt veil shifts the tone of the whole
+    region. Mining keeps only windows above the training patch's variance floor, so these come
+    with some texture."""
+    return float((patch.min(axis=2) > 0.65).mean())
+
+
+HARD_SCORES = {"panels": text_panel_score, "specks": speck_score, "bright": bright_score}
 
 
 def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
