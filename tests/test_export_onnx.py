@@ -96,3 +96,21 @@ def test_every_model_exports_with_parity(spec, tmp_path: Path) -> None:
     path = export_onnx(net, tmp_path / f"{spec.name}.onnx", shape=(1, h, w), dynamic=True)
     parity = check_parity(path, net, [(1, h, w), (1, h + 2 * m, w + m)])
     assert parity.psnr_db >= 50
+
+
+def test_frame_wide_context_options_export_with_parity(tmp_path: Path) -> None:
+    """``glob`` / ``glob_max`` (E31, E34) become GlobalAveragePool / GlobalMaxPool: with
+    non-zero context weights the ONNX graph still matches PyTorch at two frame sizes (the pools
+    are over whatever frame comes, not one fixed size)."""
+    from streamer.models.fast import FastNet
+
+    torch.manual_seed(0)
+    net = FastNet(glob=True, glob_max=True).eval()
+    with torch.no_grad():
+        net.head.weight.normal_(std=0.05)
+        net.glob.weight.normal_(std=0.2)
+        net.glob_max.weight.normal_(std=0.2)
+    path = export_onnx(net, tmp_path / "ctx.onnx", shape=(1, 64, 96), dynamic=True)
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert {"GlobalAveragePool", "GlobalMaxPool"} <= ops, ops
+    assert check_parity(path, net, [(1, 64, 96), (1, 96, 160)]).psnr_db >= 50
