@@ -98,12 +98,11 @@ def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None,
     e1 = m.enc1(stem if extra is None else stem + extra)
     e2 = m.enc2(m.down2(e1))
     e3 = m.down3(e2)
-    # GlobalAveragePool / GlobalMaxPool -> 1x1 conv -> broadcast Add: standard ONNX ops; both
-    # read the same e3
-    ctx = [conv(pool(e3, 1)) for conv, pool in ((glob, F.adaptive_avg_pool2d),
-                                                 (glob_max, F.adaptive_max_pool2d)) if conv is not None]
-    for c in ctx:
-        e3 = e3 + c
+    pooled = e3  # both pool the encoder's features, not each other's sum
+    if glob is not None:  # GlobalAveragePool -> 1x1 conv -> broadcast Add: standard ONNX ops
+        e3 = e3 + glob(F.adaptive_avg_pool2d(pooled, 1))
+    if glob_max is not None:  # GlobalMaxPool, likewise
+        e3 = e3 + glob_max(F.adaptive_max_pool2d(pooled, 1))
     mid = m.mid(e3)
     d2 = m.dec2(m.up3(mid) + e2)
     return m.dec1(m.up2(d2) + e1)

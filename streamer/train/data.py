@@ -121,8 +121,8 @@ class PatchStream(torch.utils.data.IterableDataset):
         item = lambda d, c, m: (to_t(d), to_t(c)) + ((to_t(m),) if self.with_mask else ())  # noqa: E731
         if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
             kinds = self.hard_kinds  # one kind draws nothing: older configs keep their stream
-            kind = kinds[rng.integers(len(kinds))] if len(kinds) > 1 else kinds[0]
-            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR, kind=kind)
+            hard_kind = kinds[rng.integers(len(kinds))] if len(kinds) > 1 else kinds[0]
+            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR, kind=hard_kind)
             return [item(clean_p, clean_p, no_mask)]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]
