@@ -123,3 +123,48 @@ def test_splits_partition_the_folder(tmp_path: Path) -> None:
     assert pick["val"] and pick["train"]
     assert all(is_validation(p) for p in pick["val"]) and not any(is_validation(p) for p in pick["train"])
     assert sorted(pick["val"] + pick["train"]) == pick["all"]
+
+
+def test_several_crops_per_photo_keep_the_centre_crop_first(photos: Path, weights: dict[str, Path]) -> None:
+    """--crops N: crop 0 is exactly the one-crop run (old numbers stay comparable), the others are
+    other windows with their own corruption, and the clean tail is summarised over all of them."""
+    common = dict(clean=photos, corruption="dirt", models=("drn",), weights=weights, split="all",
+                  crop=48, baselines=False)
+    one, three = run_eval(EvalRequest(**common)), run_eval(EvalRequest(**common, crops=3))
+    assert [r["crop_index"] for r in three["per_image"]] == [0, 1, 2] * 3
+    firsts = [r for r in three["per_image"] if r["crop_index"] == 0]
+    assert firsts == one["per_image"]
+    inputs = [r["input (corrupted)"] for r in three["per_image"]]
+    assert len(set(inputs)) == 9  # every window and corruption differs
+    clean = three["clean_rows"][0]
+    assert clean["n"] == 9 and clean["psnr_min"] <= clean["psnr_tail5"] <= clean["psnr_p5"] + 1e-9
+    assert clean["psnr_tail5"] == min(r["clean drn"][0] for r in three["per_image"])  # 5 % of 9 -> 1
+    assert "3 crops of 48 px per photo" in three["table"] and "worst 5 % mean" in three["table"]
+    with pytest.raises(ConfigError, match="needs --crop SIDE"):
+        run_eval(EvalRequest(clean=photos, corruption="dirt", crops=2))
+
+
+def test_tail_mean_is_the_mean_of_the_worst_values() -> None:
+    from streamer.evaluate.table import tail_mean
+
+    values = np.arange(100, dtype=np.float64)
+    assert tail_mean(values) == pytest.approx(2.0)  # worst 5 of 100: 0..4
+    assert tail_mean(values, 0.2) == pytest.approx(9.5)
+    assert tail_mean([7.0]) == 7.0
+
+
+def test_ship_gate_rule_fails_each_row_it_names() -> None:
+    """scripts/ship_gate.py: a candidate ships only if no gain row, the clean tail or the clean
+    floor is worse; each failure is named."""
+    import importlib.util
+
+    path = Path(__file__).parents[1] / "scripts" / "ship_gate.py"
+    spec = importlib.util.spec_from_file_location("ship_gate", path)
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)
+    shipped = {row: 1.0 for row in gate.GAIN_ROWS} | {"clean_tail5": 40.0, "clean_mean": 50.0}
+    assert gate.verdict(dict(shipped), shipped) == []
+    worse = shipped | {"raindrop": 0.9, "clean_tail5": 39.9, "clean_mean": 37.0}
+    fails = gate.verdict(worse, shipped)
+    assert len(fails) == 3 and fails[0].startswith("raindrop +0.900 < shipped +1.000")
+    assert "clean worst-5 %" in fails[1] and "clean mean 37.00 < 38.0" in fails[2]

@@ -40,6 +40,8 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
                         "(val vs train = the generalisation gap); all = every photo")
     p.add_argument("--limit", type=int, help="first N photos only")
     p.add_argument("--crop", type=int, default=0, help=f"centre crop side in px ({crop_help})")
+    p.add_argument("--crops", type=int, default=1,
+                   help="crops per photo with --crop: the centre one, then seeded positions (default 1)")
     p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
     p.add_argument("--json", dest="json_out", help="write the full result here")
@@ -51,7 +53,7 @@ def request_from(args: argparse.Namespace) -> EvalRequest:
     return EvalRequest(
         clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
         weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
-        split=args.split, limit=args.limit, crop=args.crop, frame_px=args.frame_px, int8=args.int8,
+        split=args.split, limit=args.limit, crop=args.crop, crops=args.crops, frame_px=args.frame_px, int8=args.int8,
         baselines=not getattr(args, "no_baselines", True), bm3d=not getattr(args, "no_bm3d", True),
         report=Path(args.report) if getattr(args, "report", None) else None, threads=args.threads,
     )

@@ -1,0 +1,98 @@
+"""Should these `fast` weights replace the shipped ones? The ship rule, as a program.
+
+    python scripts/ship_gate.py CANDIDATE.safetensors [...] [--against streamer/weights/fast.safetensors]
+
+Rule (docs/model-log.md, "The ship gate", fixed in session 13 before any candidate was run
+through it):
+
+1. Every validation gain is at least the shipped file's: dirt, raindrops, streaks (256-px crops),
+   dirt on whole photos, dirt sized for a 1080p frame, heavy dirt. Crop rows use 4 crops per
+   photo (the centre one and 3 seeded ones), so each row averages ~90 windows, not 22.
+2. Clean fidelity: the mean PSNR of the worst 5 % of clean 256-px crops (4 per photo, every
+   photo of the folder, validation and training, ~700 crops) is at least the shipped file's.
+   (Replaces "the worst of 22 centre crops", which swung ±2 dB between checkpoints 1,000 steps
+   apart, session 12.)
+3. The clean mean over the same crops stays ≥ 38 dB (issue 9's floor for clean frames).
+
+Results are cached per weights hash under --cache, so the shipped file is measured once.
+One torch thread: it runs beside a training run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+GAIN_ROWS = {  # row -> EvalRequest options (validation split, seed 0)
+    "dirt": dict(corruption="dirt", crop=256, crops=4),
+    "raindrop": dict(corruption="raindrop", crop=256, crops=4),
+    "streaks": dict(corruption="streaks", crop=256, crops=4),
+    "dirt, whole photos": dict(corruption="dirt", crop=0),
+    "dirt, 1080p-sized": dict(corruption="dirt", crop=256, crops=4, frame_px=1920),
+    "dirt, heavy": dict(corruption="dirt", crop=256, crops=4, heavy=True),
+}
+CLEAN = dict(corruption="dirt", crop=256, crops=4, split="all")  # the corruption is not scored here
+CLEAN_FLOOR_DB = 38.0
+
+
+def measure(weights: Path, clean: Path, cache: Path) -> dict:
+    """{row: gain} plus clean_tail5 / clean_mean / clean_min for one weights file."""
+    from streamer.evaluate.runner import EvalRequest, run_eval
+    from streamer.models.weights import sha256_file
+
+    out = cache / f"{sha256_file(weights)[:16]}.json"
+    if out.exists():
+        return json.loads(out.read_text())
+    common = dict(clean=clean, models=("fast",), weights={"fast": weights}, seed=0, baselines=False, threads=1)
+    res: dict = {"weights": str(weights)}
+    for row, opts in GAIN_ROWS.items():
+        r = run_eval(EvalRequest(**common, clean_check=False, **opts))
+        res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == "fast")
+    c = run_eval(EvalRequest(**common, **CLEAN))["clean_rows"][0]
+    res |= {"clean_tail5": c["psnr_tail5"], "clean_mean": c["psnr_mean"], "clean_min": c["psnr_min"],
+            "clean_n": c["n"]}
+    cache.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(res, indent=2))
+    return res
+
+
+def verdict(cand: dict, shipped: dict) -> list[str]:
+    """The rule's failures (empty = ship)."""
+    fails = [f"{row} {cand[row]:+.3f} < shipped {shipped[row]:+.3f}" for row in GAIN_ROWS if cand[row] < shipped[row]]
+    if cand["clean_tail5"] < shipped["clean_tail5"]:
+        fails.append(f"clean worst-5 % {cand['clean_tail5']:.2f} < shipped {shipped['clean_tail5']:.2f} dB")
+    if cand["clean_mean"] < CLEAN_FLOOR_DB:
+        fails.append(f"clean mean {cand['clean_mean']:.2f} < {CLEAN_FLOOR_DB} dB")
+    return fails
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("candidates", nargs="+", type=Path)
+    p.add_argument("--against", type=Path, default=Path("streamer/weights/fast.safetensors"))
+    p.add_argument("--clean", type=Path, default=Path("../shared/data/images"))
+    p.add_argument("--cache", type=Path, default=Path("runs/gate"))
+    args = p.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    shipped = measure(args.against, args.clean, args.cache)
+    cols = [*GAIN_ROWS, "clean_tail5", "clean_mean", "clean_min"]
+    print("| weights | " + " | ".join(cols) + " | verdict |")
+    print("|---" * (len(cols) + 2) + "|")
+    print(f"| {args.against} (shipped) | " + " | ".join(f"{shipped[c]:+.2f}" if c in GAIN_ROWS else f"{shipped[c]:.2f}"
+                                                      for c in cols) + " | |", flush=True)
+    all_pass = True
+    for w in args.candidates:
+        cand = measure(w, args.clean, args.cache)
+        fails = verdict(cand, shipped)
+        all_pass &= not fails
+        print(f"| {w} | " + " | ".join(f"{cand[c]:+.2f}" if c in GAIN_ROWS else f"{cand[c]:.2f}" for c in cols)
+              + f" | {'SHIP' if not fails else 'no: ' + '; '.join(fails)} |", flush=True)
+    return 0 if all_pass else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
