@@ -74,6 +74,10 @@ class TrainConfig(Strict):
     """What the hard negatives are mined for, one kind drawn evenly per patch: `panels` = bright
     with sharp dark marks (a white sign), `specks` = many small isolated spots (pebbles on grass),
     `bright` = mostly near-white (snow, white fur, walls)."""
+    clean_ohem: int = Field(default=0, ge=0)
+    """Clean patches chosen by the net's own error: each step this many extra clean candidates
+    are drawn and, with the batch's clean patches, the ones the net currently changes most fill
+    the batch's clean slots (online hard-example mining on the clean-fidelity tail). 0 = off."""
     scene_signs: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of regions that get a procedural sign (white/yellow panel, dark or red letters) pasted
     in before corruption: panels seen clean and under dirt/rain, with their true colour."""

@@ -372,3 +372,35 @@ def test_new_parts_start_fresh_and_everything_trains(photos: Path, tmp_path: Pat
     for name in ("best", "last", "final"):
         net, _ = load_model("fast", tmp_path / "run" / f"{name}.safetensors")
         assert net.prior is not None
+
+
+def test_clean_ohem_fills_clean_slots_with_what_the_net_harms_most() -> None:
+    """Online hard clean examples: only the batch's clean slots change, and they get the clean
+    patches (batch's or pool's) with the largest current error of the net on themselves."""
+    from streamer.train.loop import _worst_clean
+
+    class Darken(torch.nn.Module):  # error on a clean patch grows with its brightness
+        def forward(self, x):
+            return x * 0.9
+
+    torch.manual_seed(0)
+    level = lambda v: torch.full((1, 3, 8, 8), v)  # noqa: E731
+    dirty = torch.cat([level(0.2), torch.rand(1, 3, 8, 8), level(0.1)])
+    clean = torch.cat([level(0.2), torch.rand(1, 3, 8, 8), level(0.1)])  # slots 0 and 2 are clean
+    mask = torch.zeros(3, 1, 8, 8)
+    pool = torch.cat([level(0.9), level(0.05), level(0.5)])
+    out = _worst_clean(Darken(), [dirty, clean, mask], pool, eps=1e-5)
+    assert torch.equal(out[0][1], dirty[1]) and torch.equal(out[1][1], clean[1])  # corrupted slot kept
+    assert sorted(float(out[1][i].mean()) for i in (0, 2)) == pytest.approx([0.5, 0.9])
+    assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][2], out[1][2])  # still clean pairs
+    assert out[2] is mask
+    untouched = _worst_clean(Darken(), [dirty[1:2], clean[1:2]], pool, eps=1e-5)
+    assert torch.equal(untouched[0], dirty[1:2])
+
+
+def test_a_run_with_clean_ohem_trains_and_records_it(photos: Path, tmp_path: Path) -> None:
+    cfg = _cfg(photos, tmp_path / "run", model="fast", model_kwargs={"glob": True}, loss="log-mse",
+               loss_eps=1e-4, steps=6, val_every=6, clean_hard=0.3, clean_ohem=3, mix_dirt=0.4,
+               mix_raindrop=0.0, mix_streaks=0.0)
+    card = train(cfg)
+    assert card["steps"] == 6 and card["config"]["clean_ohem"] == 3

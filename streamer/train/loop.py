@@ -39,6 +39,24 @@ def _loss(kind: str, out: torch.Tensor, target: torch.Tensor, eps: float = 1e-5)
     return torch.log10(mse + eps).mean()  # eps caps a patch's credit (1e-5: 50 dB)
 
 
+def _worst_clean(model: nn.Module, batch: list[torch.Tensor], pool: torch.Tensor,
+                 eps: float) -> list[torch.Tensor]:
+    """Refill the batch's clean slots (input == target) with the clean patches, among them and
+    ``pool``, that the net changes most now. Why: the ship gate watches the worst clean crops,
+    and fixed mining rules (panels, specks, bright) kept missing the scenes the net harms."""
+    dirty, clean = batch[0], batch[1]
+    slots = torch.nonzero((dirty == clean).flatten(1).all(1)).flatten()
+    if len(slots) == 0:
+        return batch
+    cands = torch.cat([clean[slots], pool.to(clean.device)])
+    with torch.no_grad():
+        err = torch.log10(((model(cands) - cands) ** 2).mean(dim=(1, 2, 3)) + eps)
+    pick = cands[torch.argsort(err, descending=True)[: len(slots)]]
+    dirty, clean = dirty.clone(), clean.clone()
+    dirty[slots], clean[slots] = pick, pick
+    return [dirty, clean, *batch[2:]]
+
+
 def _lr_at(cfg: TrainConfig, step: int) -> float:
     if cfg.optimizer == "sgd-paper":
         return cfg.lr / (1.0 + 5.0 * step * 1e-7)
@@ -158,6 +176,13 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                          mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
+    clean_pool = None
+    if cfg.clean_ohem:  # candidates for the clean slots, from their own worker (cheap: no synthesis)
+        pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
+                                  clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
+                                  signs=cfg.scene_signs)
+        clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
+                                                      num_workers=min(1, cfg.workers)))
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
     manifest = next((d / "MANIFEST.tsv" for d in (Path(cfg.data), Path(cfg.data).parent)
                      if (d / "MANIFEST.tsv").exists()), Path(cfg.data) / "MANIFEST.tsv")
@@ -184,6 +209,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     it = iter(loader)
     while step < cfg.steps:
         batch = [t.to(device) for t in next(it)]
+        if clean_pool is not None:  # a clean slot's mask is zeros, so masks stay right
+            batch = _worst_clean(model, batch, next(clean_pool)[1], cfg.loss_eps)
         dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step) * g.get("lr_scale", 1.0)
