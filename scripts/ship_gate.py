@@ -14,7 +14,10 @@ through it):
    apart, session 12.)
 3. The clean mean over the same crops stays ≥ 38 dB (issue 9's floor for clean frames).
 
-Results are cached per weights hash under --cache, so the shipped file is measured once.
+`--split train` measures the gain rows on the training photos instead: not the rule, the check
+that a passing candidate did not win on the validation photos by chance (the clean rows already
+cover every photo). Results are cached per weights hash and split under --cache, so the shipped
+file is measured once.
 One torch thread: it runs beside a training run.
 """
 
@@ -37,18 +40,19 @@ CLEAN = dict(corruption="dirt", crop=256, crops=4, split="all")  # the corruptio
 CLEAN_FLOOR_DB = 38.0
 
 
-def measure(weights: Path, clean: Path, cache: Path) -> dict:
+def measure(weights: Path, clean: Path, cache: Path, split: str = "val") -> dict:
     """{row: gain} plus clean_tail5 / clean_mean / clean_min for one weights file."""
     from streamer.evaluate.runner import EvalRequest, run_eval
     from streamer.models.weights import sha256_file
 
-    out = cache / f"{sha256_file(weights)[:16]}.json"
+    out = cache / f"{sha256_file(weights)[:16]}{'' if split == 'val' else '_' + split}.json"
     if out.exists():
         return json.loads(out.read_text())
     common = dict(clean=clean, models=("fast",), weights={"fast": weights}, seed=0, baselines=False, threads=1)
+    gain_split = {"split": split}
     res: dict = {"weights": str(weights)}
     for row, opts in GAIN_ROWS.items():
-        r = run_eval(EvalRequest(**common, clean_check=False, **opts))
+        r = run_eval(EvalRequest(**common, clean_check=False, **gain_split, **opts))
         res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == "fast")
     c = run_eval(EvalRequest(**common, **CLEAN))["clean_rows"][0]
     res |= {"clean_tail5": c["psnr_tail5"], "clean_mean": c["psnr_mean"], "clean_min": c["psnr_min"],
@@ -74,11 +78,13 @@ def main() -> int:
     p.add_argument("--against", type=Path, default=Path("streamer/weights/fast.safetensors"))
     p.add_argument("--clean", type=Path, default=Path("../shared/data/images"))
     p.add_argument("--cache", type=Path, default=Path("runs/gate"))
+    p.add_argument("--split", choices=("val", "train"), default="val",
+                   help="photos for the gain rows (val = the rule; train = the confirmation)")
     args = p.parse_args()
     import torch
 
     torch.set_num_threads(1)
-    shipped = measure(args.against, args.clean, args.cache)
+    shipped = measure(args.against, args.clean, args.cache, args.split)
     cols = [*GAIN_ROWS, "clean_tail5", "clean_mean", "clean_min"]
     print("| weights | " + " | ".join(cols) + " | verdict |")
     print("|---" * (len(cols) + 2) + "|")
@@ -86,7 +92,7 @@ def main() -> int:
                                                       for c in cols) + " | |", flush=True)
     all_pass = True
     for w in args.candidates:
-        cand = measure(w, args.clean, args.cache)
+        cand = measure(w, args.clean, args.cache, args.split)
         fails = verdict(cand, shipped)
         all_pass &= not fails
         print(f"| {w} | " + " | ".join(f"{cand[c]:+.2f}" if c in GAIN_ROWS else f"{cand[c]:.2f}" for c in cols)
