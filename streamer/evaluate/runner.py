@@ -160,7 +160,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
     seconds = {m: 0.0 for m in methods}
     strips: dict[str, np.ndarray] = {}
     per_image = []
-    for i, (path, k, clean) in enumerate(_inputs(req, files)):
+    for path, k, clean in _inputs(req, files):
         tag = path.stem if k == 0 else f"{path.stem}#{k}"
         dirty, mask = corrupt_file_image(clean, tag, req.corruption, req.seed, heavy=req.heavy,
                                          frame_px=req.frame_px or None)
@@ -180,7 +180,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
             clean_scores[name].append(_scores(back, ref))
             row[f"clean {name}"] = clean_scores[name][-1]
         per_image.append(row)
-        if req.report is not None and i < 4:
+        if req.report is not None and k == 0 and len(strips) < 4:  # the first four photos
             y, x = _worst_window(mask, 192)
             panels = {"clean": ref, "corrupted": dirty8} | outputs
             strips[tag] = crop_strip({p: v[y:y + 192, x:x + 192] for p, v in panels.items()})
