@@ -168,3 +168,9 @@ def test_ship_gate_rule_fails_each_row_it_names() -> None:
     fails = gate.verdict(worse, shipped)
     assert len(fails) == 3 and fails[0].startswith("raindrop +0.900 < shipped +1.000")
     assert "clean worst-5 %" in fails[1] and "clean mean 37.00 < 38.0" in fails[2]
+
+
+def test_cli_crops_without_a_crop_side_is_a_one_line_error(photos: Path, capsys) -> None:
+    assert main(["eval", "--clean", str(photos), "--corruption", "dirt", "--split", "all", "--crops", "3"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after tqdm's empty bar
+    assert err.startswith("streamer: error: --crops 3:") and "needs --crop SIDE" in err
