@@ -7,7 +7,7 @@ through it):
 
 1. Every validation gain is at least the shipped file's: dirt, raindrops, streaks (256-px crops),
    dirt on whole photos, dirt sized for a 1080p frame, heavy dirt. Crop rows use 4 crops per
-   photo (the centre one and 3 seeded ones), so each row averages ~90 windows, not 22.
+   photo (the centre one and 3 seeded ones), so each row averages 72 windows (18 photos), not 18.
 2. Clean fidelity: the mean PSNR of the worst 5 % of clean 256-px crops (4 per photo, every
    photo of the folder, validation and training, ~700 crops) is at least the shipped file's.
    (Replaces "the worst of 22 centre crops", which swung ±2 dB between checkpoints 1,000 steps
