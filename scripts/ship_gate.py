@@ -10,7 +10,7 @@ through it):
    photo (the centre one and 3 seeded ones), so each row averages 72 windows (18 photos), not 18.
 2. Clean fidelity: the mean PSNR of the worst 5 % of clean 256-px crops (4 per photo, every
    photo of the folder, validation and training, ~700 crops) is at least the shipped file's.
-   (Replaces "the worst of 22 centre crops", which swung ±2 dB between checkpoints 1,000 steps
+   (Replaces "the worst of 18 centre crops", which swung ±2 dB between checkpoints 1,000 steps
    apart, session 12.)
 3. The clean mean over the same crops stays ≥ 38 dB (issue 9's floor for clean frames).
 
@@ -49,10 +49,9 @@ def measure(weights: Path, clean: Path, cache: Path, split: str = "val") -> dict
     if out.exists():
         return json.loads(out.read_text())
     common = dict(clean=clean, models=("fast",), weights={"fast": weights}, seed=0, baselines=False, threads=1)
-    gain_split = {"split": split}
     res: dict = {"weights": str(weights)}
     for row, opts in GAIN_ROWS.items():
-        r = run_eval(EvalRequest(**common, clean_check=False, **gain_split, **opts))
+        r = run_eval(EvalRequest(**common, clean_check=False, split=split, **opts))
         res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == "fast")
     c = run_eval(EvalRequest(**common, **CLEAN))["clean_rows"][0]
     res |= {"clean_tail5": c["psnr_tail5"], "clean_mean": c["psnr_mean"], "clean_min": c["psnr_min"],
@@ -72,6 +71,15 @@ def verdict(cand: dict, shipped: dict) -> list[str]:
     return fails
 
 
+COLUMNS = [*GAIN_ROWS, "clean_tail5", "clean_mean", "clean_min"]
+
+
+def _row(name: str, res: dict, verdict_text: str) -> str:
+    """One markdown row: gains signed, clean PSNRs plain."""
+    cells = (f"{res[c]:+.2f}" if c in GAIN_ROWS else f"{res[c]:.2f}" for c in COLUMNS)
+    return f"| {name} | " + " | ".join(cells) + f" | {verdict_text} |"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", type=Path)
@@ -85,18 +93,15 @@ def main() -> int:
 
     torch.set_num_threads(1)
     shipped = measure(args.against, args.clean, args.cache, args.split)
-    cols = [*GAIN_ROWS, "clean_tail5", "clean_mean", "clean_min"]
-    print("| weights | " + " | ".join(cols) + " | verdict |")
-    print("|---" * (len(cols) + 2) + "|")
-    print(f"| {args.against} (shipped) | " + " | ".join(f"{shipped[c]:+.2f}" if c in GAIN_ROWS else f"{shipped[c]:.2f}"
-                                                      for c in cols) + " | |", flush=True)
+    print("| weights | " + " | ".join(COLUMNS) + " | verdict |")
+    print("|---" * (len(COLUMNS) + 2) + "|")
+    print(_row(f"{args.against} (shipped)", shipped, ""), flush=True)
     all_pass = True
     for w in args.candidates:
         cand = measure(w, args.clean, args.cache, args.split)
         fails = verdict(cand, shipped)
         all_pass &= not fails
-        print(f"| {w} | " + " | ".join(f"{cand[c]:+.2f}" if c in GAIN_ROWS else f"{cand[c]:.2f}" for c in cols)
-              + f" | {'SHIP' if not fails else 'no: ' + '; '.join(fails)} |", flush=True)
+        print(_row(str(w), cand, "SHIP" if not fails else "no: " + "; ".join(fails)), flush=True)
     return 0 if all_pass else 1
 
 

@@ -389,12 +389,12 @@ def test_clean_ohem_fills_clean_slots_with_what_the_net_harms_most() -> None:
     clean = torch.cat([level(0.2), torch.rand(1, 3, 8, 8), level(0.1)])  # slots 0 and 2 are clean
     mask = torch.zeros(3, 1, 8, 8)
     pool = torch.cat([level(0.9), level(0.05), level(0.5)])
-    out = _worst_clean(Darken(), [dirty, clean, mask], pool, eps=1e-5)
+    out = _worst_clean(Darken(), [dirty, clean, mask], pool)
     assert torch.equal(out[0][1], dirty[1]) and torch.equal(out[1][1], clean[1])  # corrupted slot kept
     assert sorted(float(out[1][i].mean()) for i in (0, 2)) == pytest.approx([0.5, 0.9])
     assert torch.equal(out[0][0], out[1][0]) and torch.equal(out[0][2], out[1][2])  # still clean pairs
     assert out[2] is mask
-    untouched = _worst_clean(Darken(), [dirty[1:2], clean[1:2]], pool, eps=1e-5)
+    untouched = _worst_clean(Darken(), [dirty[1:2], clean[1:2]], pool)
     assert torch.equal(untouched[0], dirty[1:2])
 
 

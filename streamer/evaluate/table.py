@@ -53,10 +53,10 @@ def summarize_clean(scores: dict[str, list[tuple[float, ...]]]) -> list[dict]:
 
 def format_table(result: dict) -> str:
     """Markdown: paste-ready for the README."""
+    crop, crops = result.get("crop"), result.get("crops", 1)
     head = (f"Corruption: {result['corruption']}{' (heavy)' if result['heavy'] else ''}, "
             f"{result['n_images']} images ({result['split']} split), seed {result['seed']}"
-            + (f", centre crop {result['crop']} px" if result.get("crop") and result.get("crops", 1) == 1 else "")
-            + (f", {result['crops']} crops of {result['crop']} px per photo" if result.get("crops", 1) > 1 else ""))
+            + (f", {crops} crops of {crop} px per photo" if crops > 1 else f", centre crop {crop} px" if crop else ""))
     lines = [head, "",
              "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | SSIM gain | UQI gain |",
              "|---|---|---|---|---|---|---|"]

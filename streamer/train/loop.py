@@ -30,17 +30,20 @@ log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
 
 
+def _patch_mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return ((out - target) ** 2).mean(dim=(1, 2, 3))
+
+
 def _loss(kind: str, out: torch.Tensor, target: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     if kind == "l1":
         return (out - target).abs().mean()
-    mse = ((out - target) ** 2).mean(dim=(1, 2, 3))
+    mse = _patch_mse(out, target)
     if kind == "mse":
         return mse.mean()
     return torch.log10(mse + eps).mean()  # eps caps a patch's credit (1e-5: 50 dB)
 
 
-def _worst_clean(model: nn.Module, batch: list[torch.Tensor], pool: torch.Tensor,
-                 eps: float) -> list[torch.Tensor]:
+def _worst_clean(model: nn.Module, batch: list[torch.Tensor], pool: torch.Tensor) -> list[torch.Tensor]:
     """Refill the batch's clean slots (input == target) with the clean patches, among them and
     ``pool``, that the net changes most now. Why: the ship gate watches the worst clean crops,
     and fixed mining rules (panels, specks, bright) kept missing the scenes the net harms."""
@@ -50,7 +53,7 @@ def _worst_clean(model: nn.Module, batch: list[torch.Tensor], pool: torch.Tensor
         return batch
     cands = torch.cat([clean[slots], pool.to(clean.device)])
     with torch.no_grad():
-        err = torch.log10(((model(cands) - cands) ** 2).mean(dim=(1, 2, 3)) + eps)
+        err = _patch_mse(model(cands), cands)  # log-MSE ranks patches as the MSE does
     pick = cands[torch.argsort(err, descending=True)[: len(slots)]]
     dirty, clean = dirty.clone(), clean.clone()
     dirty[slots], clean[slots] = pick, pick
@@ -210,7 +213,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     while step < cfg.steps:
         batch = [t.to(device) for t in next(it)]
         if clean_pool is not None:  # a clean slot's mask is zeros, so masks stay right
-            batch = _worst_clean(model, batch, next(clean_pool)[1], cfg.loss_eps)
+            batch = _worst_clean(model, batch, next(clean_pool)[1])
         dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
             g["lr"] = _lr_at(cfg, step) * g.get("lr_scale", 1.0)
