@@ -36,7 +36,7 @@ GAIN_ROWS = {  # row -> EvalRequest options (validation split, seed 0)
     "dirt, 1080p-sized": dict(corruption="dirt", crop=256, crops=4, frame_px=1920),
     "dirt, heavy": dict(corruption="dirt", crop=256, crops=4, heavy=True),
 }
-CLEAN = dict(corruption="dirt", crop=256, crops=4, split="all")  # the corruption is not scored here
+CLEAN = dict(corruption="none", crop=256, crops=4, split="all")  # only the clean-input check
 CLEAN_FLOOR_DB = 38.0
 
 

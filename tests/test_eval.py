@@ -174,3 +174,23 @@ def test_cli_crops_without_a_crop_side_is_a_one_line_error(photos: Path, capsys)
     assert main(["eval", "--clean", str(photos), "--corruption", "dirt", "--split", "all", "--crops", "3"]) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after tqdm's empty bar
     assert err.startswith("streamer: error: --crops 3:") and "needs --crop SIDE" in err
+
+
+def test_corruption_none_scores_only_the_clean_check(photos: Path, weights: dict[str, Path], tmp_path: Path) -> None:
+    """--corruption none: the same clean scores as the clean check of a corrupted run (the ship
+    gate's clean tail without restoring dirty crops it never scores), no Table-1 rows, no chart."""
+    common = dict(clean=photos, models=("drn",), weights=weights, split="all", crop=48, crops=2, baselines=False)
+    dirt = run_eval(EvalRequest(corruption="dirt", **common))
+    none = run_eval(EvalRequest(corruption="none", report=tmp_path / "rep", **common))
+    assert none["rows"] == [] and none["clean_rows"] == dirt["clean_rows"]
+    assert [r["clean drn"] for r in none["per_image"]] == [r["clean drn"] for r in dirt["per_image"]]
+    assert "input (corrupted)" not in none["per_image"][0] and "| method |" not in none["table"]
+    assert not (tmp_path / "rep" / "gain.png").exists() and list((tmp_path / "rep").glob("crops_*.png"))
+    with pytest.raises(ConfigError, match="name a --model"):
+        run_eval(EvalRequest(corruption="none", clean=photos, split="all"))
+
+
+def test_cli_corruption_none_is_offered_by_eval_only(photos: Path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval-signs", "--clean", str(photos), "--corruption", "none", "--model", "fast"])
+    assert "invalid choice: 'none'" in capsys.readouterr().err

@@ -15,17 +15,21 @@ if TYPE_CHECKING:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="Table-1 style PSNR/SSIM/UQI of models and classical baselines")
-    add_request_args(p)
+    add_request_args(p, clean_only=True)
     p.add_argument("--no-baselines", action="store_true", help="skip median/bilateral/NLM/BM3D")
     p.add_argument("--no-bm3d", action="store_true", help="skip BM3D (slow)")
     p.add_argument("--report", help="folder for crops, bar chart and table.md")
     p.set_defaults(func=run)
 
 
-def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole image") -> None:
-    """The options every evaluation shares (also `streamer eval-signs`)."""
+def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole image",
+                     clean_only: bool = False) -> None:
+    """The options every evaluation shares (also `streamer eval-signs`); ``clean_only`` offers
+    ``--corruption none`` (the clean-input check alone)."""
     p.add_argument("--clean", required=True, help="folder of clean photos")
-    p.add_argument("--corruption", required=True, choices=("dirt", "raindrop", "streaks"))
+    p.add_argument("--corruption", required=True, choices=("dirt", "raindrop", "streaks") + (("none",) if clean_only else ()),
+                   help="synthetic corruption" + ("; none = only restore the clean photos (how much a "
+                                                  "model changes clean frames)" if clean_only else ""))
     p.add_argument("--model", action="append", default=[], metavar="NAME",
                    help="registered model (repeat for several); see `streamer models`")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",

@@ -1,7 +1,8 @@
 """Report folder: before/after crops and a PSNR-gain bar chart, drawn with OpenCV (no matplotlib).
 
 crops_<stem>.png: one row per image crop: clean | corrupted | each method, labelled.
-gain.png: horizontal bars of mean PSNR gain (dB) per method, negative bars in red.
+gain.png: horizontal bars of mean PSNR gain (dB) per method, negative bars in red (not with
+--corruption none: only the clean check ran; the crops then show clean | each model's output).
 table.md: the table as printed.
 """
 
@@ -71,7 +72,9 @@ def write_report(out_dir: Path, result: dict, strips: dict[str, np.ndarray], tab
         path = out_dir / f"crops_{stem}.png"
         _write(path, strip)
         written.append(path)
-    chart = out_dir / "gain.png"
-    _write(chart, bar_chart(result["rows"], f"PSNR gain over input, {result['corruption']}"))
+    if result["rows"]:  # none with --corruption none: nothing was corrupted
+        chart = out_dir / "gain.png"
+        _write(chart, bar_chart(result["rows"], f"PSNR gain over input, {result['corruption']}"))
+        written.append(chart)
     (out_dir / "table.md").write_text(table_md + "\n")
-    return written + [chart, out_dir / "table.md"]
+    return written + [out_dir / "table.md"]

@@ -29,6 +29,7 @@ from streamer.synth.pairs import corrupt_file_image, image_rng, to_uint8
 from streamer.train.data import list_images, read_rgb, split
 
 BACKENDS = ("torch", "onnxruntime", "openvino")
+NO_CORRUPTION = "none"  # only the clean-input check: how much a model changes clean frames
 
 
 @dataclass(frozen=True)
@@ -146,43 +147,53 @@ def _inputs(req: EvalRequest, files: list[Path]):
 
 def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
     """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
-    if req.corruption not in CORRUPTIONS:
-        raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+    clean_only = req.corruption == NO_CORRUPTION
+    if req.corruption not in CORRUPTIONS and not clean_only:
+        raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of "
+                          f"{', '.join(CORRUPTIONS)} or {NO_CORRUPTION} (the clean-input check only)")
+    if clean_only and not (req.models and req.clean_check):
+        raise ConfigError("--corruption none runs only the clean-input check: name a --model")
     if req.crops < 1 or (req.crops > 1 and req.crop <= 0):
         raise ConfigError(f"--crops {req.crops}: give a count >= 1, and more than one crop per photo "
                           "needs --crop SIDE (a whole photo has only one)")
     methods = model_restorers(req)  # bad options fail before any file is read
     files = select_photos(req)
-    if req.baselines:
+    if req.baselines and not clean_only:
         methods |= available_baselines(include_bm3d=req.bm3d)
-    scores: dict[str, list[tuple[float, ...]]] = {INPUT_ROW: []} | {m: [] for m in methods}
+    scores: dict[str, list[tuple[float, ...]]] = {} if clean_only else {INPUT_ROW: []} | {m: [] for m in methods}
     clean_scores: dict[str, list[tuple[float, ...]]] = {m: [] for m in req.models} if req.clean_check else {}
     seconds = {m: 0.0 for m in methods}
     strips: dict[str, np.ndarray] = {}
     per_image = []
     for path, k, clean in _inputs(req, files):
         tag = path.stem if k == 0 else f"{path.stem}#{k}"
-        dirty, mask = corrupt_file_image(clean, tag, req.corruption, req.seed, heavy=req.heavy,
-                                         frame_px=req.frame_px or None)
-        ref, dirty8 = to_uint8(clean), to_uint8(dirty)
-        row = {"file": path.name, "crop_index": k, INPUT_ROW: _scores(dirty8, ref)}
-        scores[INPUT_ROW].append(row[INPUT_ROW])
-        outputs = {}
-        for name, fn in methods.items():
-            t0 = time.perf_counter()
-            out8 = to_uint8(fn(dirty))
-            seconds[name] += time.perf_counter() - t0
-            row[name] = _scores(out8, ref)
-            scores[name].append(row[name])
-            outputs[name] = out8
+        ref = to_uint8(clean)
+        row: dict = {"file": path.name, "crop_index": k}
+        outputs, window = {}, None
+        if not clean_only:
+            dirty, mask = corrupt_file_image(clean, tag, req.corruption, req.seed, heavy=req.heavy,
+                                             frame_px=req.frame_px or None)
+            dirty8 = to_uint8(dirty)
+            row[INPUT_ROW] = _scores(dirty8, ref)
+            scores[INPUT_ROW].append(row[INPUT_ROW])
+            outputs["corrupted"] = dirty8
+            for name, fn in methods.items():
+                t0 = time.perf_counter()
+                outputs[name] = to_uint8(fn(dirty))
+                seconds[name] += time.perf_counter() - t0
+                row[name] = _scores(outputs[name], ref)
+                scores[name].append(row[name])
+            window = _worst_window(mask, 192)
         for name in clean_scores:
             back = to_uint8(methods[name](clean))
             clean_scores[name].append(_scores(back, ref))
             row[f"clean {name}"] = clean_scores[name][-1]
+            if clean_only:
+                outputs[name] = back
         per_image.append(row)
         if req.report is not None and k == 0 and len(strips) < 4:  # the first four photos
-            y, x = _worst_window(mask, 192)
-            panels = {"clean": ref, "corrupted": dirty8} | outputs
+            y, x = window or (0, 0)
+            panels = {"clean": ref} | outputs
             strips[tag] = crop_strip({p: v[y:y + 192, x:x + 192] for p, v in panels.items()})
         if progress and k == req.crops - 1:
             progress(path.name)
@@ -192,7 +203,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
                    for name in req.models
                    if (p := req.weights.get(name) or get_spec(name).weights_path) is not None},
-        "rows": summarize(scores),
+        "rows": summarize(scores) if scores else [],
         "clean_rows": summarize_clean(clean_scores) if clean_scores else [],
         "ms_per_image": {m: 1000.0 * s / max(1, len(per_image)) for m, s in seconds.items()},
         "per_image": per_image,

@@ -57,9 +57,10 @@ def format_table(result: dict) -> str:
     head = (f"Corruption: {result['corruption']}{' (heavy)' if result['heavy'] else ''}, "
             f"{result['n_images']} images ({result['split']} split), seed {result['seed']}"
             + (f", {crops} crops of {crop} px per photo" if crops > 1 else f", centre crop {crop} px" if crop else ""))
-    lines = [head, "",
-             "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | SSIM gain | UQI gain |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [head]
+    if result["rows"]:  # none with corruption "none": only the clean-input check ran
+        lines += ["", "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | SSIM gain | UQI gain |",
+                  "|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         gains = [f"{r[k]:+.{d}f}" if k in r else "-" for k, d in (("psnr_gain", 2), ("ssim_gain", 4), ("uqi_gain", 4))]
         lines.append(f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
