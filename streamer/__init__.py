@@ -1,6 +1,7 @@
 """streamer: real-time removal of dirt, raindrops and rain streaks from camera video.
 
-``streamer.run(cfg)`` and ``streamer.restore(inputs, outdir)`` are the library entry points;
+``streamer.run(cfg)`` (a camera or file job), ``streamer.restore(inputs, outdir)`` (files) and
+``streamer.Cleaner`` (one frame at a time, in your own capture loop) are the library entry points;
 they are imported on first use so ``import streamer`` stays light.
 """
 
@@ -9,10 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["restore", "run"]
+__all__ = ["Cleaner", "restore", "run"]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "Cleaner":
+        from streamer.cleaner import Cleaner
+
+        return Cleaner
     if name in __all__:
         from streamer import api
 

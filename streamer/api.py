@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from streamer.cleaner import AUTO_TILE, AUTO_TILE_PIXELS
 from streamer.config import RunConfig
 from streamer.errors import StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
@@ -25,8 +26,6 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
 # Pictures above this are refused: at 100 MP a float32 copy is 1.2 GB and FastNet needs ~1 TFLOP
 # (minutes on a CPU). Crop or downscale such a picture, or raise this and run on a GPU.
 MAX_IMAGE_PIXELS = 50_000_000
-AUTO_TILE_PIXELS = 2048 * 2048  # bigger pictures run in tiles of AUTO_TILE, so memory stays bounded
-AUTO_TILE = 1024
 
 
 def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,

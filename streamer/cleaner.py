@@ -1,0 +1,77 @@
+"""``streamer.Cleaner``: one frame in, one cleaned frame out, for apps with their own capture loop.
+
+A dashcam or VMS integrator already has frames (from GStreamer, a vendor SDK, OpenCV); they need
+the network and its pre/post-processing, not our sources and sinks::
+
+    import streamer
+
+    with streamer.Cleaner("fast", backend="openvino", int8=True) as clean:
+        out = clean(frame_bgr, bgr=True)  # H×W×3 uint8 in, same shape and order out
+
+Same backends, weights, INT8 cache and tiling as ``streamer run``; no threads of its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from streamer.errors import ConfigError
+from streamer.frame import Frame
+
+AUTO_TILE_PIXELS = 2048 * 2048  # bigger frames run in tiles of AUTO_TILE (bounded memory)
+AUTO_TILE = 1024
+
+
+class Cleaner:
+    """Cleans single uint8 frames with ``model`` on ``backend``; see the module docstring.
+
+    ``timings`` holds the last call's milliseconds per stage (preprocess, network, postprocess).
+    """
+
+    def __init__(self, model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+                 arch: str | None = None, threads: int = 0, int8: bool = False, fp16: bool = True,
+                 calib: str | Path | None = None, tile: int = 0, overlap: int = 32) -> None:
+        from streamer.backends import open_backend
+        from streamer.preprocess.frames import FrameRestorer
+
+        self.backend = open_backend(model, backend, device, arch=arch, threads=threads, fp16=fp16,
+                                    int8=int8, calib=calib)
+        self._restorer = FrameRestorer(self.backend, tile=tile, overlap=overlap)
+        self._tiled: FrameRestorer | None = None  # made on the first frame above AUTO_TILE_PIXELS
+        self._overlap = overlap
+        self._count = 0
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
+        if self.backend is None:
+            raise ConfigError("this Cleaner is closed")
+        if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
+            raise ConfigError(f"frame is {got}: Cleaner takes H×W×3 uint8 (RGB, or BGR with bgr=True)")
+        rgb = image[..., ::-1] if bgr else image
+        restorer = self._restorer
+        if restorer.tiler is None and image.shape[0] * image.shape[1] > AUTO_TILE_PIXELS:
+            if self._tiled is None:
+                from streamer.preprocess.frames import FrameRestorer
+
+                self._tiled = FrameRestorer(self.backend, tile=AUTO_TILE, overlap=self._overlap)
+            restorer = self._tiled
+        timings: dict[str, float] = {}
+        out = restorer(Frame(np.ascontiguousarray(rgb), 0.0, self._count),
+                       timer=lambda stage, s: timings.__setitem__(stage, 1000.0 * s)).image
+        self._count += 1
+        self.timings = timings
+        return np.ascontiguousarray(out[..., ::-1]) if bgr else out
+
+    def close(self) -> None:
+        if self.backend is not None:
+            self.backend.close()
+            self.backend = None
+
+    def __enter__(self) -> "Cleaner":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

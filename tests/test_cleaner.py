@@ -1,0 +1,65 @@
+"""``streamer.Cleaner``: the per-frame API gives what `streamer restore` writes, in either channel order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+import streamer
+from streamer.errors import ConfigError
+from streamer.synth.pairs import corrupt_file_image, to_uint8
+
+
+@pytest.fixture(scope="module")
+def dirty() -> np.ndarray:
+    """A 90×130 RGB scene (odd size: not a multiple of the net's 4) under seeded synthetic dirt."""
+    yy, xx = np.mgrid[0:90, 0:130].astype(np.float32)
+    scene = np.stack([xx / 130, yy / 90, 0.5 + 0.4 * np.sin(xx / 9) * np.cos(yy / 7)], axis=-1)
+    corrupted, _ = corrupt_file_image(scene, "cleaner", "dirt", 0)
+    return to_uint8(corrupted)
+
+
+def test_cleaner_matches_restore_and_keeps_channel_order(dirty: np.ndarray, tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "in.png"), cv2.cvtColor(dirty, cv2.COLOR_RGB2BGR))
+    [result] = streamer.restore([tmp_path / "in.png"], tmp_path / "out", "fast", threads=1)
+    written = cv2.cvtColor(cv2.imread(str(result.output)), cv2.COLOR_BGR2RGB)
+    with streamer.Cleaner("fast", threads=1) as clean:
+        rgb = clean(dirty)
+        bgr = clean(np.ascontiguousarray(dirty[..., ::-1]), bgr=True)
+        assert set(clean.timings) == {"preprocess", "network", "postprocess"}
+    assert rgb.shape == dirty.shape and rgb.dtype == np.uint8
+    assert np.abs(rgb.astype(int) - dirty).max() > 10  # the shipped model did change the dirt
+    np.testing.assert_array_equal(rgb, written)
+    np.testing.assert_array_equal(bgr[..., ::-1], rgb)
+
+
+def test_cleaner_on_openvino_agrees_with_torch(dirty: np.ndarray) -> None:
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    with streamer.Cleaner("fast", threads=1) as a, streamer.Cleaner("fast", "openvino", threads=1) as b:
+        assert np.abs(a(dirty).astype(int) - b(dirty)).max() <= 2  # OpenVINO's uint8 path
+
+
+def test_cleaner_tiles_frames_above_the_auto_tile_size(dirty: np.ndarray, monkeypatch) -> None:
+    import streamer.cleaner as cleaner
+
+    monkeypatch.setattr(cleaner, "AUTO_TILE_PIXELS", 64 * 64)
+    monkeypatch.setattr(cleaner, "AUTO_TILE", 64)
+    with streamer.Cleaner("fast", threads=1, overlap=16) as clean:
+        out = clean(dirty)
+        assert clean._tiled is not None and clean._tiled.tiler is not None
+    assert out.shape == dirty.shape
+
+
+def test_cleaner_refuses_what_it_cannot_clean(dirty: np.ndarray) -> None:
+    clean = streamer.Cleaner("fast", threads=1)
+    for bad, what in [(dirty.astype(np.float32), "float32"), (dirty[..., 0], "(90, 130) uint8"),
+                      ([[0]], "list")]:
+        with pytest.raises(ConfigError, match=r"frame is .*Cleaner takes H×W×3 uint8") as err:
+            clean(bad)
+        assert what in str(err.value)
+    clean.close()
+    with pytest.raises(ConfigError, match="closed"):
+        clean(dirty)
