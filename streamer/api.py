@@ -58,7 +58,7 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
         fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
         for sink_cfg in cfg.sinks:
             sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,
-                                   fps=fps, stats=stats))
+                                   fps=fps, stats=stats, segment_s=sink_cfg.segment_s, keep=sink_cfg.keep))
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
                                  overlap=cfg.preprocess.tiling.overlap,
                                  keep_original=any(s.side_by_side or s.url.startswith("view")

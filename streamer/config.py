@@ -175,6 +175,18 @@ class SinkConfig(Strict):
     """`out/x.mp4` / `.mkv` (file), `rtsp://…` (push to a server), `null`, `view`, `rtsp-serve://…`."""
     side_by_side: bool = False
     """Write the input and the cleaned frame next to each other (before | after)."""
+    segment_s: float = Field(default=0.0, ge=0.0)
+    """Files only: loop recording, a new file every this many seconds of video
+    (`out/cam.mp4` -> `out/cam-20261127-114405-0000.mp4`, ...); 0 = one file."""
+    keep: int = Field(default=0, ge=0)
+    """With `segment_s`: keep the newest this many segments, deleting older ones (earlier runs'
+    too), so the disk never fills; 0 = keep all."""
+
+    @model_validator(mode="after")
+    def _segments(self) -> "SinkConfig":
+        if self.keep and not self.segment_s:
+            raise ValueError("keep needs segment_s (loop recording)")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -77,7 +77,7 @@ class SinkPool:
                     raise ConfigError(f"sink {sc.url!r}: used by cameras {other} and {cam.name}; "
                                       "give each its own, e.g. out/{camera}.mp4")
             sink = open_sink(sc.url, encoder=self.cfg.encoder, side_by_side=sc.side_by_side, fps=fps,
-                             stats=self.stats)
+                             stats=self.stats, segment_s=sc.segment_s, keep=sc.keep)
             (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))
             sinks.append(sink)
         return sinks

@@ -36,8 +36,11 @@ def _view_address(spec: str) -> tuple[str, int]:
 
 def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
               fps: float = 0.0, stats: RunStats | None = None, audio_from: str | Path | None = None,
-              **options: Any) -> Sink:
-    """``null``, ``view``, ``rtsp://`` (push), ``rtsp-serve://`` (serve), or a .mp4/.mkv path."""
+              segment_s: float = 0.0, keep: int = 0, **options: Any) -> Sink:
+    """``null``, ``view``, ``rtsp://`` (push), ``rtsp-serve://`` (serve), or a .mp4/.mkv path
+    (``segment_s``: loop recording into files of that many seconds, the newest ``keep`` kept)."""
+    if segment_s and (spec in ("null", "view") or "://" in spec or spec.startswith("view:")):
+        raise ConfigError(f"sink {spec!r}: segment_s (loop recording) is for .mp4/.mkv files")
     if spec == "null":
         from streamer.sinks.null import NullSink
 
@@ -59,6 +62,10 @@ def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: 
     if "://" in spec:
         raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
                           "rtsp-serve://…, view or null")
+    if segment_s:
+        from streamer.sinks.segments import SegmentedFileSink
+
+        return SegmentedFileSink(spec, segment_s, keep=keep, encoder=encoder, side_by_side=side_by_side, fps=fps)
     from streamer.sinks.file import FileSink
 
     return FileSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps, audio_from=audio_from)

@@ -1,0 +1,78 @@
+"""Loop recording: a new file every ``segment_s`` seconds of video, the oldest deleted past ``keep``.
+
+What a dashcam or a camera recorder does: a disk that never fills, and files small enough to copy
+off after an incident. Each segment is a ``FileSink`` of its own (fragmented MP4, so the one being
+written stays playable after a crash), named ``<stem>-<YYYYmmdd-HHMMSS>-<n>.mp4`` by the wall
+clock at its start (names sort by time). Cuts fall on the first frame at or past the boundary, and
+that frame opens the next file, so each segment starts with a keyframe; a timeline that jumps
+back (a camera that restarted its clock on reconnect) starts a new segment too.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import time
+from pathlib import Path
+
+from streamer.config import EncoderConfig
+from streamer.errors import SinkError
+from streamer.frame import Frame
+from streamer.sinks.file import FileSink
+
+log = logging.getLogger(__name__)
+
+
+class SegmentedFileSink:
+    def __init__(self, path: str | Path, segment_s: float, *, keep: int = 0,
+                 encoder: EncoderConfig | None = None, side_by_side: bool = False, fps: float = 0.0) -> None:
+        self.path = Path(path)
+        self.segment_s, self.keep = segment_s, keep
+        self._file_kw = dict(encoder=encoder, side_by_side=side_by_side, fps=fps)
+        self._pattern = re.compile(rf"{re.escape(self.path.stem)}-\d{{8}}-\d{{6}}-\d{{4}}{re.escape(self.path.suffix)}")
+        self._current: FileSink | None = None
+        self._start_pts = 0.0
+        self.segments: list[Path] = []  # written by this sink, oldest first (deleted ones too)
+        self.frames = 0
+        FileSink(self._name(), **self._file_kw)  # checks suffix and folder now, writes nothing
+
+    def _name(self) -> Path:
+        """The next segment's path; numbered past any file of the same second (a quick restart
+        must neither overwrite a segment nor sort before it)."""
+        prefix = f"{self.path.stem}-{time.strftime('%Y%m%d-%H%M%S')}-"
+        taken = [int(p.stem[-4:]) for p in self.path.parent.glob(f"{glob.escape(prefix)}*")
+                 if self._pattern.fullmatch(p.name)]
+        n = max(len(self.segments), max(taken, default=-1) + 1)
+        return self.path.with_name(f"{prefix}{n:04d}{self.path.suffix}")
+
+    def write(self, frame: Frame) -> None:
+        elapsed = frame.pts_s - self._start_pts  # < 0: the camera's clock restarted (reconnect)
+        if self._current is None or not 0 <= elapsed < self.segment_s:
+            self._roll(frame)
+        self._current.write(frame)  # type: ignore[union-attr]
+        self.frames += 1
+
+    def _roll(self, frame: Frame) -> None:
+        if self._current is not None:
+            self._current.close()
+        name = self._name()
+        self._current = FileSink(name, **self._file_kw)
+        self._start_pts = frame.pts_s
+        self.segments.append(name)
+        log.info("recording %s", name)
+        if self.keep:
+            self._prune(name)
+
+    def _prune(self, current: Path) -> None:
+        """Delete the oldest segments of this name (earlier runs' too) beyond ``keep``."""
+        ours = sorted(p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != current)
+        for old in ours[: max(0, len(ours) - self.keep + 1)]:
+            try:
+                old.unlink()
+            except OSError as exc:
+                raise SinkError(f"{old}: cannot delete an old segment ({exc.strerror})") from exc
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()

@@ -1,0 +1,72 @@
+"""Loop recording (`segment_s`, `keep`): files of N seconds that each play alone, the oldest deleted."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import av
+import pytest
+
+from conftest import make_clip, read_video
+from streamer.api import run
+from streamer.config import RunConfig
+from streamer.errors import ConfigError
+from streamer.sinks import open_sink
+
+NAME = re.compile(r"cam-\d{8}-\d{6}-(\d{4})\.mp4")
+
+
+def _run(clip: Path, out: Path, fast_weights: Path, **sink) -> None:
+    cfg = RunConfig.model_validate({
+        "source": {"url": str(clip)}, "sinks": [{"url": str(out / "cam.mp4"), **sink}],
+        "model": {"name": str(fast_weights), "arch": "fast"}, "backend": {"threads": 1}})
+    result = run(cfg)
+    assert result.frames_out == 25
+
+
+def test_segments_split_the_video_on_keyframes_and_keep_every_frame(fast_weights: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=25, fps=10)  # 2.5 s
+    _run(clip, tmp_path / "out", fast_weights, segment_s=1.0)
+    files = sorted((tmp_path / "out").iterdir())
+    assert [int(NAME.fullmatch(f.name).group(1)) for f in files] == [0, 1, 2]
+    counts = [len(read_video(f)[0]) for f in files]
+    assert counts == [10, 10, 5]  # 1 s of 10 fps each, the rest in the last
+    for f in files:
+        with av.open(str(f)) as c:  # each file starts on a keyframe: it plays on its own
+            assert next(c.demux(c.streams.video[0])).is_keyframe
+
+
+def test_keep_deletes_the_oldest_segments_across_runs(fast_weights: Path, tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "in.mp4", frames=25, fps=10)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.mp4").write_bytes(b"not ours")  # other files in the folder are left alone
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3)  # 5 segments, 3 left
+    first = sorted(p.name for p in out.glob("cam-*.mp4"))
+    assert [NAME.fullmatch(n).group(1) for n in first] == ["0002", "0003", "0004"]
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3)  # a restart counts the old ones too
+    second = sorted(p.name for p in out.glob("cam-*.mp4"))
+    assert len(second) == 3 and not set(first) & set(second)
+    assert (out / "notes.mp4").exists()
+    assert all(len(read_video(out / n)[0]) == 5 for n in second)
+
+
+def test_segment_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="keep needs segment_s"):
+        RunConfig.model_validate({"source": {"url": "x.mp4"}, "sinks": [{"url": "o.mp4", "keep": 3}]})
+    with pytest.raises(ConfigError, match="segment_s .* is for .mp4/.mkv files"):
+        open_sink("rtsp://127.0.0.1:8554/x", segment_s=60)
+
+
+def test_a_timeline_that_jumps_back_starts_a_new_segment(tmp_path: Path) -> None:
+    import numpy as np
+
+    from streamer.frame import Frame
+
+    sink = open_sink(str(tmp_path / "cam.mp4"), fps=10, segment_s=60)
+    image = np.zeros((16, 16, 3), np.uint8)
+    for i, pts in enumerate([100.0, 100.1, 100.2, 0.0, 0.1]):  # a reconnect resets the camera's PTS
+        sink.write(Frame(image, pts, i))
+    sink.close()
+    assert [len(read_video(p)[0]) for p in sink.segments] == [3, 2]
