@@ -108,8 +108,9 @@ def speed(bench_dir: Path) -> str:
         key = (r.get("model", "fast"), r["backend"], bool(r.get("int8")),
                r.get("inflight", 1) if r["backend"] == "openvino" else 1)
         groups.setdefault(key, []).append(r)
-    out = ["| backend | passthrough fps | pipeline fps | network ms/frame | decode ms | encode ms | runs |",
-           "|---|---|---|---|---|---|---|"]
+    out = ["| backend | passthrough fps | pipeline fps | network ms/frame | decode ms | encode ms "
+           "| CPU ms/frame: passthrough → pipeline | runs |",
+           "|---|---|---|---|---|---|---|---|"]
     for (model, backend, int8, inflight), runs in groups.items():
         label = ("" if model == "fast" else f"{model}: ") + backend + (" INT8" if int8 else " fp32" if backend != "torch" else "")
         if backend == "openvino":
@@ -119,8 +120,10 @@ def speed(bench_dir: Path) -> str:
         rng = f" ({min(fps):.1f}–{max(fps):.1f})" if len(fps) > 1 else ""
         mid = min(runs, key=lambda r: abs(r["runs"]["pipeline"]["fps"] - med))
         p, f = mid["runs"]["passthrough"], mid["runs"]["pipeline"]
+        cpu = (f"{p['cpu_ms_per_frame']:.1f} → {f['cpu_ms_per_frame']:.1f}" if "cpu_ms_per_frame" in f
+               else "–")  # bench JSON before session 14 has no CPU times
         out.append(f"| {label} | {p['fps']:.1f} | **{med:.1f}**{rng} | {f['stage_ms']['network']:.1f} "
-                   f"| {f['stage_ms']['decode']:.1f} | {f['stage_ms']['encode']:.1f} | {len(runs)} |")
+                   f"| {f['stage_ms']['decode']:.1f} | {f['stage_ms']['encode']:.1f} | {cpu} | {len(runs)} |")
     return "\n".join(out)
 
 

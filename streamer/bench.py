@@ -1,5 +1,6 @@
-"""`streamer bench`: fps and per-stage ms of the full pipeline and of passthrough (decode+encode)
-on the same clip in the same run, so the network's share is plain to see.
+"""`streamer bench`: fps, per-stage ms and CPU ms per frame of the full pipeline and of passthrough
+(decode+encode) on the same clip in the same run, so the network's share is plain to see: in wall
+time (stages overlap in threads) and in CPU time (what a fully busy small CPU pays per frame).
 
 The JSON is a dict of sections; later issues add theirs (``streams``, ``latency``) beside
 ``runs`` without changing what is there.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +73,13 @@ def _run_once(clip: Path, out: Path, backend: Any, preset: str | None = None) ->
     source = FileSource(clip, "bench")
     sink = FileSink(out, fps=source.info.fps,
                     encoder=EncoderConfig(preset=preset) if preset else EncoderConfig())
+    cpu0 = time.process_time()  # every thread of this process: decode, network, encode
     result = Pipeline(source, FrameRestorer(backend), [sink]).run()
+    cpu_s = time.process_time() - cpu0
     stages = _stage_ms(result, "bench")
     return {"fps": round(result.fps, 2), "frames": result.frames_out, "wall_s": round(result.seconds, 3),
-            "stage_ms": stages, "serial_ms": round(sum(stages.values()), 3)}
+            "stage_ms": stages, "serial_ms": round(sum(stages.values()), 3),
+            "cpu_ms_per_frame": round(1000.0 * cpu_s / max(1, result.frames_out), 2)}
 
 
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
@@ -104,6 +109,9 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
         finally:
             net.close()
     report["runs"] = runs
+    # what the network adds in CPU time per frame; with every core busy, fps ≈ cores × 1000 / cpu ms
+    report["network_cpu_ms_per_frame"] = round(runs["pipeline"]["cpu_ms_per_frame"]
+                                               - runs["passthrough"]["cpu_ms_per_frame"], 2)
     report["threads"] = {"network": threads, "torch": torch.get_num_threads(),  # 0 = engine default
                          "cpu_count": os.cpu_count()}
     report["versions"] = versions()

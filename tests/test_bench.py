@@ -22,6 +22,9 @@ def test_bench_json_shape(fast_weights: Path, capsys: pytest.CaptureFixture[str]
         assert set(run["stage_ms"]) == set(STAGES)
     assert report["runs"]["pipeline"]["stage_ms"]["network"] > 0
     assert report["runs"]["passthrough"]["stage_ms"]["network"] == 0
+    cpu = {name: run["cpu_ms_per_frame"] for name, run in report["runs"].items()}
+    assert cpu["passthrough"] > 0 and report["network_cpu_ms_per_frame"] == pytest.approx(
+        cpu["pipeline"] - cpu["passthrough"], abs=0.011)
     assert {"torch", "onnxruntime", "av", "python"} <= set(report["versions"])
     assert report["host"]["cpu_count"] >= 1 and report["threads"]["network"] == 1
 

@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
           f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs")
     for name, r in report["runs"].items():
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
-        print(f"{name:<12} {r['fps']:7.2f} fps   ms/frame: {stages}")
+        print(f"{name:<12} {r['fps']:7.2f} fps   CPU {r['cpu_ms_per_frame']:.1f} ms/frame   wall ms/frame: {stages}")
     if "view_latency" in report:
         lat = report["view_latency"]
         print(f"view latency (capture->browser, loopback): median {lat['latency_ms_median']} ms, "
