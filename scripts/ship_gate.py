@@ -1,6 +1,7 @@
 """Should these `fast` weights replace the shipped ones? The ship rule, as a program.
 
     python scripts/ship_gate.py CANDIDATE.safetensors [...] [--against streamer/weights/fast.safetensors]
+    python scripts/ship_gate.py --model fast-drops CANDIDATE.safetensors   # the opt-in drops model
 
 Rule (docs/model-log.md, "The ship gate", fixed in session 13 before any candidate was run
 through it):
@@ -40,19 +41,20 @@ CLEAN = dict(corruption="none", crop=256, crops=4, split="all")  # only the clea
 CLEAN_FLOOR_DB = 38.0
 
 
-def measure(weights: Path, clean: Path, cache: Path, split: str = "val") -> dict:
+def measure(weights: Path, clean: Path, cache: Path, split: str = "val", model: str = "fast") -> dict:
     """{row: gain} plus clean_tail5 / clean_mean / clean_min for one weights file."""
     from streamer.evaluate.runner import EvalRequest, run_eval
     from streamer.models.weights import sha256_file
 
-    out = cache / f"{sha256_file(weights)[:16]}{'' if split == 'val' else '_' + split}.json"
+    tag = ("" if split == "val" else "_" + split) + ("" if model == "fast" else "_" + model)
+    out = cache / f"{sha256_file(weights)[:16]}{tag}.json"
     if out.exists():
         return json.loads(out.read_text())
-    common = dict(clean=clean, models=("fast",), weights={"fast": weights}, seed=0, baselines=False, threads=1)
+    common = dict(clean=clean, models=(model,), weights={model: weights}, seed=0, baselines=False, threads=1)
     res: dict = {"weights": str(weights)}
     for row, opts in GAIN_ROWS.items():
         r = run_eval(EvalRequest(**common, clean_check=False, split=split, **opts))
-        res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == "fast")
+        res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == model)
     c = run_eval(EvalRequest(**common, **CLEAN))["clean_rows"][0]
     res |= {"clean_tail5": c["psnr_tail5"], "clean_mean": c["psnr_mean"], "clean_min": c["psnr_min"],
             "clean_n": c["n"]}
@@ -83,7 +85,8 @@ def _row(name: str, res: dict, verdict_text: str) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", type=Path)
-    p.add_argument("--against", type=Path, default=Path("streamer/weights/fast.safetensors"))
+    p.add_argument("--model", default="fast", help="the registered model the weights are for (fast, fast-drops)")
+    p.add_argument("--against", type=Path, help="default: the shipped streamer/weights/MODEL.safetensors")
     p.add_argument("--clean", type=Path, default=Path("../shared/data/images"))
     p.add_argument("--cache", type=Path, default=Path("runs/gate"))
     p.add_argument("--split", choices=("val", "train"), default="val",
@@ -92,13 +95,14 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    shipped = measure(args.against, args.clean, args.cache, args.split)
+    against = args.against or Path(f"streamer/weights/{args.model}.safetensors")
+    shipped = measure(against, args.clean, args.cache, args.split, args.model)
     print("| weights | " + " | ".join(COLUMNS) + " | verdict |")
     print("|---" * (len(COLUMNS) + 2) + "|")
-    print(_row(f"{args.against} (shipped)", shipped, ""), flush=True)
+    print(_row(f"{against} (shipped)", shipped, ""), flush=True)
     all_pass = True
     for w in args.candidates:
-        cand = measure(w, args.clean, args.cache, args.split)
+        cand = measure(w, args.clean, args.cache, args.split, args.model)
         fails = verdict(cand, shipped)
         all_pass &= not fails
         print(_row(str(w), cand, "SHIP" if not fails else "no: " + "; ".join(fails)), flush=True)

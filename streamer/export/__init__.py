@@ -106,8 +106,9 @@ def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, progress: Pr
     import onnxruntime
 
     from streamer.export.ort_int8 import Int8Options, int8_report, quantize_int8
+    from streamer.models import get_spec
 
-    opts = Int8Options(method=req.calib_method, target="ort")
+    opts = Int8Options(method=req.calib_method, target="ort", fp32_prefixes=get_spec(req.model).int8_fp32)
     progress("calibrate int8", 0, 1)
     quantize_int8(fp32, req.output, calib, opts)
     progress("calibrate int8", 1, 1)
@@ -116,7 +117,8 @@ def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, progress: Pr
     side.parity["ort_int8"] = report.as_dict()
     side.onnxruntime_version = onnxruntime.__version__
     side.options["int8"] = {"format": "QDQ", "activations": "uint8 asymmetric",
-                            "weights": "int8 symmetric per-channel", "fp32_tail": opts.fp32_tail}
+                            "weights": "int8 symmetric per-channel", "fp32_tail": opts.fp32_tail,
+                            "fp32_prefixes": list(opts.fp32_prefixes)}
     progress("int8 report", 1, 1)
 
 
@@ -137,10 +139,11 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
     qdq = None
     if req.precision == "int8" and trt_major(trt) >= 10:
         from streamer.export.ort_int8 import Int8Options, quantize_int8
+        from streamer.models import get_spec
 
         progress("calibrate int8 (QDQ)", 0, 1)
-        qdq = quantize_int8(fp32, tmp / "qdq.onnx", calib, Int8Options(method=req.calib_method,
-                                                                      target="tensorrt"))
+        qdq = quantize_int8(fp32, tmp / "qdq.onnx", calib, Int8Options(
+            method=req.calib_method, target="tensorrt", fp32_prefixes=get_spec(req.model).int8_fp32))
         progress("calibrate int8 (QDQ)", 1, 1)
     from streamer.models.weights import sha256_file
 

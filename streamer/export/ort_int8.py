@@ -46,6 +46,7 @@ class Int8Options:
     per_channel: bool = True
     fp32_tail: bool = True
     percentile: float = 99.999  # only for method="percentile"
+    fp32_prefixes: tuple[str, ...] = ()  # nodes named so stay fp32 too (ModelSpec.int8_fp32)
 
 
 def _reader(calib: CalibSet, input_name: str):
@@ -115,6 +116,8 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
                               "export the fp32 ONNX again") from exc
         model = onnx.load(str(pre))
         exclude = _tail_nodes(model) if options.fp32_tail else []
+        exclude += [n.name for n in model.graph.node
+                    if options.fp32_prefixes and n.name.startswith(options.fp32_prefixes) and n.name not in exclude]
         chatter = io.StringIO()  # the histogram calibrators print to stdout; keep it for --debug
         try:
             with contextlib.redirect_stdout(chatter):

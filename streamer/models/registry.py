@@ -29,6 +29,9 @@ class ModelSpec:
     source: str = ""  # paper / design note
     corruption: str = "dirt+raindrop+streaks"
     multiple: int = 1  # input H and W are padded up to a multiple of this
+    # ONNX node-name prefixes that INT8 exports keep fp32 (beyond the usual output tail): the
+    # parts whose quantization costs more gain than issue 9's 0.3 dB budget allows
+    int8_fp32: tuple[str, ...] = ()
 
     def build(self) -> nn.Module:
         return self.builder(**self.kwargs)
@@ -48,6 +51,7 @@ def register(
     source: str = "",
     corruption: str = "dirt+raindrop+streaks",
     multiple: int = 1,
+    int8_fp32: tuple[str, ...] = (),
     **kwargs: Any,
 ) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
     """Class decorator: ``@register("fast", weights="fast.safetensors")``; may be stacked."""
@@ -55,7 +59,7 @@ def register(
     def deco(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} registered twice")
-        _REGISTRY[name] = ModelSpec(name, builder, kwargs, weights, source, corruption, multiple)
+        _REGISTRY[name] = ModelSpec(name, builder, kwargs, weights, source, corruption, multiple, int8_fp32)
         return builder
 
     return deco
