@@ -174,7 +174,7 @@ def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
 @register(
     "fast-drops",
     weights="fast-drops.safetensors",
-    source="fast's net + a drop finder whose mask fills drops from around (docs/model-log.md E15-E26)",
+    source="the shipped fast + a drop finder whose mask fills drops from around (docs/model-log.md E15-E26, E41)",
     multiple=16,
     # INT8 on the E36 restorer cost 0.54 dB of drop gain; keeping the finder and the gain/offset
     # heads fp32 brings it to 0.22 (docs/model-log.md, session 14)
