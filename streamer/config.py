@@ -36,6 +36,9 @@ class TrainConfig(Strict):
     """Seeds patch sampling, synthesis and initialisation."""
     patch: int = 128
     """Training patch side in pixels (the paper used 64)."""
+    region: tuple[int, int] = (160, 384)
+    """Side range of the square regions cut from a photo and corrupted as a whole, then cut into
+    patches (so a patch's corruption continues past its edges). Needs max >= patch."""
     batch: int = 16
     """Patches per step."""
     steps: int = 100_000
@@ -119,6 +122,12 @@ class TrainConfig(Strict):
     max_minutes: float = Field(default=0.0, ge=0.0)
     """Stop (after a checkpoint) once this invocation has run this long; 0 = no limit. A
     resumed run gets the full time again."""
+
+    @model_validator(mode="after")
+    def _region(self) -> "TrainConfig":
+        if not 0 < self.region[0] <= self.region[1] or self.region[1] < self.patch:
+            raise ValueError(f"region {list(self.region)}: give [min, max] with max >= patch ({self.patch})")
+        return self
 
     @model_validator(mode="after")
     def _losses(self) -> "TrainConfig":

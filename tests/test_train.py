@@ -404,3 +404,11 @@ def test_a_run_with_clean_ohem_trains_and_records_it(photos: Path, tmp_path: Pat
                mix_raindrop=0.0, mix_streaks=0.0)
     card = train(cfg)
     assert card["steps"] == 6 and card["config"]["clean_ohem"] == 3
+
+
+def test_region_must_hold_a_patch(tmp_path: Path) -> None:
+    """`region` sets the corrupted area patches are cut from; a patch bigger than it is refused."""
+    with pytest.raises(ValueError, match=r"region \[160, 384\]: give \[min, max\] with max >= patch \(512\)"):
+        TrainConfig.model_validate({"model": "fast", "out": str(tmp_path), "patch": 512})
+    cfg = TrainConfig.model_validate({"model": "fast", "out": str(tmp_path), "patch": 384, "region": [384, 512]})
+    assert cfg.region == (384, 512)

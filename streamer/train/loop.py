@@ -171,7 +171,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         log.info("fine-tuning from %s", cfg.weights)
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
-    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix,
+    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix, region=tuple(cfg.region),
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
                          clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
                          signs=cfg.scene_signs,
@@ -182,6 +182,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     clean_pool = None
     if cfg.clean_ohem:  # candidates for the clean slots, from their own worker (cheap: no synthesis)
         pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
+                                  region=tuple(cfg.region),
                                   clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
                                   signs=cfg.scene_signs)
         clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
