@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from streamer.cleaner import AUTO_TILE, AUTO_TILE_PIXELS
 from streamer.config import RunConfig
 from streamer.errors import StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
 from streamer.stats import RunStats
 
 if TYPE_CHECKING:
-    from streamer.preprocess.frames import FrameRestorer
+    from streamer.cleaner import Cleaner
 
 log = logging.getLogger(__name__)
 
@@ -91,12 +90,11 @@ class RestoreResult:
         return not self.error
 
 
-def _restore_image(path: Path, out: Path, restorer: "FrameRestorer") -> int:
+def _restore_image(path: Path, out: Path, cleaner: "Cleaner") -> int:
     import cv2
     import numpy as np
 
     from streamer.errors import SourceError, SinkError
-    from streamer.frame import Frame
     from streamer.preprocess.color import to_rgb8
 
     data = np.fromfile(str(path), np.uint8) if path.is_file() else None
@@ -109,12 +107,8 @@ def _restore_image(path: Path, out: Path, restorer: "FrameRestorer") -> int:
     if h * w > MAX_IMAGE_PIXELS:
         raise SourceError(f"{path}: image is {w}x{h} ({h * w / 1e6:.0f} MP), above the "
                           f"{MAX_IMAGE_PIXELS / 1e6:.0f} MP limit of restore; crop or downscale it")
-    if h * w > AUTO_TILE_PIXELS and restorer.tiler is None:
-        from streamer.preprocess.frames import FrameRestorer
-
-        restorer = FrameRestorer(restorer.backend, tile=AUTO_TILE)
     rgb = to_rgb8(image)  # 16-bit is scaled to 8-bit (the network works on 8-bit frames)
-    clean = restorer(Frame(rgb, 0.0, 0, path.name)).image
+    clean = cleaner(rgb)  # tiles pictures above cleaner.AUTO_TILE_PIXELS itself
     gray = image.ndim == 2 or image.shape[2] == 1  # grayscale in, grayscale out
     bgr = cv2.cvtColor(clean, cv2.COLOR_RGB2GRAY if gray else cv2.COLOR_RGB2BGR)
     if image.ndim == 3 and image.shape[2] == 4:  # keep transparency as it was
@@ -166,9 +160,8 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
     One bad input does not stop the others: it gets a ``RestoreResult`` with ``error`` set.
     Outputs are written under a temporary name and renamed, never left half-written.
     """
-    from streamer.backends import open_backend
+    from streamer.cleaner import Cleaner
     from streamer.errors import SinkError
-    from streamer.preprocess.frames import FrameRestorer
 
     outdir = Path(outdir)
     try:
@@ -176,21 +169,17 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
     except OSError as exc:
         raise SinkError(f"{outdir}: cannot create output folder ({exc.strerror})") from exc
     results: list[RestoreResult] = []
-    with_backend = open_backend(model, backend, device, arch=arch, threads=threads)
-    try:
-        restorer = FrameRestorer(with_backend, tile=tile, overlap=overlap)
+    with Cleaner(model, backend, device, arch=arch, threads=threads, tile=tile, overlap=overlap) as cleaner:
         for item in inputs:
             path = Path(item)
             is_image = path.suffix.lower() in IMAGE_SUFFIXES
             out = outdir / f"{path.stem}{'.png' if is_image else '.mp4'}"
             progress = (lambda n, total, p=path: on_progress(p, n, total)) if on_progress else None
             try:
-                frames = (_restore_image(path, out, restorer) if is_image
-                          else _restore_video(path, out, restorer, progress))
+                frames = (_restore_image(path, out, cleaner) if is_image
+                          else _restore_video(path, out, cleaner.restorer, progress))
                 results.append(RestoreResult(path, out, frames))
             except StreamerError as exc:
                 log.debug("%s: skipped: %s", path, exc)  # the caller reports results
                 results.append(RestoreResult(path, None, error=str(exc)))
-    finally:
-        with_backend.close()
     return results

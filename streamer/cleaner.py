@@ -14,11 +14,15 @@ Same backends, weights, INT8 cache and tiling as ``streamer run``; no threads of
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from streamer.errors import ConfigError
 from streamer.frame import Frame
+
+if TYPE_CHECKING:
+    from streamer.preprocess.frames import FrameRestorer
 
 # Frames above this run in tiles of AUTO_TILE, so memory stays bounded (`fast` in torch peaks at
 # ~1.1 GB for a 4K frame). 4K frames run whole: a tile sees only its own part of the frame, and
@@ -67,6 +71,11 @@ class Cleaner:
         self._count += 1
         self.timings = timings
         return np.ascontiguousarray(out[..., ::-1]) if bgr else out
+
+    @property
+    def restorer(self) -> "FrameRestorer":
+        """The frame stage behind this Cleaner, for a ``Pipeline`` (``streamer.restore``'s videos)."""
+        return self._restorer
 
     def close(self) -> None:
         if self.backend is not None:

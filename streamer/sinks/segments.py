@@ -35,7 +35,7 @@ class SegmentedFileSink:
         self._start_pts = 0.0
         self.segments: list[Path] = []  # written by this sink, oldest first (deleted ones too)
         self.frames = 0
-        FileSink(self._name(), **self._file_kw)  # checks suffix and folder now, writes nothing
+        FileSink(self.path, **self._file_kw)  # checks suffix and folder now, writes nothing
 
     def _name(self) -> Path:
         """The next segment's path; numbered past any file of the same second (a quick restart
