@@ -84,7 +84,7 @@ def _run_once(clip: Path, out: Path, backend: Any, preset: str | None = None) ->
 
 def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
           size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
-          arch: str | None = None, clip: str | Path | None = None, int8: bool = False,
+          arch: str | None = None, clip: str | Path | None = None, int8: bool | str = False,
           preset: str | None = None, inflight: int = 2) -> dict[str, Any]:
     """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
     import torch

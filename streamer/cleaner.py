@@ -38,7 +38,7 @@ class Cleaner:
     """
 
     def __init__(self, model: str = "fast", backend: str = "torch", device: str = "cpu", *,
-                 arch: str | None = None, threads: int = 0, int8: bool = False, fp16: bool = True,
+                 arch: str | None = None, threads: int = 0, int8: bool | str = False, fp16: bool = True,
                  calib: str | Path | None = None, tile: int = 0, overlap: int = 32) -> None:
         from streamer.backends import open_backend
         from streamer.preprocess.frames import FrameRestorer

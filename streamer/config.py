@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError
 
@@ -102,7 +102,7 @@ class TrainConfig(Strict):
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""
     workers: int = 1
-    """Data-synthesis worker processes."""
+    """Data-synthesis worker processes (`clean_ohem` adds ~workers·clean_ohem/(2·batch) more)."""
     threads: int = 2
     """Torch intra-op threads for the training step."""
     val_every: int = 1000
@@ -122,9 +122,18 @@ class TrainConfig(Strict):
     max_minutes: float = Field(default=0.0, ge=0.0)
     """Stop (after a checkpoint) once this invocation has run this long; 0 = no limit. A
     resumed run gets the full time again."""
+    lr_clock: Literal["steps", "time"] = "steps"
+    """What the cosine schedule runs on: `steps`, or `time` = whichever of steps or
+    `max_minutes` is further along, so a run on a lent machine of unknown speed still ends
+    annealed when its minutes are up (then `steps` is only an upper bound)."""
+    keep_checkpoints: bool = False
+    """Also keep the weights of every validation as `step<N>.safetensors` (to pick among them
+    later, e.g. with `scripts/ship_gate.py`)."""
 
     @model_validator(mode="after")
     def _region(self) -> "TrainConfig":
+        if self.lr_clock == "time" and not self.max_minutes:
+            raise ValueError("lr_clock: time needs max_minutes > 0 (the schedule ends when they are up)")
         if not 0 < self.region[0] <= self.region[1] or self.region[1] < self.patch:
             raise ValueError(f"region {list(self.region)}: give [min, max] with max >= patch ({self.patch})")
         return self
@@ -226,11 +235,19 @@ class BackendConfig(Strict):
     inflight: int = Field(default=2, ge=1, le=8)
     """openvino: frames in flight, each on its own CPU stream. 2 gave ~1.3× the fps of 1 on a
     2-core CPU at ~one frame more latency; 1 = lowest latency."""
-    int8: bool = False
+    int8: bool | Literal["all"] = False
     """onnxruntime/openvino: run the model quantized to INT8 (static, calibrated on `calib`;
-    built on first use and cached in ~/.cache/streamer)."""
+    built on first use and cached in ~/.cache/streamer). `all` also quantizes the layers the
+    model keeps fp32 for quality (fast-drops' drop finder and heads): faster, costs more gain."""
     calib: Path = Path("calib")
     """Calibration frames for `int8` (a folder from `streamer calib make`, or a video)."""
+
+    @field_validator("int8", mode="before")
+    @classmethod
+    def _int8(cls, value: Any) -> Any:
+        if isinstance(value, bool) or value == "all":  # one message, not one per branch of the union
+            return value
+        raise ValueError(f"{value!r}: use true, false or all")
 
 
 class TilingConfig(Strict):

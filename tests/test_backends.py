@@ -175,3 +175,7 @@ def test_int8_option_builds_once_and_caches(tmp_path: Path, fast_weights: Path, 
         open_backend(str(fast_weights), "torch", arch="fast", int8=True, calib=calib)
     with pytest.raises(ConfigError, match="calibration frames not found"):
         int8_cache.int8_onnx(str(fast_weights), "fast", tmp_path / "nope")
+    every = int8_cache.int8_onnx(str(fast_weights), "fast", calib, all_layers=True)  # int8: all
+    assert every.name.startswith("fast-all-") and every != int8_cache.int8_onnx(str(fast_weights), "fast", calib)
+    with pytest.raises(ConfigError, match="int8 'some': use true, false or all"):
+        open_backend(str(fast_weights), "onnxruntime", arch="fast", int8="some", calib=calib)

@@ -41,6 +41,7 @@ def test_demo_config_is_what_make_demo_promises() -> None:
     ("source: {url: a.mp4}\nsinks: [{url: x.mp4, side_by_sid: true}]\n", "sinks.0.side_by_sid", "unknown key"),
     ("source: {url: a.mp4}\nmax_frames: -1\n", "max_frames", "greater than or equal"),
     ("sinks: [null]\n", "source", "required"),
+    ("source: {url: a.mp4}\nbackend: {int8: most}\n", "backend.int8", "'most': use true, false or all"),
 ])
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, where: str, msg: str) -> None:
     path = tmp_path / "bad.yaml"
@@ -74,6 +75,10 @@ def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
     assert cfg.source.url == "rtsp://h/s" and cfg.source.name == "gate" and cfg.source.loop
     assert [s.url for s in cfg.sinks] == ["null", "out/b.mkv"]
     assert cfg.backend.kind == "onnxruntime" and cfg.backend.threads == 2 and cfg.max_frames == 5
+    assert cfg.backend.int8 is False
+    for flag, want in (["--int8"], True), (["--int8-all"], "all"):  # all: the model's fp32 parts INT8 too
+        cfg = load_config(RunConfig, path, overrides(parser.parse_args(["run", "--config", str(path), *flag])))
+        assert cfg.backend.int8 == want
 
 
 @pytest.mark.parametrize("text, msg", [

@@ -122,3 +122,22 @@ def test_fast_drops_int8_keeps_the_fill_finder_and_heads_fp32(calib: Path, tmp_p
     assert {"/stem/stem.0/Conv", "/dec1/dec1.0/Conv"}.isdisjoint(kept)  # the trunk is INT8
     assert res.sidecar.options["int8"]["fp32_prefixes"] == ["/drops/", "/blend/"]
     assert abs(res.sidecar.parity["ort_int8"]["cost_db"]) < 1.0
+
+
+def test_int8_all_quantizes_what_the_model_keeps_fp32(calib: Path, tmp_path: Path) -> None:
+    """`--int8-all`: speed over quality for fast-drops (its finder and heads go INT8 as well); the
+    sidecar says nothing was kept fp32, and the flag means nothing outside int8."""
+    from streamer.errors import ExportError
+
+    out = tmp_path / "fast-drops-int8-all.onnx"
+    res = export(ExportRequest(model="fast-drops", format="onnx", precision="int8", output=out, calib=calib,
+                               int8_all=True))
+    model = onnx.load(str(out))
+    floats = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+    drops = [n for n in model.graph.node if n.op_type == "Conv" and n.name.startswith(("/drops/", "/blend/"))
+             and not n.name.startswith("/blend/fill/")]  # the fill's fixed blurs stay float either way
+    assert len(drops) > 10 and not any(n.input[1] in floats for n in drops)  # their weights are INT8
+    assert res.sidecar.options["int8"]["fp32_prefixes"] == []
+    with pytest.raises(ExportError, match="--int8-all: only int8 .* not fp32"):
+        export(ExportRequest(model="fast-drops", format="onnx", precision="fp32", output=tmp_path / "x.onnx",
+                             int8_all=True))

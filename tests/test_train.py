@@ -18,9 +18,10 @@ from streamer.errors import ConfigError, WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights, save_weights
-from streamer.train.data import MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, read_rgb
+from streamer.train.data import (MIN_CLEAN_VAR, PatchMix, PatchStream, init_worker, is_validation, list_images,
+                                 read_rgb)
 from streamer.train.negatives import bright_score, hard_clean_patch, paste_sign, speck_score, text_panel_score
-from streamer.train.loop import train, val_score
+from streamer.train.loop import _lr_at, train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
 
@@ -412,3 +413,40 @@ def test_region_must_hold_a_patch(tmp_path: Path) -> None:
         TrainConfig.model_validate({"model": "fast", "out": str(tmp_path), "patch": 512})
     cfg = TrainConfig.model_validate({"model": "fast", "out": str(tmp_path), "patch": 384, "region": [384, 512]})
     assert cfg.region == (384, 512)
+
+
+def test_time_clock_anneals_by_the_minutes_whichever_is_further() -> None:
+    """`lr_clock: time` ends the cosine when `max_minutes` are up, even far short of `steps`
+    (a lent GPU of unknown speed), and never runs behind the step count."""
+    cfg = TrainConfig.model_validate({"model": "fast", "out": "x", "lr": 1e-3, "warmup": 0, "steps": 1000,
+                                      "lr_clock": "time", "max_minutes": 10.0})
+    assert _lr_at(cfg, 10, 0.0) == pytest.approx(1e-3, rel=1e-3)
+    assert _lr_at(cfg, 10, 5.0) == pytest.approx(1e-3 * (0.02 + 0.98 * 0.5), rel=1e-6)  # half-way by the clock
+    assert _lr_at(cfg, 10, 10.0) == pytest.approx(2e-5)  # annealed when time is up
+    assert _lr_at(cfg, 1000, 0.0) == pytest.approx(2e-5)  # the steps ran out first
+    by_steps = cfg.model_copy(update={"lr_clock": "steps"})
+    assert _lr_at(by_steps, 10, 10.0) == pytest.approx(_lr_at(by_steps, 10, 0.0))  # the clock ignored
+    with pytest.raises(ValueError, match="lr_clock: time needs max_minutes > 0"):
+        TrainConfig.model_validate({"model": "fast", "out": "x", "lr_clock": "time"})
+
+
+def test_keep_checkpoints_saves_every_validation(photos: Path, tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    train(_cfg(photos, out, steps=4, val_every=2, keep_checkpoints=True))
+    assert sorted(p.name for p in out.glob("step*.safetensors")) == ["step2.safetensors", "step4.safetensors"]
+    kept, last = load_file(str(out / "step4.safetensors")), load_file(str(out / "last.safetensors"))
+    assert kept.keys() == last.keys() and all(torch.equal(kept[k], last[k]) for k in kept)
+    train(_cfg(photos, tmp_path / "plain", steps=2, val_every=2))
+    assert not list((tmp_path / "plain").glob("step*.safetensors"))
+
+
+def test_synthesis_workers_run_one_opencv_thread() -> None:
+    """OpenCV's pool ignores OMP_NUM_THREADS; each worker sets it to one (oversubscription on
+    many-core GPU hosts)."""
+    before = cv2.getNumThreads()
+    try:
+        init_worker(0)
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)

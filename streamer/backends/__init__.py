@@ -37,22 +37,25 @@ def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
 
 def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
                  arch: str | None = None, threads: int = 0, fp16: bool = True,
-                 int8: bool = False, calib: str | Path | None = None, inflight: int = 1) -> Backend:
+                 int8: bool | str = False, calib: str | Path | None = None, inflight: int = 1) -> Backend:
     """Build the engine that runs ``model``; errors name the file and what to do.
 
-    ``int8`` (onnxruntime, openvino): run the calibrated INT8 file, built once and cached.
+    ``int8`` (onnxruntime, openvino): run the calibrated INT8 file, built once and cached; ``"all"``
+    quantizes the layers the model keeps fp32 too (`ModelSpec.int8_fp32`): faster, costs more gain.
     ``inflight`` (openvino): frames in flight on the pipeline's uint8 path.
     """
     suffix = Path(model).suffix
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if int8 not in (False, True, "all"):
+        raise ConfigError(f"int8 {int8!r}: use true, false or all")
     if int8:
         if backend not in ("onnxruntime", "openvino"):
             raise ConfigError(f"int8 is for the CPU backends onnxruntime and openvino; for {backend} "
                               "build an INT8 engine with `streamer export --precision int8`")
         from streamer.backends.int8_cache import DEFAULT_CALIB, int8_onnx
 
-        model, suffix = str(int8_onnx(model, arch, Path(calib or DEFAULT_CALIB))), ".onnx"
+        model, suffix = str(int8_onnx(model, arch, Path(calib or DEFAULT_CALIB), all_layers=int8 == "all")), ".onnx"
     if backend == "tensorrt":
         try:
             trt = importlib.import_module("streamer.backends.trt_backend")

@@ -56,8 +56,9 @@ def _code_sha() -> str:
     return ":".join(_tree_sha(root / pkg, "*.py") for pkg in ("models", "export"))
 
 
-def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) -> Path:
-    """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file."""
+def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB, *, all_layers: bool = False) -> Path:
+    """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file;
+    ``all_layers`` quantizes the parts the model keeps fp32 too (`streamer export --int8-all`)."""
     from streamer.export import export
     from streamer.export.formats import ExportRequest
     from streamer.models import get_spec
@@ -77,12 +78,12 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB) 
                           "(the repo's calib/ folder, or make some with `streamer calib make`)")
     data = _tree_sha(calib) if calib.is_dir() else sha256_file(calib)
     key = hashlib.sha256(f"{sha256_file(weights)}:{data}:{_code_sha()}".encode()).hexdigest()[:16]
-    out = int8_dir() / f"{spec.name}-{key}.onnx"
+    out = int8_dir() / f"{spec.name}{'-all' if all_layers else ''}-{key}.onnx"
     if not out.exists():
         log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
         tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")
         export(ExportRequest(model=spec.name, format="onnx", precision="int8", output=tmp,
-                             weights=Path(weights), calib=calib))
+                             weights=Path(weights), calib=calib, int8_all=all_layers))
         tmp.replace(out)
         tmp.with_name(tmp.name + ".json").replace(out.with_name(out.name + ".json"))
     return out

@@ -30,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                       "e.g. 1280x720 (the tensor is then 1x3x720x1280)")
     shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each [N]xHxW, "
                                          "e.g. 352x640:720x1280:1088x1920")
+    p.add_argument("--int8-all", action="store_true",
+                   help="int8: quantize the layers the model keeps fp32 too (fast-drops' drop finder and "
+                        "output heads): faster, costs more gain; the sidecar's fp32_prefixes says which")
     p.add_argument("--workspace", type=float, help="TensorRT workspace limit in GiB (default 2)")
     p.add_argument("--device", type=int, help="CUDA device index for TensorRT builds")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")
@@ -61,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         weights=args.weights, calib=args.calib, size=parse_size(args.size)[::-1] if args.size else None,
         dynamic=parse_dynamic(args.dynamic) if args.dynamic else None, workspace_gib=args.workspace,
         device=args.device, calib_frames=args.calib_frames, calib_method=args.calib_method,
-        opset=args.opset)
+        opset=args.opset, int8_all=args.int8_all)
     logging.getLogger().addFilter(_drop_quantizer_chatter)
     result = export(req, progress=_Progress(disable=args.quiet or not sys.stderr.isatty()))
     side = result.sidecar

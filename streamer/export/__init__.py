@@ -73,10 +73,11 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     with tempfile.TemporaryDirectory(prefix="streamer-export-") as tmp:
         onnx_path = req.output if fmt.name == "onnx" and req.precision == "fp32" else Path(tmp) / "fp32.onnx"
         _onnx_fp32(net, onnx_path, req, meta, side, progress)
+        fp32_prefixes = () if req.int8_all else spec.int8_fp32  # what INT8 leaves in float
         if fmt.name == "onnx" and req.precision == "int8":
-            _ort_int8(onnx_path, req, calib, side, progress)
+            _ort_int8(onnx_path, req, calib, side, fp32_prefixes, progress)
         elif fmt.name == "engine":
-            _engine(onnx_path, req, calib, side, net, Path(tmp), progress)
+            _engine(onnx_path, req, calib, side, net, Path(tmp), fp32_prefixes, progress)
         elif fmt.name == "torchtrt":
             _torchtrt(net, req, calib, side, progress)
     side.model_sha256 = sha256_file(req.output)
@@ -102,13 +103,13 @@ def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, p
     progress("export onnx", 2, 2)
 
 
-def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, progress: Progress) -> None:
+def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, fp32_prefixes: tuple[str, ...],
+              progress: Progress) -> None:
     import onnxruntime
 
     from streamer.export.ort_int8 import Int8Options, int8_report, quantize_int8
-    from streamer.models import get_spec
 
-    opts = Int8Options(method=req.calib_method, target="ort", fp32_prefixes=get_spec(req.model).int8_fp32)
+    opts = Int8Options(method=req.calib_method, target="ort", fp32_prefixes=fp32_prefixes)
     progress("calibrate int8", 0, 1)
     quantize_int8(fp32, req.output, calib, opts)
     progress("calibrate int8", 1, 1)
@@ -130,7 +131,7 @@ def _profile(req: ExportRequest):
 
 
 def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path,
-            progress: Progress) -> None:
+            fp32_prefixes: tuple[str, ...], progress: Progress) -> None:
     from streamer.export.sidecar import current_gpu
     from streamer.export.tensorrt_build import build_engine, import_tensorrt, trt_major
 
@@ -139,11 +140,10 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
     qdq = None
     if req.precision == "int8" and trt_major(trt) >= 10:
         from streamer.export.ort_int8 import Int8Options, quantize_int8
-        from streamer.models import get_spec
 
         progress("calibrate int8 (QDQ)", 0, 1)
         qdq = quantize_int8(fp32, tmp / "qdq.onnx", calib, Int8Options(
-            method=req.calib_method, target="tensorrt", fp32_prefixes=get_spec(req.model).int8_fp32))
+            method=req.calib_method, target="tensorrt", fp32_prefixes=fp32_prefixes))
         progress("calibrate int8 (QDQ)", 1, 1)
     from streamer.models.weights import sha256_file
 

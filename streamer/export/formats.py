@@ -129,6 +129,7 @@ class ExportRequest:
     calib_frames: int = 32  # at most this many frames are read from --calib
     calib_method: str = DEFAULT_CALIB_METHOD  # one of CALIB_METHODS
     opset: int = 17
+    int8_all: bool = False  # int8: also quantize what the model keeps fp32 (ModelSpec.int8_fp32)
     options: dict = field(default_factory=dict)  # format-specific extras, recorded in the sidecar
 
 
@@ -223,6 +224,9 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
     if req.precision == "int8" and req.calib is None:
         raise ExportError(f"--format {fmt.name} --precision int8: needs calibration frames; add "
                           "--calib calib/ (the set in the repo) or --calib YOUR_FOLDER_OR_VIDEO")
+    if req.int8_all and req.precision != "int8":
+        raise ExportError(f"--int8-all: only int8 has layers to keep fp32 or not, not {req.precision}; "
+                          "drop --int8-all or use --precision int8")
     if req.precision != "int8" and req.calib is not None:
         raise ExportError(f"--calib: only int8 is calibrated, not {req.precision}; drop --calib "
                           "or use --precision int8")

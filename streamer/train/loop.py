@@ -24,7 +24,7 @@ from streamer.models.weights import ARCH_KEY, load_weights, save_weights, sha256
 from streamer.sysinfo import host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
-from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split, validation_set
+from streamer.train.data import PatchMix, PatchStream, init_worker, list_images, read_rgb, split, validation_set
 
 log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
@@ -60,13 +60,16 @@ def _worst_clean(model: nn.Module, batch: list[torch.Tensor], pool: torch.Tensor
     return [dirty, clean, *batch[2:]]
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
+def _lr_at(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
+    """The learning rate at ``step``, ``minutes`` into this invocation (used by ``lr_clock: time``)."""
     if cfg.optimizer == "sgd-paper":
         return cfg.lr / (1.0 + 5.0 * step * 1e-7)
     warm = cfg.warmup
     if step < warm:
         return cfg.lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, cfg.steps - warm))
+    if cfg.lr_clock == "time":
+        t = max(t, min(1.0, minutes / cfg.max_minutes))
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
@@ -178,15 +181,18 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                          with_mask=head is not None or cfg.drop_loss > 0,
                          mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
-                                         persistent_workers=cfg.workers > 0)
+                                         persistent_workers=cfg.workers > 0, worker_init_fn=init_worker)
     clean_pool = None
     if cfg.clean_ohem:  # candidates for the clean slots, from their own worker (cheap: no synthesis)
         pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
                                   region=tuple(cfg.region),
                                   clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
                                   signs=cfg.scene_signs)
+        # its own workers besides `workers`: a clean candidate costs about half a corrupted patch,
+        # so ~workers·ohem/(2·batch) keep pace (one on a CPU; several keep a GPU fed)
+        pool_workers = min(cfg.workers, max(1, round(cfg.workers * cfg.clean_ohem / (2 * cfg.batch))))
         clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
-                                                      num_workers=min(1, cfg.workers)))
+                                                      num_workers=pool_workers, worker_init_fn=init_worker))
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
     manifest = next((d / "MANIFEST.tsv" for d in (Path(cfg.data), Path(cfg.data).parent)
                      if (d / "MANIFEST.tsv").exists()), Path(cfg.data) / "MANIFEST.tsv")
@@ -217,7 +223,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             batch = _worst_clean(model, batch, next(clean_pool)[1])
         dirty, clean = batch[0], batch[1]
         for g in opt.param_groups:
-            g["lr"] = _lr_at(cfg, step) * g.get("lr_scale", 1.0)
+            g["lr"] = _lr_at(cfg, step, (time.monotonic() - started) / 60) * g.get("lr_scale", 1.0)
         if head is None and not cfg.drop_loss:
             loss = _loss(cfg.loss, model(dirty), clean, cfg.loss_eps)
         else:
@@ -250,6 +256,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
                      "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
             save_checkpoint(cfg.out, model, opt, state, arch)
+            if cfg.keep_checkpoints:
+                save_weights(model, cfg.out / f"step{step}.safetensors", arch | {"step": step})
             if head is not None:
                 mask_head.save(head, cfg.out)
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
