@@ -18,7 +18,7 @@ from streamer.errors import ConfigError, WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights, save_weights
-from streamer.train.data import (MIN_CLEAN_VAR, PatchMix, PatchStream, init_worker, is_validation, list_images,
+from streamer.train.data import (MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, one_opencv_thread,
                                  read_rgb)
 from streamer.train.negatives import bright_score, hard_clean_patch, paste_sign, speck_score, text_panel_score
 from streamer.train.loop import _lr_at, train, val_score
@@ -402,7 +402,7 @@ def test_clean_ohem_fills_clean_slots_with_what_the_net_harms_most() -> None:
 def test_a_run_with_clean_ohem_trains_and_records_it(photos: Path, tmp_path: Path) -> None:
     cfg = _cfg(photos, tmp_path / "run", model="fast", model_kwargs={"glob": True}, loss="log-mse",
                loss_eps=1e-4, steps=6, val_every=6, clean_hard=0.3, clean_ohem=3, mix_dirt=0.4,
-               mix_raindrop=0.0, mix_streaks=0.0)
+               mix_raindrop=0.0, mix_streaks=0.0, workers=1)  # both streams in worker processes
     card = train(cfg)
     assert card["steps"] == 6 and card["config"]["clean_ohem"] == 3
 
@@ -441,12 +441,17 @@ def test_keep_checkpoints_saves_every_validation(photos: Path, tmp_path: Path) -
     assert not list((tmp_path / "plain").glob("step*.safetensors"))
 
 
+class _CvThreads(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        yield cv2.getNumThreads()
+
+
 def test_synthesis_workers_run_one_opencv_thread() -> None:
-    """OpenCV's pool ignores OMP_NUM_THREADS; each worker sets it to one (oversubscription on
-    many-core GPU hosts)."""
-    before = cv2.getNumThreads()
-    try:
-        init_worker(0)
-        assert cv2.getNumThreads() == 1
-    finally:
-        cv2.setNumThreads(before)
+    """OpenCV's pool ignores OMP_NUM_THREADS: workers forked inside `one_opencv_thread` run one
+    thread each (setting it inside a forked worker deadlocked, session 15), the parent keeps its own."""
+    cv2.setNumThreads(2)
+    cv2.resize(np.zeros((256, 256, 3), np.float32), (512, 512))  # the parent's pool is running
+    with one_opencv_thread():
+        it = iter(torch.utils.data.DataLoader(_CvThreads(), batch_size=None, num_workers=1))
+    assert cv2.getNumThreads() == 2
+    assert next(it) == 1

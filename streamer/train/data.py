@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -64,11 +66,18 @@ def read_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
 
 
-def init_worker(_: int = 0) -> None:
-    """One OpenCV thread per synthesis worker. OpenCV's pthreads pool ignores OMP_NUM_THREADS and
-    starts one thread per core in every worker: 15 workers on a 16-core GPU host ran 240 threads
-    and fed 2-4 steps/s (session 15)."""
+@contextmanager
+def one_opencv_thread() -> Iterator[None]:
+    """Start synthesis workers inside this: they inherit one OpenCV thread each. OpenCV's pthreads
+    pool ignores OMP_NUM_THREADS and runs one thread per core in every worker (15 workers on a
+    16-core GPU host: 240 threads). Setting it in the worker instead deadlocks: the forked child
+    waits for the parent's pool threads, which it does not have (session 15)."""
+    before = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(before)
 
 
 @dataclass(frozen=True)

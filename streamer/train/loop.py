@@ -24,7 +24,7 @@ from streamer.models.weights import ARCH_KEY, load_weights, save_weights, sha256
 from streamer.sysinfo import host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
-from streamer.train.data import PatchMix, PatchStream, init_worker, list_images, read_rgb, split, validation_set
+from streamer.train.data import PatchMix, PatchStream, list_images, one_opencv_thread, read_rgb, split, validation_set
 
 log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
@@ -181,7 +181,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                          with_mask=head is not None or cfg.drop_loss > 0,
                          mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
-                                         persistent_workers=cfg.workers > 0, worker_init_fn=init_worker)
+                                         persistent_workers=cfg.workers > 0)
     clean_pool = None
     if cfg.clean_ohem:  # candidates for the clean slots, from their own worker (cheap: no synthesis)
         pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
@@ -191,8 +191,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         # its own workers besides `workers`: a clean candidate costs about half a corrupted patch,
         # so ~workers·ohem/(2·batch) keep pace (one on a CPU; several keep a GPU fed)
         pool_workers = min(cfg.workers, max(1, round(cfg.workers * cfg.clean_ohem / (2 * cfg.batch))))
-        clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
-                                                      num_workers=pool_workers, worker_init_fn=init_worker))
+        with one_opencv_thread():  # the workers start (fork) here
+            clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
+                                                          num_workers=pool_workers))
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
     manifest = next((d / "MANIFEST.tsv" for d in (Path(cfg.data), Path(cfg.data).parent)
                      if (d / "MANIFEST.tsv").exists()), Path(cfg.data) / "MANIFEST.tsv")
@@ -216,7 +217,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     arch = {ARCH_KEY: cfg.model_kwargs}  # stored with every weights file: they load by the model's name
     step = state["step"]
     running = 0.0
-    it = iter(loader)
+    with one_opencv_thread():  # the workers start (fork) here
+        it = iter(loader)
     while step < cfg.steps:
         batch = [t.to(device) for t in next(it)]
         if clean_pool is not None:  # a clean slot's mask is zeros, so masks stay right
