@@ -130,10 +130,13 @@ def test_restore_with_the_finders_logits_given_equals_computing_them():
 
 @pytest.mark.parametrize("option,keys", [("priors", ["prior.bias", "prior.weight"]),
                                          ("glob", ["glob.bias", "glob.weight"]),
-                                         ("glob_max", ["glob_max.bias", "glob_max.weight"])])
+                                         ("glob_max", ["glob_max.bias", "glob_max.weight"]),
+                                         ("ctx", ["ctx.conv.0.0.bias", "ctx.conv.0.0.weight", "ctx.conv.1.0.bias",
+                                                  "ctx.conv.1.0.weight", "ctx.down.0.bias", "ctx.down.0.weight",
+                                                  "ctx.out.bias", "ctx.out.weight"])])
 def test_zero_initialised_option_starts_as_the_net_without_it(option, keys):
-    """``priors=True`` (E29), ``glob=True`` (E31) and ``glob_max=True`` (E34) add a zero 1×1
-    conv: older weights load (new_parts) and give the same frame."""
+    """``priors=True`` (E29), ``glob=True`` (E31), ``glob_max=True`` (E34) and ``ctx=True`` (E45)
+    end in a zero 1×1 conv: older weights load (new_parts) and give the same frame."""
     torch.manual_seed(0)
     plain = FastNet().eval()
     with torch.no_grad():
@@ -157,6 +160,27 @@ def test_glob_lets_a_far_corner_change_the_output_everywhere(option):
             getattr(m, option).weight.normal_(std=0.5)
         diff = (m(x) - m(far))[..., :64].abs().max().item()  # the left eighth
     assert (diff > 1e-4) is (option is not None), (option, diff)
+
+
+@pytest.mark.parametrize("ctx", [False, True])
+def test_ctx_stage_reaches_beyond_the_trunk_on_any_multiple_of_16(ctx):
+    """``ctx`` (E45): a 1/32 stage resized back to the 1/16 grid, so a frame whose 1/16 grid is
+    odd (720p: 45×80) works; content ~250 px away, past the trunk's reach, changes a pixel only
+    with it, content ~950 px away never does (regional, not frame-wide like ``glob``)."""
+    torch.manual_seed(0)
+    m = FastNet(ctx=ctx).eval()
+    with torch.no_grad():
+        m.head.weight.normal_(std=0.05)
+        if ctx:
+            m.ctx.out.weight.normal_(std=0.5)
+        x = torch.rand(1, 3, 80, 1024) * 0.5  # 1/16 grid 5×64, 1/32 grid 3×32
+        assert m(x).shape == x.shape
+        near, far = x.clone(), x.clone()
+        near[..., 256:320] = 1.0
+        far[..., 960:] = 1.0
+        probe = slice(0, 16)
+        assert bool((m(x) - m(near))[..., probe].abs().max() > 1e-4) is ctx
+        assert torch.equal(m(x)[..., probe], m(far)[..., probe])
 
 
 def test_dark_bright_are_local_min_and_max_of_all_colours():

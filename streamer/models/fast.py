@@ -89,11 +89,31 @@ def _build_unet(m: nn.Module, c1: int, c2: int, c3: int) -> None:
     m.dec1 = _conv(c1, c1)
 
 
+class _Context32(nn.Module):
+    """``ctx`` (E45): a 1/32 stage (dilated 2 and 4) whose output, through a zero 1×1 conv, is
+    added at 1/16. Regional context between the trunk's reach (~90 px each side) and ``glob``'s
+    whole frame — a veil over part of the frame — reaching ~330 px each side, for ~0.25 kFLOP/px.
+    Resized back to the 1/16 grid's exact size, so frames stay multiples of 16 (720p: 45×80 at
+    1/16, 23×40 here)."""
+
+    def __init__(self, c: int) -> None:
+        super().__init__()
+        self.down = _conv(c, c, stride=2)
+        self.conv = nn.Sequential(_conv(c, c, dilation=2), _conv(c, c, dilation=4))
+        _kaiming(self)
+        self.out = _zero_conv(c, c)
+
+    def forward(self, e3: torch.Tensor) -> torch.Tensor:
+        c = self.conv(self.down(e3))
+        return self.out(F.interpolate(c, size=e3.shape[-2:], mode="nearest"))
+
+
 def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None,
-          glob: nn.Module | None = None, glob_max: nn.Module | None = None) -> torch.Tensor:
+          glob: nn.Module | None = None, glob_max: nn.Module | None = None,
+          ctx: nn.Module | None = None) -> torch.Tensor:
     """Space-to-depth input (plus ``extra`` at the stem) -> 1/4-resolution decoder features,
     through ``_build_unet``'s layers; ``glob`` / ``glob_max`` map the frame's mean / maximum 1/16
-    features to a vector added at every 1/16 position (E31, E34)."""
+    features to a vector added at every 1/16 position (E31, E34); ``ctx`` adds a 1/32 stage (E45)."""
     stem = m.stem(xs)
     e1 = m.enc1(stem if extra is None else stem + extra)
     e2 = m.enc2(m.down2(e1))
@@ -103,6 +123,8 @@ def _unet(m: nn.Module, xs: torch.Tensor, extra: torch.Tensor | None = None,
         e3 = e3 + glob(F.adaptive_avg_pool2d(pooled, 1))
     if glob_max is not None:  # GlobalMaxPool, likewise
         e3 = e3 + glob_max(F.adaptive_max_pool2d(pooled, 1))
+    if ctx is not None:
+        e3 = e3 + ctx(pooled)
     mid = m.mid(e3)
     d2 = m.dec2(m.up3(mid) + e2)
     return m.dec1(m.up2(d2) + e1)
@@ -189,7 +211,7 @@ class FastNet(nn.Module):
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
                  drop_context: bool = False, priors: bool = False, glob: bool = False,
-                 glob_max: bool = False) -> None:
+                 glob_max: bool = False, ctx: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -210,12 +232,14 @@ class FastNet(nn.Module):
         # ``glob_max`` (E34): the frame's strongest response too ("a spot somewhere"), which a
         # mean over a mostly clean frame dilutes (CBAM-style average + max)
         self.glob_max = _zero_conv(c3, c3) if glob_max else None
+        # ``ctx`` (E45): a 1/32 stage for regional context; its output conv starts at zero
+        self.ctx = _Context32(c3) if ctx else None
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
         xs = F.conv2d(x, self.s2d, stride=BLOCK)  # N×48×H/4×W/4, channel 16c + 4dy + dx
         extra = self.prior(dark_bright(xs)) if self.prior is not None else None
-        return xs, _unet(self, xs, extra, self.glob, self.glob_max)
+        return xs, _unet(self, xs, extra, self.glob, self.glob_max, self.ctx)
 
     def drop_logits(self, xs: torch.Tensor, d1: torch.Tensor) -> torch.Tensor:
         """Full-resolution N×1×H×W drop logits (training: ``drop_loss``)."""
