@@ -98,6 +98,10 @@ class TrainConfig(Strict):
     new_parts: list[str] = []
     """Parameter-name prefixes `weights` may lack, all else trained: an architecture option added
     to older weights (e.g. `[prior.]` with `model_kwargs: {priors: true}`) starts from its init."""
+    new_lr_scale: float = Field(default=1.0, gt=0.0)
+    """Learning-rate multiplier for `new_parts`: a part that starts at zero beside trained weights
+    barely moves at a fine-tune's small rate (E45's context stage: weights ≤ 0.004 after 3,000
+    steps at 3e-5)."""
     patches_per_region: int = Field(default=1, ge=1)
     """Patches cut from each synthesised region: 1 on CPU; 2-4 keep a GPU fed (synthesis is the
     bottleneck there)."""
@@ -132,6 +136,8 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _region(self) -> "TrainConfig":
+        if self.new_lr_scale != 1.0 and not self.new_parts:
+            raise ValueError("new_lr_scale needs new_parts (the prefixes it applies to)")
         if self.lr_clock == "time" and not self.max_minutes:
             raise ValueError("lr_clock: time needs max_minutes > 0 (the schedule ends when they are up)")
         if not 0 < self.region[0] <= self.region[1] or self.region[1] < self.patch:

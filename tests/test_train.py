@@ -373,6 +373,14 @@ def test_new_parts_start_fresh_and_everything_trains(photos: Path, tmp_path: Pat
     for name in ("best", "last", "final"):
         net, _ = load_model("fast", tmp_path / "run" / f"{name}.safetensors")
         assert net.prior is not None
+    # new_lr_scale: the new part takes ~10× the steps, the trained weights the same ones
+    train(_cfg(photos, tmp_path / "fast", new_parts=["prior."], new_lr_scale=10.0, **kw))
+    faster = load_file(str(tmp_path / "fast" / "final.safetensors"))
+    assert float(faster["prior.weight"].abs().max()) > 5 * float(after["prior.weight"].abs().max())
+    step = lambda w, k: float((w[k] - before[k]).abs().max())  # noqa: E731
+    assert step(faster, "stem.0.weight") == pytest.approx(step(after, "stem.0.weight"), rel=0.5)
+    with pytest.raises(ValueError, match="new_lr_scale needs new_parts"):
+        _cfg(photos, tmp_path / "x", new_lr_scale=10.0)
 
 
 def test_clean_ohem_fills_clean_slots_with_what_the_net_harms_most() -> None:

@@ -154,6 +154,10 @@ def train(cfg: TrainConfig, *, resume: bool = False,
                          multiple=spec.multiple, frame_px=cfg.val_frame_px)
     head = mask_head.attach(model).to(device) if cfg.mask_loss > 0 else None
     params = [{"params": trained}]
+    if cfg.new_lr_scale != 1.0:  # parts added at zero to trained weights take bigger steps
+        new = {id(p) for name, p in model.named_parameters() if name.startswith(tuple(cfg.new_parts))}
+        params = [{"params": [p for p in trained if id(p) not in new]},
+                  {"params": [p for p in trained if id(p) in new], "lr_scale": cfg.new_lr_scale}]
     if head is not None:  # a fresh head next to a trained net: it learns at a higher rate
         params.append({"params": list(head.parameters()), "lr_scale": mask_head.LR_SCALE})
     if cfg.optimizer == "sgd-paper":
