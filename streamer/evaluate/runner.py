@@ -51,7 +51,7 @@ class EvalRequest:
     clean_check: bool = True
     report: Path | None = None
     threads: int = 1
-    int8: bool | str = False  # onnxruntime/openvino ("all": every layer INT8): the calibrated INT8 model (what INT8 costs)
+    int8: bool | str = False  # onnxruntime/openvino: the calibrated INT8 model ("all": every layer)
 
 
 def select_photos(req: EvalRequest) -> list[Path]:

@@ -19,6 +19,8 @@ Why this shape (experiments in docs/model-log.md)
   frame, through a 1×1 conv, is added at every 1/16 position. The dirt's colour is one per frame
   and whether a frame is dirty at all is a frame-wide fact; with it the net cleans more dirt and
   leaves clean frames alone better (model-log E31). Tiles (``tile:``) each get their own mean.
+  ``ctx`` (E45, off by default) adds a 1/32 stage for regional context between the two; it
+  changed nothing against its control run.
 * Drops (``drops=True``, the opt-in ``fast-drops``): no gain/offset of a drop's pixels brings the
   scene back, and restoration loss never taught this trunk where drops are (docs/model-log.md
   E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
@@ -92,7 +94,7 @@ def _build_unet(m: nn.Module, c1: int, c2: int, c3: int) -> None:
 class _Context32(nn.Module):
     """``ctx`` (E45): a 1/32 stage (dilated 2 and 4) whose output, through a zero 1×1 conv, is
     added at 1/16. Regional context between the trunk's reach (~90 px each side) and ``glob``'s
-    whole frame — a veil over part of the frame — reaching ~330 px each side, for ~0.25 kFLOP/px.
+    whole frame — a veil over part of the frame — reaching ~300 px each side, for ~0.25 kFLOP/px.
     Resized back to the 1/16 grid's exact size, so frames stay multiples of 16 (720p: 45×80 at
     1/16, 23×40 here)."""
 
