@@ -2,7 +2,7 @@
 # Get a lent GPU machine's copy under its 64 MiB limit, and back.
 #   bash scripts/gpu_carry.sh prepare   # .whl/ (pydantic etc. for Python 3.10-3.13) + .gpudata/ (photos)
 #   bash scripts/gpu_carry.sh hide [KEEP ...]   # move checkpoints/ (but KEEP files) and eigen2013 weights out
-#   ...  run(command="bash .gpudata/run.sh", carry=[".whl", ".gpudata"])  (see docs/gpu-training.md)
+#   ...  run(command="bash scripts/gpu_run.sh MINUTES CONFIG ...", carry=[".whl", ".gpudata"])  (docs/gpu-training.md)
 #   bash scripts/gpu_carry.sh restore   # put them back (git status is clean again)
 # The machine has torch, OpenCV, safetensors, onnx; not pydantic, PyAV, or a network.
 set -eu

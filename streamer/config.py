@@ -135,11 +135,15 @@ class TrainConfig(Strict):
     later, e.g. with `scripts/ship_gate.py`)."""
 
     @model_validator(mode="after")
-    def _region(self) -> "TrainConfig":
+    def _schedule(self) -> "TrainConfig":
         if self.new_lr_scale != 1.0 and not self.new_parts:
             raise ValueError("new_lr_scale needs new_parts (the prefixes it applies to)")
         if self.lr_clock == "time" and not self.max_minutes:
             raise ValueError("lr_clock: time needs max_minutes > 0 (the schedule ends when they are up)")
+        return self
+
+    @model_validator(mode="after")
+    def _region(self) -> "TrainConfig":
         if not 0 < self.region[0] <= self.region[1] or self.region[1] < self.patch:
             raise ValueError(f"region {list(self.region)}: give [min, max] with max >= patch ({self.patch})")
         return self

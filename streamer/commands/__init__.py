@@ -1,1 +1,15 @@
 """One module per CLI subcommand: argument parsing and printing only, work is in the library."""
+
+from __future__ import annotations
+
+import argparse
+
+INT8_HELP = "onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)"
+
+
+def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bool | None = False) -> None:
+    """`--int8` and `--int8-all` into one ``int8`` (default, True or "all"), alike in every command
+    that runs a model; `streamer run` passes ``default=None`` (not given: the YAML decides)."""
+    p.add_argument("--int8", action="store_true", default=default, help=help)
+    p.add_argument("--int8-all", dest="int8", action="store_const", const="all",
+                   help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from streamer.commands import add_int8_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure fps and per-stage time of the pipeline")
@@ -18,10 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--inflight", type=int, default=2,
                    help="openvino: frames in flight (default 2, like backend.inflight)")
     p.add_argument("--preset", help="x264 preset of both runs (default: the encoder config's, veryfast)")
-    p.add_argument("--int8", action="store_true",
-                   help="onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)")
-    p.add_argument("--int8-all", dest="int8", action="store_const", const="all",
-                   help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")
+    add_int8_args(p)
     p.add_argument("--clip", help="video to benchmark on (default: the bundled demo clip)")
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.add_argument("--streams", help="N cameras in one site, with and without batching: N (= 1,2,4..N) "

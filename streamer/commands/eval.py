@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from streamer.commands import add_int8_args
 from streamer.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -35,10 +36,7 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="use these weights for model NAME instead of the shipped ones")
     p.add_argument("--backend", default="torch", help="inference backend: torch, onnxruntime, openvino")
-    p.add_argument("--int8", action="store_true",
-                   help="onnxruntime/openvino: the model quantized with calib/ (what INT8 costs)")
-    p.add_argument("--int8-all", dest="int8", action="store_const", const="all",
-                   help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")
+    add_int8_args(p, "onnxruntime/openvino: the model quantized with calib/ (what INT8 costs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heavy", action="store_true", help="corruption beyond the training ranges")
     p.add_argument("--split", choices=("val", "train", "all"), default="val",

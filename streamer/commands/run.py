@@ -7,6 +7,8 @@ import signal
 import sys
 from typing import Any
 
+from streamer.commands import add_int8_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="clean a camera stream or video file (see configs/)")
@@ -18,10 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="network CPU threads (0 = all cores)")
-    p.add_argument("--int8", action="store_true", default=None,
-                   help="onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)")
-    p.add_argument("--int8-all", dest="int8", action="store_const", const="all",
-                   help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")
+    add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for files")
     p.set_defaults(func=run)

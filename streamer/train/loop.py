@@ -187,7 +187,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     clean_pool = None
-    if cfg.clean_ohem:  # candidates for the clean slots, from their own worker (cheap: no synthesis)
+    if cfg.clean_ohem:  # candidates for the clean slots, from their own workers (cheap: no synthesis)
         pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
                                   region=tuple(cfg.region),
                                   clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
