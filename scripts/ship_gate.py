@@ -15,6 +15,10 @@ through it):
    apart, session 12.)
 3. The clean mean over the same crops stays ≥ 38 dB (issue 9's floor for clean frames).
 
+Below the verdicts, each candidate's difference from the shipped file per row with a 95 %
+interval from resampling photos (paired, `streamer.evaluate.compare`): a report for reading the
+verdicts, not part of the rule (session 16 added it; the rule above is unchanged).
+
 `--split train` measures the gain rows on the training photos instead: not the rule, the check
 that a passing candidate did not win on the validation photos by chance (the clean rows already
 cover every photo). Results are cached per weights hash and split under --cache, so the shipped
@@ -28,6 +32,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamer.evaluate.compare import Difference
 
 GAIN_ROWS = {  # row -> EvalRequest options (validation split, seed 0)
     "dirt": dict(corruption="dirt", crop=256, crops=4),
@@ -42,22 +50,27 @@ CLEAN_FLOOR_DB = 38.0
 
 
 def measure(weights: Path, clean: Path, cache: Path, split: str = "val", model: str = "fast") -> dict:
-    """{row: gain} plus clean_tail5 / clean_mean / clean_min for one weights file."""
+    """{row: gain} plus clean_tail5 / clean_mean / clean_min for one weights file, and under
+    "crops" each row's per-crop scores (``file#k`` -> gain, or clean PSNR) for the intervals."""
+    from streamer.evaluate.compare import crop_scores
     from streamer.evaluate.runner import EvalRequest, run_eval
     from streamer.models.weights import sha256_file
 
     tag = ("" if split == "val" else "_" + split) + ("" if model == "fast" else "_" + model)
     out = cache / f"{sha256_file(weights)[:16]}{tag}.json"
-    if out.exists():
-        return json.loads(out.read_text())
+    if out.exists() and "crops" in (res := json.loads(out.read_text())):  # older files lack crops
+        return res
     common = dict(clean=clean, models=(model,), weights={model: weights}, seed=0, baselines=False, threads=1)
-    res: dict = {"weights": str(weights)}
+    res = {"weights": str(weights), "crops": {}}
     for row, opts in GAIN_ROWS.items():
         r = run_eval(EvalRequest(**common, clean_check=False, split=split, **opts))
         res[row] = next(x["psnr_gain"] for x in r["rows"] if x["method"] == model)
-    c = run_eval(EvalRequest(**common, **CLEAN))["clean_rows"][0]
+        res["crops"][row] = crop_scores(r["per_image"], model)
+    r = run_eval(EvalRequest(**common, **CLEAN))
+    c = r["clean_rows"][0]
     res |= {"clean_tail5": c["psnr_tail5"], "clean_mean": c["psnr_mean"], "clean_min": c["psnr_min"],
             "clean_n": c["n"]}
+    res["crops"]["clean"] = crop_scores(r["per_image"], model, clean=True)
     cache.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=2))
     return res
@@ -82,6 +95,16 @@ def _row(name: str, res: dict, verdict_text: str) -> str:
     return f"| {name} | " + " | ".join(cells) + f" | {verdict_text} |"
 
 
+def differences(cand: dict, shipped: dict) -> dict[str, Difference]:
+    """Per rule row: candidate − shipped with its 95 % photo-bootstrap interval."""
+    from streamer.evaluate.compare import paired_difference
+    from streamer.evaluate.table import tail_mean
+
+    out = {row: paired_difference(shipped["crops"][row], cand["crops"][row]) for row in GAIN_ROWS}
+    out["clean_tail5"] = paired_difference(shipped["crops"]["clean"], cand["crops"]["clean"], tail_mean)
+    return out
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", type=Path)
@@ -100,12 +123,19 @@ def main() -> int:
     print("| weights | " + " | ".join(COLUMNS) + " | verdict |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     print(_row(f"{against} (shipped)", shipped, ""), flush=True)
-    all_pass = True
+    all_pass, diffs = True, {}
     for w in args.candidates:
         cand = measure(w, args.clean, args.cache, args.split, args.model)
         fails = verdict(cand, shipped)
         all_pass &= not fails
+        diffs[w] = differences(cand, shipped)
         print(_row(str(w), cand, "SHIP" if not fails else "no: " + "; ".join(fails)), flush=True)
+    rows = [*GAIN_ROWS, "clean_tail5"]
+    print("\nCandidate − shipped, 95 % interval over photos (paired bootstrap; * = interval excludes 0):\n")
+    print("| weights | " + " | ".join(rows) + " |")
+    print("|---" * (len(rows) + 1) + "|")
+    for w, d in diffs.items():
+        print(f"| {w} | " + " | ".join(f"{d[r]}{' *' if d[r].resolved else ''}" for r in rows) + " |")
     return 0 if all_pass else 1
 
 

@@ -16,7 +16,7 @@ import sys
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
-COMMANDS = ("run", "restore", "models", "info", "bench", "synth", "train", "eval", "eval_signs", "export", "calib", "cluster")
+COMMANDS = ("run", "restore", "models", "info", "bench", "synth", "train", "eval", "eval_signs", "compare", "export", "calib", "cluster")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,120 @@
+"""Is model B better than model A on these photos, or is the difference noise?
+
+Two evaluations of the same photos with the same seed see the same corrupted crops, so their
+scores pair up crop by crop. Crops cut from one photo share its scene and are not independent,
+so the interval resamples *photos* (a cluster bootstrap, Efron & Tibshirani ch. 6): with the 18
+validation photos a row's mean moves by a few hundredths of a dB from the choice of photos alone,
+which is the size of most differences between successive checkpoints (docs/model-log.md,
+session 16).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from streamer.errors import ConfigError
+from streamer.evaluate.table import INPUT_ROW, tail_mean
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``delta`` = stat(B) − stat(A) on all crops; ``low``..``high`` its bootstrap interval."""
+
+    delta: float
+    low: float
+    high: float
+    photos: int
+
+    @property
+    def resolved(self) -> bool:
+        """The interval excludes zero: the sign of the difference is not the photos' luck."""
+        return self.low > 0.0 or self.high < 0.0
+
+    def __str__(self) -> str:
+        return f"{self.delta:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+
+
+def photo_of(key: str) -> str:
+    """Scores are keyed ``file#k`` (crop k of a photo) or ``file``: the photo is the cluster."""
+    return key.split("#", 1)[0]
+
+
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float],
+                      stat: Callable[[np.ndarray], float] = np.mean, *, level: float = 0.95,
+                      resamples: int = 2000, seed: int = 0) -> Difference:
+    """stat(b) − stat(a) over the crops both scored, with a percentile interval from resampling
+    photos with replacement (each drawn photo brings all its crops, in both A and B)."""
+    keys = sorted(set(a) & set(b))
+    if not keys:
+        raise ValueError("the two evaluations share no crops: same photos, crops and seed?")
+    photos: dict[str, list[str]] = {}
+    for k in keys:
+        photos.setdefault(photo_of(k), []).append(k)
+    groups = [(np.array([a[k] for k in ks]), np.array([b[k] for k in ks])) for ks in photos.values()]
+    va, vb = (np.concatenate([g[i] for g in groups]) for i in (0, 1))
+    delta = float(stat(vb) - stat(va))
+    rng = np.random.default_rng(seed)
+    boot = np.empty(resamples)
+    for r in range(resamples):
+        pick = [groups[i] for i in rng.integers(0, len(groups), len(groups))]
+        boot[r] = stat(np.concatenate([g[1] for g in pick])) - stat(np.concatenate([g[0] for g in pick]))
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100 - tail])
+    return Difference(delta, float(low), float(high), len(groups))
+
+
+def crop_scores(per_image: list[dict], method: str, *, clean: bool = False) -> dict[str, float]:
+    """``file#k`` -> PSNR gain over the input (or, ``clean=True``, the clean-input PSNR) of one
+    method, from ``run_eval``'s ``per_image`` records."""
+    out = {}
+    for row in per_image:
+        key = f"{row['file']}#{row['crop_index']}"
+        if clean:
+            out[key] = row[f"clean {method}"][0]
+        else:
+            out[key] = row[method][0] - row[INPUT_ROW][0]
+    return out
+
+
+# what must match for two `streamer eval` results to pair up crop by crop
+SAME_SETUP = ("corruption", "heavy", "seed", "crop", "crops", "frame_px")
+
+
+def compare_results(base: dict, new: dict) -> list[dict]:
+    """Per method that both `streamer eval` results scored: new − base of the mean PSNR gain
+    and, where both ran the clean check, of the clean mean and worst-5 % PSNR, each with its
+    photo-bootstrap interval. Typical use: the shipped weights against a fine-tune."""
+    for key in SAME_SETUP:
+        if base.get(key) != new.get(key):
+            raise ConfigError(f"the two evaluations differ in {key} ({base.get(key)!r} vs {new.get(key)!r}): "
+                              "rerun with the same --corruption/--seed/--crop/--crops/--frame-px/--heavy")
+    rows = []
+    methods = [r["method"] for r in new.get("rows", []) if r["method"] != INPUT_ROW]
+    for m in methods:
+        if any(r["method"] == m for r in base.get("rows", [])):
+            d = paired_difference(crop_scores(base["per_image"], m), crop_scores(new["per_image"], m))
+            rows.append({"method": m, "measure": "PSNR gain", "difference": d})
+    for r in new.get("clean_rows", []):
+        m = r["method"]
+        if any(b["method"] == m for b in base.get("clean_rows", [])):
+            a, b = (crop_scores(x["per_image"], m, clean=True) for x in (base, new))
+            rows.append({"method": m, "measure": "clean PSNR mean", "difference": paired_difference(a, b)})
+            rows.append({"method": m, "measure": "clean PSNR worst 5 %",
+                         "difference": paired_difference(a, b, tail_mean)})
+    if not rows:
+        raise ConfigError("the two evaluations share no method: compare results of the same --model")
+    return rows
+
+
+def format_comparison(rows: list[dict], base_name: str, new_name: str) -> str:
+    """Markdown: one line per method and measure; * = the interval excludes zero."""
+    lines = [f"{new_name} − {base_name}, 95 % interval from resampling photos (* = excludes 0)", "",
+             "| method | measure | difference (dB) | 95 % interval | photos |", "|---|---|---|---|---|"]
+    for r in rows:
+        d = r["difference"]
+        lines.append(f"| {r['method']} | {r['measure']} | {d.delta:+.3f}{' *' if d.resolved else ''} | "
+                     f"[{d.low:+.3f}, {d.high:+.3f}] | {d.photos} |")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Paired photo-bootstrap differences (streamer.evaluate.compare) and the ship gate's report."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamer.evaluate.compare import crop_scores, paired_difference, photo_of
+from streamer.evaluate.table import INPUT_ROW, tail_mean
+
+
+def _crops(values_per_photo: list[list[float]]) -> dict[str, float]:
+    return {f"p{i}.jpg#{k}": v for i, vs in enumerate(values_per_photo) for k, v in enumerate(vs)}
+
+
+def test_a_constant_shift_is_resolved_exactly() -> None:
+    rng = np.random.default_rng(1)
+    a = _crops(rng.normal(30, 3, (18, 4)).tolist())
+    b = {k: v + 0.25 for k, v in a.items()}
+    d = paired_difference(a, b)
+    assert d.delta == pytest.approx(0.25) and d.low == pytest.approx(0.25) and d.high == pytest.approx(0.25)
+    assert d.resolved and d.photos == 18 and str(d) == "+0.250 [+0.250, +0.250]"
+
+
+def test_crops_of_one_photo_are_not_independent_evidence() -> None:
+    """Two photos, 50 crops each: B wins every crop of one photo and loses every crop of the
+    other. Resampling crops would call +0.1 dB certain; resampling photos must not."""
+    a = _crops([[30.0] * 50, [30.0] * 50])
+    b = _crops([[31.0] * 50, [29.2] * 50])
+    d = paired_difference(a, b)
+    assert d.delta == pytest.approx(0.1)
+    assert d.low < 0 < d.high and not d.resolved
+
+
+def test_the_interval_narrows_with_more_photos_and_follows_the_statistic() -> None:
+    rng = np.random.default_rng(2)
+    few = rng.normal(0.05, 0.3, 8)
+    many = rng.normal(0.05, 0.3, 400)
+    base = lambda n: _crops([[30.0, 31.0]] * n)  # noqa: E731
+    widths = []
+    for noise in (few, many):
+        a = base(len(noise))
+        b = {k: v + noise[int(k[1:].split(".")[0])] for k, v in a.items()}
+        d = paired_difference(a, b)
+        widths.append(d.high - d.low)
+    assert widths[1] < widths[0] / 3
+    # a tail statistic: B lowers only the worst crop of each photo
+    a = _crops([[20.0, 40.0, 41.0]] * 10)
+    b = _crops([[19.0, 40.0, 41.0]] * 10)
+    assert paired_difference(a, b, tail_mean).delta == pytest.approx(-1.0)
+    assert paired_difference(a, b).delta == pytest.approx(-1 / 3)
+
+
+def test_disjoint_evaluations_are_refused() -> None:
+    with pytest.raises(ValueError, match="share no crops"):
+        paired_difference({"a.jpg#0": 1.0}, {"b.jpg#0": 1.0})
+
+
+def test_crop_scores_reads_run_eval_records() -> None:
+    per_image = [{"file": "a.jpg", "crop_index": 0, INPUT_ROW: (25.0, 0.9, 0.9), "fast": (27.5, 0.95, 0.9),
+                  "clean fast": (45.0, 0.99, 0.99)},
+                 {"file": "a.jpg", "crop_index": 1, INPUT_ROW: (20.0, 0.9, 0.9), "fast": (21.0, 0.95, 0.9),
+                  "clean fast": (40.0, 0.99, 0.99)}]
+    assert crop_scores(per_image, "fast") == {"a.jpg#0": 2.5, "a.jpg#1": 1.0}
+    assert crop_scores(per_image, "fast", clean=True) == {"a.jpg#0": 45.0, "a.jpg#1": 40.0}
+    assert photo_of("a.jpg#1") == photo_of("a.jpg") == "a.jpg"
+
+
+def test_ship_gate_reports_an_interval_for_every_rule_row() -> None:
+    path = Path(__file__).parents[1] / "scripts" / "ship_gate.py"
+    spec = importlib.util.spec_from_file_location("ship_gate", path)
+    gate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gate)
+    crops = {row: _crops([[1.0, 2.0]] * 5) for row in gate.GAIN_ROWS} | {"clean": _crops([[40.0, 50.0]] * 5)}
+    shipped = {"crops": crops}
+    cand = {"crops": {row: {k: v + (0.1 if row == "dirt" else 0.0) for k, v in c.items()} for row, c in crops.items()}}
+    d = gate.differences(cand, shipped)
+    assert set(d) == {*gate.GAIN_ROWS, "clean_tail5"}
+    assert d["dirt"].delta == pytest.approx(0.1) and d["dirt"].resolved
+    assert d["raindrop"].delta == 0 and not d["raindrop"].resolved
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    import cv2
+
+    out = tmp_path_factory.mktemp("clean")
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        cv2.imwrite(str(out / f"img{i}.png"), rng.integers(0, 256, (64, 80, 3), dtype=np.uint8))
+    return out
+
+
+def test_cli_compare_pairs_two_eval_results(photos: Path, tmp_path: Path, capsys) -> None:
+    """The shipped drn against an untrained one on the same crops: the printed difference is the
+    difference of the two tables' gains, with an interval; a mismatched setup is one line."""
+    import json
+
+    from streamer.cli import main
+    from streamer.models.registry import get_spec
+    from streamer.models.weights import save_weights
+
+    untrained = save_weights(get_spec("drn").build(), tmp_path / "drn0.safetensors")
+    common = ["eval", "--clean", str(photos), "--corruption", "streaks", "--model", "drn", "--split", "all",
+              "--crop", "48", "--crops", "2", "--no-baselines"]
+    assert main([*common, "--weights", f"drn={untrained}", "--json", str(tmp_path / "base.json")]) == 0
+    assert main([*common, "--json", str(tmp_path / "new.json")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "new.json")]) == 0
+    out = capsys.readouterr().out
+    gains = [next(r["psnr_gain"] for r in json.loads((tmp_path / n).read_text())["rows"] if r["method"] == "drn")
+             for n in ("base.json", "new.json")]
+    line = next(x for x in out.splitlines() if x.startswith("| drn | PSNR gain"))
+    assert f"{gains[1] - gains[0]:+.3f}" in line and line.endswith("| 4 |")
+    assert "| drn | clean PSNR worst 5 % |" in out
+
+    assert main([*common, "--seed", "1", "--json", str(tmp_path / "seed1.json")]) == 0
+    capsys.readouterr()
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "seed1.json")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("streamer: error: the two evaluations differ in seed (0 vs 1)") and "\n" not in err
+    (tmp_path / "other.json").write_text('{"fps": 30}')
+    assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "other.json")]) == 1
+    assert "is not a `streamer eval --json` result" in capsys.readouterr().err
