@@ -125,3 +125,19 @@ def test_cli_compare_pairs_two_eval_results(photos: Path, tmp_path: Path, capsys
     (tmp_path / "other.json").write_text('{"fps": 30}')
     assert main(["compare", str(tmp_path / "base.json"), str(tmp_path / "other.json")]) == 1
     assert "is not a `streamer eval --json` result" in capsys.readouterr().err
+
+
+def test_results_from_before_crops_and_clean_records_still_compare() -> None:
+    """Session-11 JSONs: no crop_index and no per-crop clean scores: gain rows only."""
+    from streamer.evaluate.compare import compare_results
+
+    def result(gain: float) -> dict:
+        per_image = [{"file": f"p{i}.jpg", INPUT_ROW: (20.0, 0.9, 0.9), "fast": (20.0 + gain + i % 2, 0.9, 0.9)}
+                     for i in range(6)]
+        return {"corruption": "dirt", "heavy": False, "seed": 0, "crop": 256, "frame_px": 1280,
+                "rows": [{"method": INPUT_ROW}, {"method": "fast"}], "clean_rows": [{"method": "fast"}],
+                "per_image": per_image}
+
+    rows = compare_results(result(1.0), result(1.5))
+    assert [(r["method"], r["measure"]) for r in rows] == [("fast", "PSNR gain")]
+    assert rows[0]["difference"].delta == pytest.approx(0.5) and rows[0]["difference"].photos == 6

@@ -71,7 +71,7 @@ def crop_scores(per_image: list[dict], method: str, *, clean: bool = False) -> d
     method, from ``run_eval``'s ``per_image`` records."""
     out = {}
     for row in per_image:
-        key = f"{row['file']}#{row['crop_index']}"
+        key = f"{row['file']}#{row.get('crop_index', 0)}"  # results from before --crops have none
         if clean:
             out[key] = row[f"clean {method}"][0]
         else:
@@ -91,15 +91,16 @@ def compare_results(base: dict, new: dict) -> list[dict]:
         if base.get(key) != new.get(key):
             raise ConfigError(f"the two evaluations differ in {key} ({base.get(key)!r} vs {new.get(key)!r}): "
                               "rerun with the same --corruption/--seed/--crop/--crops/--frame-px/--heavy")
+    def scored(key: str) -> bool:  # per-crop scores in both (results before session 13 lack clean ones)
+        return all(key in row for res in (base, new) for row in res["per_image"])
+
     rows = []
-    methods = [r["method"] for r in new.get("rows", []) if r["method"] != INPUT_ROW]
-    for m in methods:
-        if any(r["method"] == m for r in base.get("rows", [])):
+    for m in (r["method"] for r in new.get("rows", []) if r["method"] != INPUT_ROW):
+        if scored(m):
             d = paired_difference(crop_scores(base["per_image"], m), crop_scores(new["per_image"], m))
             rows.append({"method": m, "measure": "PSNR gain", "difference": d})
-    for r in new.get("clean_rows", []):
-        m = r["method"]
-        if any(b["method"] == m for b in base.get("clean_rows", [])):
+    for m in (r["method"] for r in new.get("clean_rows", [])):
+        if scored(f"clean {m}"):
             a, b = (crop_scores(x["per_image"], m, clean=True) for x in (base, new))
             rows.append({"method": m, "measure": "clean PSNR mean", "difference": paired_difference(a, b)})
             rows.append({"method": m, "measure": "clean PSNR worst 5 %",
