@@ -27,7 +27,7 @@ from streamer.cli import main
 ORIN_SIDECAR = {"name": "Orin", "capability": "8.7"}
 
 
-def _tiny_classifier(path: Path) -> Path:
+def _tiny_classifier(path: Path, ir_version: int = 8) -> Path:
     """An ONNX model with a picture input (N×3×H×W) but class scores out: not ours."""
     import onnx
     from onnx import TensorProto, helper
@@ -40,7 +40,10 @@ def _tiny_classifier(path: Path) -> Path:
         "classifier",
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["n", 3, "h", "w"])],
         [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["n", 8])], [w])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    # IR 8, as torch's exporter writes for opset 17: onnx's newest IR is more than the
+    # onnxruntime that Python 3.10 resolves (1.23) loads
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=ir_version)
+    onnx.save(model, str(path))
     return path
 
 
@@ -121,6 +124,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fast_weights: Path) -> dict
     (root / "old.pth").write_bytes(b"\x80\x04pickle")
     c["old.pth"] = root / "old.pth"
     c["classifier.onnx"] = _tiny_classifier(root / "classifier.onnx")
+    c["future.onnx"] = _tiny_classifier(root / "future.onnx", ir_version=99)
     (root / "trt86").mkdir()
     c["trt86.engine"] = _engine(root / "trt86", "8.6.1", ORIN_SIDECAR)
     (root / "orin").mkdir()
@@ -194,6 +198,9 @@ CASES = [
          r".*convert_pickle\('.*old\.pth', '.*old\.safetensors'\)"),
     Case("onnx of another model", _run("run.yaml", "--backend", "onnxruntime", model="classifier.onnx"),
          r"classifier\.onnx: output scores has shape \['n', 8\].*not a streamer restoration model"),
+    Case("onnx newer than this onnxruntime", _run("run.yaml", "--backend", "onnxruntime", model="future.onnx"),
+         r"future\.onnx: onnxruntime cannot load it \(Unsupported model IR version: 99, max supported IR "
+         r"version: \d+\); re-export the model$"),
     Case("engine from another TensorRT", _run("run.yaml", *TRT, model="trt86.engine"),
          r"fast\.engine: built by TensorRT 8\.6, this is 10\.3; rebuild it on this device"),
     Case("engine from another GPU", _run("run.yaml", *TRT, model="orin.engine"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -16,6 +17,23 @@ import numpy as np
 from streamer.errors import EngineError
 
 log = logging.getLogger(__name__)
+
+
+def ort_reason(exc: BaseException, limit: int = 200) -> str:
+    """ONNX Runtime's error without its C++ source location and signature, which fill the first
+    200 characters of e.g. "[ONNXRuntimeError] : 1 : FAIL : /onnxruntime_src/…/model.cc:181
+    onnxruntime::Model::Model(onnx::ModelProto&&, …) Unsupported model IR version: 14, max
+    supported IR version: 11" and hid the part a user can act on."""
+    lines = str(exc).strip().splitlines()
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0] if lines else type(exc).__name__)
+    where = re.match(r"(?:Load model from \S+ failed:)?\s*/\S+:\d+ [\w:~<>]+\(", text)
+    if where:  # skip past the signature's balanced parentheses
+        depth, i = 1, where.end()
+        while i < len(text) and depth:
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            i += 1
+        text = text[i:].strip() or text
+    return text[:limit]
 
 
 def onnx_bytes(module: "object", opset: int = 17) -> bytes:
@@ -65,8 +83,8 @@ class OrtBackend:
         try:
             self.session = ort.InferenceSession(source, opts, providers=providers)
         except Exception as exc:  # ORT raises its own untyped errors for bad files
-            raise EngineError(f"{self.label}: onnxruntime cannot load it "
-                              f"({str(exc).splitlines()[0][:200]}); re-export the model") from exc
+            raise EngineError(f"{self.label}: onnxruntime cannot load it ({ort_reason(exc)}); "
+                              "re-export the model") from exc
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         not_ours = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
         if len(inputs) != 1 or len(outputs) != 1:

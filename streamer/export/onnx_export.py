@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from streamer.backends.ort_backend import ort_reason
 from streamer.errors import ExportError
 
 INPUT, OUTPUT = "input", "output"
@@ -89,7 +90,7 @@ def ort_session(path: str | Path, threads: int = 2):
     try:
         return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own untyped errors (Fail, InvalidGraph, ...)
-        raise ExportError(f"{path}: ONNX Runtime cannot load it ({str(exc).splitlines()[0]})") from exc
+        raise ExportError(f"{path}: ONNX Runtime cannot load it ({ort_reason(exc)})") from exc
 
 
 def probe_inputs(shapes: list[tuple[int, int, int]], seed: int = 0) -> list[np.ndarray]:
