@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from streamer.evaluate.restore import restore_image
+from streamer.export.onnx_export import torchscript_export
 from streamer.models import get_spec, list_specs
 from streamer.models.drn import IndexPool, unpool
 from streamer.models.eigen2013 import Eigen2013
@@ -128,9 +129,9 @@ def test_onnx_export_parity(name: str) -> None:
     net = _net(name)
     m = max(get_spec(name).multiple, 8)
     buf = io.BytesIO()
-    torch.onnx.export(net, (torch.rand(1, 3, 4 * m, 5 * m),), buf, opset_version=17, dynamo=False,
-                      input_names=["x"], output_names=["y"],
-                      dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}})
+    torchscript_export(net, (torch.rand(1, 3, 4 * m, 5 * m),), buf, opset_version=17,
+                       input_names=["x"], output_names=["y"],
+                       dynamic_axes={"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "h", 3: "w"}})
     sess = ort.InferenceSession(buf.getvalue(), providers=["CPUExecutionProvider"])
     x = torch.rand(2, 3, 5 * m, 6 * m)  # another size than exported: dynamic H, W work
     with torch.no_grad():

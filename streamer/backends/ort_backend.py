@@ -40,14 +40,16 @@ def onnx_bytes(module: "object", opset: int = 17) -> bytes:
     """Export an nn.Module with dynamic batch, height and width to ONNX in memory."""
     import torch
 
+    from streamer.export.onnx_export import torchscript_export  # here: that module imports this one
+
     buf = io.BytesIO()
     dummy = torch.rand(1, 3, 64, 64)
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), (dummy,), buf, input_names=["input"],  # type: ignore[attr-defined]
-                          output_names=["output"], opset_version=opset,
-                          dynamic_axes={"input": axes, "output": axes}, dynamo=False)
+        torchscript_export(module.eval(), (dummy,), buf, input_names=["input"],  # type: ignore[attr-defined]
+                           output_names=["output"], opset_version=opset,
+                           dynamic_axes={"input": axes, "output": axes})
     return buf.getvalue()
 
 

@@ -7,6 +7,7 @@ emits opset 18 (then down-converts). Layout: ``input`` / ``output``, N×3×H×W 
 
 from __future__ import annotations
 
+import inspect
 import math
 import warnings
 from dataclasses import asdict, dataclass
@@ -36,6 +37,15 @@ class Parity:
         return asdict(self)
 
 
+def torchscript_export(module: nn.Module, args: tuple, f, **kwargs) -> None:
+    """``torch.onnx.export`` with the TorchScript exporter on every torch we support: 2.5 and newer
+    take ``dynamo=False`` (2.9 made the dynamo exporter the default); older ones (2.2 has been
+    tested, as in older NVIDIA Jetson wheels) have no such argument and only that exporter."""
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        kwargs["dynamo"] = False
+    torch.onnx.export(module, args, f, **kwargs)
+
+
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
     """PSNR for [0, 1] images: 10·log10(1 / MSE), capped at 120 dB when identical."""
     mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
@@ -61,9 +71,8 @@ def export_onnx(net: nn.Module, path: str | Path, *, shape: tuple[int, int, int]
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # exporter deprecation chatter; the checker below decides
-            torch.onnx.export(net, (probe,), str(tmp), dynamo=False, opset_version=opset,
-                              input_names=[INPUT], output_names=[OUTPUT], dynamic_axes=axes,
-                              do_constant_folding=True)
+            torchscript_export(net, (probe,), str(tmp), opset_version=opset, input_names=[INPUT],
+                               output_names=[OUTPUT], dynamic_axes=axes, do_constant_folding=True)
         model = onnx.load(str(tmp))
         onnx.checker.check_model(model, full_check=True)
     except (RuntimeError, ValueError, onnx.checker.ValidationError) as exc:
