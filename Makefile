@@ -8,7 +8,7 @@ TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo live test setup system-deps clean
+.PHONY: demo live test test-lowest setup system-deps clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -39,5 +39,13 @@ live: setup
 test: $(TEST_STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
+# The oldest versions pyproject.toml allows (uv's lowest-direct resolution), e.g. on Python 3.10:
+#   make test-lowest PY=python3.10      (downloads torch 2.2's CUDA build from PyPI, ~3 GB)
+test-lowest:
+	$(PY) -m venv .venv-lowest
+	.venv-lowest/bin/pip install -q uv
+	.venv-lowest/bin/uv pip install --python .venv-lowest/bin/python -q --resolution lowest-direct -e '.[dev,openvino]'
+	.venv-lowest/bin/python -m pytest -q -p no:cacheprovider
+
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) .venv-lowest out .pytest_cache

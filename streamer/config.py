@@ -18,9 +18,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
-    """Base: unknown keys are errors, field docstrings become descriptions."""
+    """Base: unknown keys are errors, field docstrings become descriptions. ``model_kwargs`` is
+    ours, not pydantic's: before 2.10 pydantic warned about any field named ``model_*`` (on
+    stderr, where errors are one line)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True,
+                              protected_namespaces=())
 
 
 class TrainConfig(Strict):
