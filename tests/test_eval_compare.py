@@ -141,3 +141,15 @@ def test_results_from_before_crops_and_clean_records_still_compare() -> None:
     rows = compare_results(result(1.0), result(1.5))
     assert [(r["method"], r["measure"]) for r in rows] == [("fast", "PSNR gain")]
     assert rows[0]["difference"].delta == pytest.approx(0.5) and rows[0]["difference"].photos == 6
+
+
+def test_eval_rows_carry_a_gain_interval_over_photos(photos: Path) -> None:
+    from streamer.evaluate.runner import EvalRequest, run_eval
+
+    res = run_eval(EvalRequest(clean=photos, corruption="streaks", models=("drn",), split="all", crop=48,
+                               crops=2, baselines=False))
+    row = next(r for r in res["rows"] if r["method"] == "drn")
+    low, high = row["psnr_gain_ci95"]
+    assert low <= row["psnr_gain"] <= high and low < high  # 4 photos that differ: a real width
+    assert "psnr_gain_ci95" not in res["rows"][0]  # the input row has no gain to bound
+    assert f"| [{low:+.2f}, {high:+.2f}] |" in res["table"]

@@ -21,6 +21,7 @@ from streamer.evaluate.baselines import available_baselines
 from streamer.evaluate.metrics import psnr_db, ssim, uqi
 from streamer.evaluate.report import crop_strip, write_report
 from streamer.evaluate.restore import load_model, restore_image
+from streamer.evaluate.compare import crop_scores, paired_difference
 from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
 from streamer.models import get_spec
 from streamer.models.weights import sha256_file
@@ -208,6 +209,11 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
         "ms_per_image": {m: 1000.0 * s / max(1, len(per_image)) for m, s in seconds.items()},
         "per_image": per_image,
     }
+    for row in result["rows"]:  # how far the photos' luck moves each gain
+        if row["method"] != INPUT_ROW and "psnr_gain" in row:
+            gains = crop_scores(per_image, row["method"])
+            ci = paired_difference(dict.fromkeys(gains, 0.0), gains)
+            row["psnr_gain_ci95"] = [ci.low, ci.high]
     result["table"] = format_table(result)
     if req.report is not None:
         result["report_files"] = [str(p) for p in write_report(req.report, result, strips, result["table"])]

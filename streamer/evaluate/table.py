@@ -59,10 +59,12 @@ def format_table(result: dict) -> str:
             + (f", {crops} crops of {crop} px per photo" if crops > 1 else f", centre crop {crop} px" if crop else ""))
     lines = [head]
     if result["rows"]:  # none with corruption "none": only the clean-input check ran
-        lines += ["", "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | SSIM gain | UQI gain |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += ["", "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | gain 95 % interval | SSIM gain | UQI gain |",
+                  "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
         gains = [f"{r[k]:+.{d}f}" if k in r else "-" for k, d in (("psnr_gain", 2), ("ssim_gain", 4), ("uqi_gain", 4))]
+        # over photos (streamer.evaluate.compare): what another set of photos could have given
+        gains.insert(1, "[{:+.2f}, {:+.2f}]".format(*r["psnr_gain_ci95"]) if "psnr_gain_ci95" in r else "-")
         lines.append(f"| {r['method']} | {r['psnr_mean']:.2f} ± {r['psnr_std']:.2f} | "
                      f"{r['ssim_mean']:.4f} ± {r['ssim_std']:.4f} | {r['uqi_mean']:.4f} ± {r['uqi_std']:.4f} | "
                      + " | ".join(gains) + " |")
