@@ -153,3 +153,18 @@ def test_eval_rows_carry_a_gain_interval_over_photos(photos: Path) -> None:
     assert low <= row["psnr_gain"] <= high and low < high  # 4 photos that differ: a real width
     assert "psnr_gain_ci95" not in res["rows"][0]  # the input row has no gain to bound
     assert f"| [{low:+.2f}, {high:+.2f}] |" in res["table"]
+
+
+def test_results_over_other_photos_are_a_config_error() -> None:
+    from streamer.errors import ConfigError
+    from streamer.evaluate.compare import compare_results
+
+    def result(prefix: str) -> dict:
+        return {"corruption": "dirt", "seed": 0, "rows": [{"method": "fast"}],
+                "per_image": [{"file": f"{prefix}{i}.jpg", "crop_index": 0, INPUT_ROW: (20.0,), "fast": (21.0,)}
+                              for i in range(3)]}
+
+    with pytest.raises(ConfigError, match="share no crops"):
+        compare_results(result("a"), result("b"))
+    with pytest.raises(ConfigError, match=r"differ in split \('val' vs 'all'\)"):
+        compare_results(result("a") | {"split": "val"}, result("a") | {"split": "all"})

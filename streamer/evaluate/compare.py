@@ -2,10 +2,10 @@
 
 Two evaluations of the same photos with the same seed see the same corrupted crops, so their
 scores pair up crop by crop. Crops cut from one photo share its scene and are not independent,
-so the interval resamples *photos* (a cluster bootstrap, Efron & Tibshirani ch. 6): with the 18
-validation photos a row's mean moves by a few hundredths of a dB from the choice of photos alone,
-which is the size of most differences between successive checkpoints (docs/model-log.md,
-session 16).
+so the interval resamples *photos* (a cluster bootstrap, Efron & Tibshirani ch. 6). With the 18
+validation photos, the difference between two checkpoints of one run is pinned to a few
+hundredths of a dB, between two designs only to a tenth or two, and a single model's gain
+(``streamer eval``'s interval column) to about ±1 dB (docs/model-log.md, session 16).
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ def crop_scores(per_image: list[dict], method: str, *, clean: bool = False) -> d
 
 
 # what must match for two `streamer eval` results to pair up crop by crop
-SAME_SETUP = ("corruption", "heavy", "seed", "crop", "crops", "frame_px")
+SAME_SETUP = ("corruption", "heavy", "seed", "split", "crop", "crops", "frame_px")
 
 
 def compare_results(base: dict, new: dict) -> list[dict]:
@@ -90,24 +90,31 @@ def compare_results(base: dict, new: dict) -> list[dict]:
     for key in SAME_SETUP:
         if base.get(key) != new.get(key):
             raise ConfigError(f"the two evaluations differ in {key} ({base.get(key)!r} vs {new.get(key)!r}): "
-                              "rerun with the same --corruption/--seed/--crop/--crops/--frame-px/--heavy")
+                              "rerun with the same --corruption/--seed/--split/--crop/--crops/--frame-px/--heavy")
+
     def scored(key: str) -> bool:  # per-crop scores in both (results before session 13 lack clean ones)
         return all(key in row for res in (base, new) for row in res["per_image"])
 
     rows = []
     for m in (r["method"] for r in new.get("rows", []) if r["method"] != INPUT_ROW):
         if scored(m):
-            d = paired_difference(crop_scores(base["per_image"], m), crop_scores(new["per_image"], m))
+            d = _paired(crop_scores(base["per_image"], m), crop_scores(new["per_image"], m))
             rows.append({"method": m, "measure": "PSNR gain", "difference": d})
     for m in (r["method"] for r in new.get("clean_rows", [])):
         if scored(f"clean {m}"):
             a, b = (crop_scores(x["per_image"], m, clean=True) for x in (base, new))
-            rows.append({"method": m, "measure": "clean PSNR mean", "difference": paired_difference(a, b)})
-            rows.append({"method": m, "measure": "clean PSNR worst 5 %",
-                         "difference": paired_difference(a, b, tail_mean)})
+            rows.append({"method": m, "measure": "clean PSNR mean", "difference": _paired(a, b)})
+            rows.append({"method": m, "measure": "clean PSNR worst 5 %", "difference": _paired(a, b, tail_mean)})
     if not rows:
         raise ConfigError("the two evaluations share no method: compare results of the same --model")
     return rows
+
+
+def _paired(a: Mapping[str, float], b: Mapping[str, float], stat=np.mean) -> Difference:
+    try:
+        return paired_difference(a, b, stat)
+    except ValueError as exc:  # e.g. two folders of photos: one line, not a traceback
+        raise ConfigError(str(exc)) from None
 
 
 def format_comparison(rows: list[dict], base_name: str, new_name: str) -> str:
