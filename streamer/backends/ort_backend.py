@@ -47,7 +47,7 @@ def onnx_bytes(module: "object", opset: int = 17) -> bytes:
     axes = {0: "batch", 2: "height", 3: "width"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torchscript_export(module.eval(), (dummy,), buf, input_names=["input"],  # type: ignore[attr-defined]
+        torchscript_export(module.eval(), (dummy,), buf, input_names=["input"],
                            output_names=["output"], opset_version=opset,
                            dynamic_axes={"input": axes, "output": axes})
     return buf.getvalue()

@@ -18,10 +18,10 @@ import torch
 
 from streamer.errors import ConfigError
 from streamer.evaluate.baselines import available_baselines
+from streamer.evaluate.compare import crop_scores, paired_difference
 from streamer.evaluate.metrics import psnr_db, ssim, uqi
 from streamer.evaluate.report import crop_strip, write_report
 from streamer.evaluate.restore import load_model, restore_image
-from streamer.evaluate.compare import crop_scores, paired_difference
 from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
 from streamer.models import get_spec
 from streamer.models.weights import sha256_file
