@@ -20,7 +20,15 @@ from streamer.models.eigen2013 import Eigen2013
 from streamer.models.weights import load_weights, save_weights
 from streamer.train.data import (MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, one_opencv_thread,
                                  read_rgb)
-from streamer.train.negatives import bright_score, hard_clean_patch, paste_sign, speck_score, text_panel_score
+from streamer.train.negatives import (
+    GRID,
+    HardNegatives,
+    bright_score,
+    paste_sign,
+    score_table,
+    speck_score,
+    text_panel_score,
+)
 from streamer.train.loop import _lr_at, train, val_score
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "images"
@@ -86,7 +94,8 @@ def test_hard_negatives_prefer_text_panels_over_sky_and_plain_white() -> None:
     assert text_panel_score(_sign()) > 0.2
     assert text_panel_score(sky) == 0.0 and text_panel_score(white) == 0.0
     rng = np.random.default_rng(0)
-    picks = [hard_clean_patch([sky, white, _sign(96, 96)], 64, rng, min_var=MIN_CLEAN_VAR) for _ in range(10)]
+    mined = HardNegatives([sky, white, _sign(96, 96)], 64, "panels", min_var=MIN_CLEAN_VAR)
+    picks = [mined.draw(rng) for _ in range(10)]
     assert sum(text_panel_score(p) > 0.2 for p in picks) >= 8  # 32 tries find the sign
 
 
@@ -107,8 +116,8 @@ def test_speck_negatives_prefer_isolated_spots_over_plain_and_busy_texture() -> 
     busy = np.random.default_rng(1).random((96, 96, 3), dtype=np.float32)
     assert speck_score(_pebbles()) > 10 * max(speck_score(plain), speck_score(busy), 0.1)
     rng = np.random.default_rng(0)
-    picks = [hard_clean_patch([plain, busy, _pebbles()], 64, rng, min_var=1e-4, kind="specks")
-             for _ in range(10)]
+    mined = HardNegatives([plain, busy, _pebbles()], 64, "specks", min_var=1e-4)
+    picks = [mined.draw(rng) for _ in range(10)]
     assert sum(speck_score(p) > 5 for p in picks) >= 8
 
 
@@ -122,8 +131,31 @@ def test_bright_negatives_prefer_near_white_windows() -> None:
     assert bright_score(grass) == bright_score(sky) == 0.0
     assert abs(bright_score(body) - 64 / 96) < 0.02
     rng = np.random.default_rng(0)
-    picks = [hard_clean_patch([grass, sky, body], 64, rng, min_var=1e-4, kind="bright") for _ in range(10)]
+    picks = [HardNegatives([grass, sky, body], 64, "bright", min_var=1e-4).draw(rng) for _ in range(10)]
     assert sum(bright_score(p) > 0.3 for p in picks) >= 8
+
+
+def test_score_tables_match_the_per_window_scores() -> None:
+    """The tables ``HardNegatives`` draws from are the per-window functions computed once per
+    photo: equal for panels and bright, and for specks wherever no spot is cut by the window's
+    edge; flat windows are −1 (the variance floor)."""
+    scene = np.concatenate([_pebbles(4), _sign(96, 96), np.full((96, 96, 3), 0.9, np.float32)], axis=1)
+    scene[:, 200:] += np.random.default_rng(5).normal(0, 0.01, (96, 88, 3)).astype(np.float32)
+    for kind, fn in (("panels", text_panel_score), ("bright", bright_score), ("specks", speck_score)):
+        table = score_table(scene, 64, kind, min_var=1e-4)
+        assert table.shape == ((96 - 64) // GRID + 1, (288 - 64) // GRID + 1)
+        for y, x in ((0, 0), (4, 100), (32, 120), (16, 224), (0, 160)):
+            window = scene[y:y + 64, x:x + 64]
+            want = fn(window) if window.var() >= 1e-4 else -1.0
+            if kind == "specks" and x > 0:
+                continue  # windows over the pebbles' edge cut spots the table counts whole
+            assert table[y // GRID, x // GRID] == pytest.approx(want, abs=1e-5), (kind, y, x)
+    flat = np.full((80, 80, 3), 0.5, np.float32)
+    assert (score_table(flat, 64, "bright", min_var=1e-4) == -1).all()
+    with pytest.raises(ConfigError, match="unknown hard-negative kind 'glare'"):
+        score_table(scene, 64, "glare", min_var=1e-4)
+    with pytest.raises(ConfigError, match="at least 128 px"):
+        HardNegatives([scene], 128, "panels", min_var=1e-4)
 
 
 def test_pasted_signs_are_seeded_bright_panels_with_marks() -> None:

@@ -20,7 +20,7 @@ import torch
 
 from streamer.errors import ConfigError
 from streamer.synth import corrupt
-from streamer.train.negatives import hard_clean_patch, paste_sign
+from streamer.train.negatives import HardNegatives, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 MIN_CLEAN_VAR = 0.001  # Eigen et al.: a training patch's clean variance is at least this
@@ -111,11 +111,15 @@ class PatchStream(torch.utils.data.IterableDataset):
                  region: tuple[int, int] = (160, 384), frame_px: tuple[int, int] | None = None,
                  reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
                  with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None,
-                 hard_kinds: tuple[str, ...] = ("panels",)) -> None:
+                 hard_kinds: tuple[str, ...] = ("panels",),
+                 hard: dict[str, HardNegatives] | None = None) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
         self.hard_kinds = hard_kinds  # which mined negatives (negatives.HARD_SCORES), drawn evenly
+        # built here, before the workers fork (they share the tables); another stream's may be passed
+        self.hard = hard if hard is not None or not clean_hard else {
+            kind: HardNegatives(images, patch, kind, min_var=MIN_CLEAN_VAR) for kind in hard_kinds}
         self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
         self.mask_kinds = mask_kinds  # None: every corruption's mask; else zeros for the others
 
@@ -138,7 +142,7 @@ class PatchStream(torch.utils.data.IterableDataset):
         if self.clean_hard and rng.random() < self.clean_hard:  # before the mix, which shares the rest
             kinds = self.hard_kinds  # one kind draws nothing: older configs keep their stream
             hard_kind = kinds[rng.integers(len(kinds))] if len(kinds) > 1 else kinds[0]
-            clean_p = hard_clean_patch(self.images, p, rng, min_var=MIN_CLEAN_VAR, kind=hard_kind)
+            clean_p = self.hard[hard_kind].draw(rng)
             return [item(clean_p, clean_p, no_mask)]
         for _ in range(50):
             img = self.images[rng.integers(len(self.images))]

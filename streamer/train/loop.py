@@ -191,7 +191,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
                                   region=tuple(cfg.region),
                                   clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
-                                  signs=cfg.scene_signs)
+                                  signs=cfg.scene_signs, hard=stream.hard)
         # its own workers besides `workers`: a clean candidate costs about half a corrupted patch,
         # so ~workers·ohem/(2·batch) keep pace (one on a CPU; several keep a GPU fed)
         pool_workers = min(cfg.workers, max(1, round(cfg.workers * cfg.clean_ohem / (2 * cfg.batch))))

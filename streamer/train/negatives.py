@@ -2,7 +2,7 @@
 
 The default net darkened a white NO PARKING panel (docs/model-log.md E8b, E10): the dirt
 synthesis has a faint bright haze, and bright flat areas with marks look like it. Two remedies:
-mined windows of the training photos that look like text panels (``hard_clean_patch``) and
+mined windows of the training photos that look like text panels (``HardNegatives``) and
 procedural signs pasted into the scene *before* corruption (``paste_sign``), so panels appear
 both clean and under dirt, rain and drops, always with their true colour as the target.
 Longer runs then erased real specks instead (white pebbles on grass, E33): ``speck_score`` mines
@@ -65,26 +65,86 @@ def bright_score(patch: np.ndarray) -> float:
 HARD_SCORES = {"panels": text_panel_score, "specks": speck_score, "bright": bright_score}
 
 
-def hard_clean_patch(images: list[np.ndarray], p: int, rng: np.random.Generator,
-                     *, min_var: float, candidates: int = 32, kind: str = "panels") -> np.ndarray:
-    """The highest-scoring (``HARD_SCORES[kind]``) of ``candidates`` random clean windows (a hard
-    negative); windows flatter than ``min_var`` (the training patch rule) only if nothing else
-    was drawn."""
-    score_fn = HARD_SCORES[kind]
-    best, best_score = None, -1.0
-    for _ in range(candidates):
-        img = images[rng.integers(len(images))]
-        h, w = img.shape[:2]
-        if h < p or w < p:
-            continue
-        y, x = rng.integers(0, h - p + 1), rng.integers(0, w - p + 1)
-        patch = img[y:y + p, x:x + p]
-        score = score_fn(patch) if patch.var() >= min_var else -1.0
-        if score > best_score:
-            best, best_score = patch, score
-    if best is None:
-        raise ConfigError(f"no training photo is at least {p} px on each side")
-    return np.ascontiguousarray(best[:, ::-1] if rng.random() < 0.5 else best)
+GRID = 4  # mined windows start on this pixel grid: the score tables are 16× smaller than the photos
+
+
+def _window_sums(values: np.ndarray, ph: int, pw: int, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """Sums of ``values`` over every ph×pw window whose corner is at (ys × xs), by an integral image."""
+    ii = cv2.integral(values)  # (H+1)×(W+1): int32 for uint8 indicators, float64 for float32
+    y0, x0 = ys[:, None], xs[None, :]
+    return ii[y0 + ph, x0 + pw] - ii[y0, x0 + pw] - ii[y0 + ph, x0] + ii[y0, x0]
+
+
+def score_table(img: np.ndarray, p: int, kind: str, min_var: float) -> np.ndarray:
+    """``HARD_SCORES[kind]`` of every p×p window of ``img`` whose corner is on the ``GRID``
+    (table[y // GRID, x // GRID]), −1 where the window's variance is below ``min_var``.
+
+    The per-window functions above, computed once per photo from whole-photo maps: scoring 32
+    windows of 384 px one by one took ~0.25 s per hard negative and starved a GPU (session 17).
+    ``panels`` and ``bright`` match the functions exactly; ``specks`` counts the spots of the whole
+    photo whose centre lies in the window, so spots cut by a window's edge count whole."""
+    h, w = img.shape[:2]
+    ys, xs = np.arange(0, h - p + 1, GRID), np.arange(0, w - p + 1, GRID)
+    n = float(p * p)
+    ind = lambda a: a.astype(np.uint8)  # noqa: E731  (an indicator map for an integer integral)
+    y = img.mean(axis=2)
+    if kind == "panels":
+        white = _window_sums(ind(img.min(axis=2) > 0.7), p, p, ys, xs) / n
+        dark = _window_sums(ind(y < 0.35), p, p, ys, xs) / n
+        edges = (_window_sums(ind(np.abs(np.diff(y, axis=0)) > 0.25), p - 1, p, ys, xs)
+                 + _window_sums(ind(np.abs(np.diff(y, axis=1)) > 0.25), p, p - 1, ys, xs)) / (p * (p - 1))
+        score = np.where(dark > 0.01, white * np.minimum(1.0, 10.0 * edges), 0.0)
+    elif kind == "specks":
+        y = y.astype(np.float32)
+        hat = np.maximum(y - cv2.morphologyEx(y, cv2.MORPH_OPEN, _SPECK_KERNEL),
+                         cv2.morphologyEx(y, cv2.MORPH_CLOSE, _SPECK_KERNEL) - y)
+        busy = _window_sums(ind(hat > 0.08), p, p, ys, xs) / n
+        _, _, stats, centres = cv2.connectedComponentsWithStats(ind(hat > 0.2), connectivity=8)
+        area = stats[1:, cv2.CC_STAT_AREA]
+        cy, cx = np.round(centres[1:][(area >= 3) & (area <= 60)]).astype(int).T[::-1]
+        spots = np.zeros((h, w), np.uint8)
+        np.add.at(spots, (cy.clip(0, h - 1), cx.clip(0, w - 1)), 1)
+        score = _window_sums(spots, p, p, ys, xs) * 1e4 / n * np.maximum(0.0, 1.0 - 3.0 * busy)
+    elif kind == "bright":
+        score = _window_sums(ind(img.min(axis=2) > 0.65), p, p, ys, xs) / n
+    else:
+        raise ConfigError(f"unknown hard-negative kind {kind!r} (one of {', '.join(HARD_SCORES)})")
+    total = img.astype(np.float32).sum(axis=2)
+    mean = _window_sums(total, p, p, ys, xs) / (3 * n)
+    var = _window_sums((img.astype(np.float32) ** 2).sum(axis=2), p, p, ys, xs) / (3 * n) - mean ** 2
+    return np.where(var >= min_var, score, -1.0).astype(np.float32)
+
+
+class HardNegatives:
+    """Hard clean windows of one kind and size: the best-scoring of ``candidates`` random windows.
+
+    The photos' score tables are built once (before the synthesis workers fork, so they share
+    them); a draw is then 32 table lookups instead of 32 window scorings."""
+
+    def __init__(self, images: list[np.ndarray], p: int, kind: str, *, min_var: float) -> None:
+        if all(img.shape[0] < p or img.shape[1] < p for img in images):
+            raise ConfigError(f"no training photo is at least {p} px on each side")
+        self.images, self.p = images, p
+        self.tables = [score_table(img, p, kind, min_var) if min(img.shape[:2]) >= p else None
+                       for img in images]
+
+    def draw(self, rng: np.random.Generator, candidates: int = 32) -> np.ndarray:
+        """Windows flatter than the variance floor only if nothing else was drawn."""
+        p, best, best_score = self.p, None, -2.0
+        for _ in range(candidates):
+            i = rng.integers(len(self.images))
+            table = self.tables[i]
+            if table is None:
+                continue
+            h, w = self.images[i].shape[:2]
+            y, x = rng.integers(0, h - p + 1) // GRID, rng.integers(0, w - p + 1) // GRID
+            if table[y, x] > best_score:
+                best, best_score = (i, y * GRID, x * GRID), table[y, x]
+        if best is None:  # every draw hit a photo smaller than p
+            return self.draw(rng, candidates)
+        i, y, x = best
+        patch = self.images[i][y:y + p, x:x + p]
+        return np.ascontiguousarray(patch[:, ::-1] if rng.random() < 0.5 else patch)
 
 
 def paste_sign(region: np.ndarray, rng: np.random.Generator) -> np.ndarray:
