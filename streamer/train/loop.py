@@ -178,6 +178,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         log.info("fine-tuning from %s", cfg.weights)
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
     mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
+    if cfg.clean_hard:  # the stream builds the photos' score tables before its workers fork (seconds)
+        log.info("scoring hard clean windows (%s) of %d photos", ", ".join(cfg.clean_hard_kinds), len(train_imgs))
     stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix, region=tuple(cfg.region),
                          frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
                          clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
