@@ -495,3 +495,21 @@ def test_synthesis_workers_run_one_opencv_thread() -> None:
         it = iter(torch.utils.data.DataLoader(_CvThreads(), batch_size=None, num_workers=1))
     assert cv2.getNumThreads() == 2
     assert next(it) == 1
+
+
+def test_data_rate_measures_both_streams_without_training(photos: Path, tmp_path: Path, capsys) -> None:
+    """``streamer train --data-rate``: patches/s of the main stream and of ``clean_ohem``'s
+    pool, and the step rate the workers can feed (the slower of the two), no run folder."""
+    from streamer.cli import main
+
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(f"model: fast\ndata: {photos}\nout: {tmp_path / 'run'}\npatch: 32\nbatch: 4\n"
+                   "workers: 2\nclean_hard: 0.5\nclean_hard_kinds: [panels, specks]\nclean_ohem: 4\n")
+    assert main(["train", "--config", str(cfg), "--data-rate", "0.3"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["patches_per_s_per_worker"] > 0 and report["pool_candidates_per_s_per_worker"] > 0
+    assert report["pool_workers"] == 1  # round(2 · 4 / (2 · 4))
+    main_fed = 2 * report["patches_per_s_per_worker"] / 4
+    pool_fed = report["pool_candidates_per_s_per_worker"] / 4
+    assert report["fed_steps_per_s"] == pytest.approx(min(main_fed, pool_fed), rel=0.02, abs=0.1)
+    assert not (tmp_path / "run").exists()

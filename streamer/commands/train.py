@@ -26,6 +26,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="file stem for --export-weights (default: the model name)")
     p.add_argument("--card-note", metavar="TEXT",
                    help="note added to the exported card (e.g. how far from converged)")
+    p.add_argument("--data-rate", nargs="?", type=float, const=10.0, metavar="SECONDS",
+                   help="do not train: measure the patch synthesis per worker (default 10 s a stream) "
+                        "and print, as JSON, the step rate the config's workers can feed")
     p.set_defaults(func=run)
 
 
@@ -53,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
     overrides = {"steps": args.steps, "max_minutes": args.max_minutes, "out": args.out,
                  "data": args.data, "weights": args.weights, "threads": args.threads, "workers": args.workers}
     cfg = load_config(TrainConfig, args.config, overrides)
+    if args.data_rate is not None:
+        from streamer.train.feed import data_rate
+
+        print(json.dumps(data_rate(cfg, args.data_rate), indent=2))
+        return 0
     bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, desc=cfg.model)
     t_last, step_last = time.monotonic(), None
 

@@ -24,7 +24,8 @@ from streamer.models.weights import ARCH_KEY, load_weights, save_weights, sha256
 from streamer.sysinfo import host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
-from streamer.train.data import PatchMix, PatchStream, list_images, one_opencv_thread, read_rgb, split, validation_set
+from streamer.train.data import list_images, one_opencv_thread, read_rgb, split, validation_set
+from streamer.train.feed import build_streams, pool_workers
 
 log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
@@ -177,29 +178,18 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         load_weights(model, cfg.weights, name=cfg.model, allow_missing=tuple(cfg.train_only + cfg.new_parts))
         log.info("fine-tuning from %s", cfg.weights)
         started_from = {"path": str(cfg.weights), "sha256": sha256_file(cfg.weights)}
-    mix = PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks)
     if cfg.clean_hard:  # the stream builds the photos' score tables before its workers fork (seconds)
         log.info("scoring hard clean windows (%s) of %d photos", ", ".join(cfg.clean_hard_kinds), len(train_imgs))
-    stream = PatchStream(train_imgs, cfg.patch, cfg.seed + state["step"], mix, region=tuple(cfg.region),
-                         frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
-                         clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
-                         signs=cfg.scene_signs,
-                         with_mask=head is not None or cfg.drop_loss > 0,
-                         mask_kinds=("raindrop",) if cfg.drop_loss else None)
+    stream, pool_stream = build_streams(cfg, train_imgs, state["step"],
+                                        with_mask=head is not None or cfg.drop_loss > 0,
+                                        mask_kinds=("raindrop",) if cfg.drop_loss else None)
     loader = torch.utils.data.DataLoader(stream, batch_size=cfg.batch, num_workers=cfg.workers,
                                          persistent_workers=cfg.workers > 0)
     clean_pool = None
-    if cfg.clean_ohem:  # candidates for the clean slots, from their own workers (cheap: no synthesis)
-        pool_stream = PatchStream(train_imgs, cfg.patch, cfg.seed + 1_000_003 + state["step"], PatchMix(0, 0, 0),
-                                  region=tuple(cfg.region),
-                                  clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
-                                  signs=cfg.scene_signs, hard=stream.hard)
-        # its own workers besides `workers`: a clean candidate costs about half a corrupted patch,
-        # so ~workers·ohem/(2·batch) keep pace (one on a CPU; several keep a GPU fed)
-        pool_workers = min(cfg.workers, max(1, round(cfg.workers * cfg.clean_ohem / (2 * cfg.batch))))
+    if pool_stream is not None:  # `clean_ohem`'s candidates, from their own workers
         with one_opencv_thread():  # the workers start (fork) here
             clean_pool = iter(torch.utils.data.DataLoader(pool_stream, batch_size=cfg.clean_ohem,
-                                                          num_workers=pool_workers))
+                                                          num_workers=pool_workers(cfg)))
     # MANIFEST.tsv sits in the data folder or, for ../shared/data/images, one level up
     manifest = next((d / "MANIFEST.tsv" for d in (Path(cfg.data), Path(cfg.data).parent)
                      if (d / "MANIFEST.tsv").exists()), Path(cfg.data) / "MANIFEST.tsv")
