@@ -17,7 +17,9 @@ through it):
 
 Below the verdicts, each candidate's difference from the shipped file per row with a 95 %
 interval from resampling photos (paired, `streamer.evaluate.compare`): a report for reading the
-verdicts, not part of the rule (session 16 added it; the rule above is unchanged).
+verdicts, not part of the rule (session 16 added it; the rule above is unchanged). Under it, what
+the noise-aware rule proposed to steering would say (no row worse with an interval clear of
+zero, a dirt row better with one): also a report, not in force (session 17).
 
 `--split train` measures the gain rows on the training photos instead: not the rule, the check
 that a passing candidate did not win on the validation photos by chance (the clean rows already
@@ -105,6 +107,17 @@ def differences(cand: dict, shipped: dict) -> dict[str, Difference]:
     return out
 
 
+def noise_aware_verdict(diffs: dict[str, Difference], cand: dict) -> list[str]:
+    """The rule proposed to steering in session 16, reported, not in force: no row worse with an
+    interval clear of zero, and at least one dirt row better with one (plus the clean floor)."""
+    fails = [f"{row} {d} worse" for row, d in diffs.items() if d.high < 0.0]
+    if not any(d.low > 0.0 for row, d in diffs.items() if row.startswith("dirt")):
+        fails.append("no dirt row better with an interval clear of 0")
+    if cand["clean_mean"] < CLEAN_FLOOR_DB:
+        fails.append(f"clean mean {cand['clean_mean']:.2f} < {CLEAN_FLOOR_DB} dB")
+    return fails
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("candidates", nargs="+", type=Path)
@@ -123,12 +136,13 @@ def main() -> int:
     print("| weights | " + " | ".join(COLUMNS) + " | verdict |")
     print("|---" * (len(COLUMNS) + 2) + "|")
     print(_row(f"{against} (shipped)", shipped, ""), flush=True)
-    all_pass, diffs = True, {}
+    all_pass, diffs, proposed = True, {}, {}
     for w in args.candidates:
         cand = measure(w, args.clean, args.cache, args.split, args.model)
         fails = verdict(cand, shipped)
         all_pass &= not fails
         diffs[w] = differences(cand, shipped)
+        proposed[w] = noise_aware_verdict(diffs[w], cand)
         print(_row(str(w), cand, "SHIP" if not fails else "no: " + "; ".join(fails)), flush=True)
     rows = [*GAIN_ROWS, "clean_tail5"]
     print("\nCandidate − shipped, 95 % interval over photos (paired bootstrap; * = interval excludes 0):\n")
@@ -136,6 +150,9 @@ def main() -> int:
     print("|---" * (len(rows) + 1) + "|")
     for w, d in diffs.items():
         print(f"| {w} | " + " | ".join(f"{d[r]}{' *' if d[r].resolved else ''}" for r in rows) + " |")
+    print("\nThe noise-aware rule proposed to steering (a report; the verdict above is the rule in force):\n")
+    for w, fails in proposed.items():
+        print(f"- {w}: " + ("would pass" if not fails else "no: " + "; ".join(fails)))
     return 0 if all_pass else 1
 
 

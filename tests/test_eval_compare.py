@@ -81,6 +81,13 @@ def test_ship_gate_reports_an_interval_for_every_rule_row() -> None:
     assert set(d) == {*gate.GAIN_ROWS, "clean_tail5"}
     assert d["dirt"].delta == pytest.approx(0.1) and d["dirt"].resolved
     assert d["raindrop"].delta == 0 and not d["raindrop"].resolved
+    assert gate.noise_aware_verdict(d, {"clean_mean": 60.0}) == []  # a resolved dirt win, no resolved loss
+    d["raindrop"] = gate.differences({"crops": {row: {k: v - 0.1 for k, v in c.items()}
+                                                for row, c in crops.items()}}, shipped)["raindrop"]
+    fails = gate.noise_aware_verdict(d, {"clean_mean": 30.0})
+    assert fails[0].startswith("raindrop -0.100") and fails[1] == "clean mean 30.00 < 38.0 dB"
+    del d["dirt"]
+    assert "no dirt row better" in gate.noise_aware_verdict(d, {"clean_mean": 60.0})[-1]
 
 
 @pytest.fixture(scope="module")
