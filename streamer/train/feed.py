@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 
 from streamer.config import TrainConfig
-from streamer.train.data import PatchMix, PatchStream, list_images, read_rgb, split
+from streamer.train.data import PatchMix, PatchStream, list_images, one_opencv_thread, read_rgb, split
 
 POOL_SEED = 1_000_003  # the clean-candidate pool's stream is seeded apart from the main one
 
@@ -44,15 +43,12 @@ def build_streams(cfg: TrainConfig, images: list[np.ndarray], step: int = 0, *, 
 
 def _rate(stream: PatchStream, seconds: float) -> float:
     """Patches per second one process draws from ``stream`` (one OpenCV thread, like a worker)."""
-    rng, n, before = np.random.default_rng(0), 0, cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
+    rng, n = np.random.default_rng(0), 0
+    with one_opencv_thread():
         start = time.perf_counter()
         while time.perf_counter() - start < seconds:
             n += len(stream.samples(rng))
         return n / (time.perf_counter() - start)
-    finally:
-        cv2.setNumThreads(before)
 
 
 def data_rate(cfg: TrainConfig, seconds: float = 10.0) -> dict:
