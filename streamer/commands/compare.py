@@ -10,7 +10,7 @@ from streamer.errors import ConfigError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="difference of two `streamer eval --json` results, with 95 % intervals",
+    p = sub.add_parser("compare", help="difference of two `streamer eval --json` results, with 95 %% intervals",
                        description="Pairs two `streamer eval --json` results crop by crop (same photos, "
                                    "corruption, seed and crops) and prints NEW − BASE per method with an "
                                    "interval from resampling photos: whether a fine-tune beats the "

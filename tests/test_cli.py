@@ -1,0 +1,30 @@
+"""The command line's help: the first thing a new user runs must never crash.
+
+argparse %-formats every help string, so a bare "95 %" in one subcommand's help broke
+`streamer --help` for all of them (session 18); this runs every page."""
+
+from __future__ import annotations
+
+import pytest
+
+from streamer.cli import COMMANDS, main
+
+
+def _help(argv: list[str], capsys) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_top_level_help_lists_every_command(capsys):
+    out = _help(["--help"], capsys)
+    assert out.startswith("usage: streamer")
+    for name in COMMANDS:
+        assert name.replace("_", "-") in out
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_each_command_has_help(name, capsys):
+    command = name.replace("_", "-")
+    assert _help([command, "--help"], capsys).startswith(f"usage: streamer {command}")
