@@ -6,8 +6,9 @@ types become one ``ConfigError`` line naming the file and the key.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -450,7 +451,31 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()  # a typo'd key first: it explains a "required" one beside it
+        first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         where = ".".join(map(str, first["loc"])) or "<top>"
         msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] == "extra_forbidden":
+            near = difflib.get_close_matches(str(first["loc"][-1]), _keys_at(cls, first["loc"][:-1]), 1, 0.7)
+            msg += f" (did you mean {near[0]}?)" if near else ""
         raise ConfigError(f"{label}: {where}: {msg}") from exc
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside a field's type (``X``, ``list[X]``, ``X | str``, ...), if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
+
+
+def _keys_at(cls: type[BaseModel], loc: tuple) -> list[str]:
+    """The keys valid at ``loc`` (a pydantic error location), for a typo's suggestion."""
+    model: type[BaseModel] | None = cls
+    for part in loc:
+        if isinstance(part, int):  # an index into a list of models
+            continue
+        field = model.model_fields.get(str(part)) if model else None
+        model = _model_in(field.annotation) if field else None
+        if model is None:  # union tags (pydantic puts the branch's class name in loc)
+            return []
+    return list(model.model_fields) if model else []
