@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 
+from streamer import __version__
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="streamer",
         description="Remove dirt, raindrops and rain streaks from camera video in real time.",
     )
+    parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -5,7 +5,12 @@ argparse %-formats every help string, so a bare "95 %" in one subcommand's help 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
+
+import streamer
 
 from streamer.cli import COMMANDS, main
 
@@ -28,3 +33,13 @@ def test_top_level_help_lists_every_command(capsys):
 def test_each_command_has_help(name, capsys):
     command = name.replace("_", "-")
     assert _help([command, "--help"], capsys).startswith(f"usage: streamer {command}")
+
+
+def test_version(capsys):
+    assert _help(["--version"], capsys).strip() == f"streamer {streamer.__version__}"
+
+
+def test_python_dash_m_runs_the_cli():
+    """`python -m streamer` where pip's scripts folder is not on PATH (JetPack images)."""
+    done = subprocess.run([sys.executable, "-m", "streamer", "--version"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"streamer {streamer.__version__}"
