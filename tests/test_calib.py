@@ -122,3 +122,19 @@ def test_remake_replaces_the_old_frames(clip8: Path, tmp_path: Path) -> None:
     manifest = make_calib([clip8], out, frames=2, size_wh=(96, 64), dirty_share=0.0)
     assert sorted(p.name for p in out.glob("*.png")) == sorted(r["file"] for r in manifest["frames"])
     assert (out / "notes.txt").exists()  # only files the old manifest listed are removed
+
+
+def test_default_calib_is_the_shipped_set_from_any_directory(tmp_path, monkeypatch):
+    """`--int8` / `Cleaner(int8=True)` outside the repo root (an app's own folder, a wheel
+    install) calibrate on the frames shipped inside the package, the repo's calib/."""
+    from streamer.export.calibration import BUNDLED_CALIB, resolve_calib
+
+    repo_calib = Path(__file__).resolve().parents[1] / "calib"
+    shipped = sorted(p.name for p in BUNDLED_CALIB.iterdir())
+    assert shipped == sorted(p.name for p in repo_calib.iterdir())
+    assert {"manifest.json", "LICENSES.md"} <= set(shipped)  # the licences travel with the frames
+    monkeypatch.chdir(tmp_path)
+    assert resolve_calib(None) == BUNDLED_CALIB and resolve_calib("calib") == BUNDLED_CALIB
+    assert read_calib(None).sha256 == read_calib(repo_calib).sha256
+    (tmp_path / "calib").mkdir()  # a calib/ of the user's own wins, and so does any other path
+    assert resolve_calib("calib") == Path("calib") and resolve_calib("mine") == Path("mine")

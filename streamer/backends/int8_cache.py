@@ -16,9 +16,9 @@ import os
 from pathlib import Path
 
 from streamer.errors import ConfigError
+from streamer.export.calibration import DEFAULT_CALIB, resolve_calib
 
 log = logging.getLogger(__name__)
-DEFAULT_CALIB = Path("calib")
 
 
 def cache_dir() -> Path:
@@ -72,7 +72,7 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB, 
     weights = path if path.suffix == ".safetensors" else spec.weights_path
     if weights is None or not Path(weights).is_file():
         raise ConfigError(f"model {spec.name}: no weights to quantize")
-    calib = Path(calib)
+    calib = resolve_calib(calib)
     if not calib.exists():
         raise ConfigError(f"{calib}: calibration frames not found; int8 needs them "
                           "(the repo's calib/ folder, or make some with `streamer calib make`)")

@@ -256,13 +256,28 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# The repo's calib/ travels inside the package (streamer/calib links to it; a wheel holds a copy),
+# so `--int8` works from any directory and from a pip-installed wheel.
+DEFAULT_CALIB = Path("calib")
+BUNDLED_CALIB = Path(__file__).resolve().parent.parent / "calib"
+
+
+def resolve_calib(source: str | Path | None) -> Path:
+    """``source``, except that the default ``calib`` (unset, or a ``calib`` folder the working
+    directory does not have) means the calibration frames shipped with streamer."""
+    path = Path(source) if source else DEFAULT_CALIB
+    if path == DEFAULT_CALIB and not path.exists() and BUNDLED_CALIB.is_dir():
+        return BUNDLED_CALIB
+    return path
+
+
 def read_calib(source: str | Path, *, max_frames: int | None = None, size_hw: tuple[int, int] | None = None,
                multiple: int = 1) -> CalibSet:
     """Frames from a calibration folder (manifest order if present) or a video (varied picks).
 
     ``size_hw`` resizes every frame (cover fit), else frames are centre-cropped to ``multiple``.
     """
-    source = Path(source)
+    source = resolve_calib(source)
     if source.is_dir():
         mf = source / MANIFEST
         twins: set[str] = set()
