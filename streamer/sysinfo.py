@@ -67,7 +67,7 @@ def backends() -> dict[str, dict[str, Any]]:
     import torch
 
     from streamer.backends import TRT_MISSING
-    from streamer.backends.ov_backend import OV_MISSING
+    from streamer.backends.ov_backend import OV_MISSING, shared_core
 
     cuda = [f"cuda:{i} ({torch.cuda.get_device_name(i)})" for i in range(torch.cuda.device_count())]
     out: dict[str, dict[str, Any]] = {
@@ -75,9 +75,7 @@ def backends() -> dict[str, dict[str, Any]]:
         "onnxruntime": {"available": True, "providers": onnxruntime.get_available_providers()},
     }
     try:
-        import openvino
-
-        out["openvino"] = {"available": True, "devices": openvino.Core().available_devices}
+        out["openvino"] = {"available": True, "devices": shared_core().available_devices}
     except ImportError:
         out["openvino"] = {"available": False, "reason": OV_MISSING}
     try:

@@ -179,3 +179,31 @@ def test_int8_option_builds_once_and_caches(tmp_path: Path, fast_weights: Path, 
     assert every.name.startswith("fast-all-") and every != int8_cache.int8_onnx(str(fast_weights), "fast", calib)
     with pytest.raises(ConfigError, match="int8 'some': use true, false or all"):
         open_backend(str(fast_weights), "onnxruntime", arch="fast", int8="some", calib=calib)
+
+
+_SIGNAL_AFTER_TWO_BACKENDS = """
+import gc, signal, subprocess, sys
+import numpy as np
+from streamer.backends import open_backend
+signal.signal(signal.SIGCHLD, lambda *a: None)  # Python handlers run on the alternate signal stack
+first, second = open_backend("fast", "openvino"), open_backend("fast", "openvino")
+for b in (first, second):
+    b(np.zeros((1, 3, 32, 32), np.float32))
+first.close(); del first, b; gc.collect()  # released in the order they were opened
+second.close(); del second; gc.collect()
+subprocess.run([sys.executable, "-c", "pass"], check=True)  # SIGCHLD: the handler runs
+print("alive")
+"""
+
+
+@pytest.mark.skipif(not importlib.util.find_spec("openvino"), reason="openvino not installed")
+def test_signals_after_two_openvino_backends_do_not_crash():
+    """Each ov.Core's CPU plugin swaps the main thread's signal stack and restores the one it
+    found; two Cores released first-in-first-out left it on freed memory, and the next signal
+    handler (Ctrl-C, SIGTERM, a child exiting) killed the process with SIGSEGV. One shared Core."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _SIGNAL_AFTER_TWO_BACKENDS], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr[-500:])

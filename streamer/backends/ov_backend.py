@@ -12,6 +12,8 @@ at 720p that saves the ~9 ms per frame the numpy/OpenCV conversions cost on 2 co
 
 from __future__ import annotations
 
+import functools
+
 import logging
 from pathlib import Path
 
@@ -81,6 +83,18 @@ class _Compiled:
         return req
 
 
+@functools.cache
+def shared_core():
+    """The process's one ``ov.Core`` (OpenVINO recommends one per application). Each Core's CPU
+    plugin swaps the main thread's signal stack (sigaltstack, for AMX) and restores the one it
+    found when released; Cores released in creation order left it pointing at freed memory, and
+    the next Python signal handler (Ctrl-C, SIGTERM, a child process exiting) crashed the
+    process with SIGSEGV (found in session 18: two backends opened and closed, then Ctrl-C)."""
+    import openvino as ov
+
+    return ov.Core()
+
+
 class OpenVinoBackend:
     """``inflight`` > 1: up to that many frames in flight on the uint8 path, each on its own CPU
     stream (`FrameRestorer.submit`/`finish`, used by the pipeline). On 2 cores, 2 streams gave
@@ -92,13 +106,12 @@ class OpenVinoBackend:
     def __init__(self, model: bytes | str | Path, *, threads: int = 0, multiple: int = 1,
                  label: str = "", inflight: int = 1) -> None:
         try:
-            import openvino as ov
+            self.core = shared_core()
         except ModuleNotFoundError as exc:
             raise EngineError(OV_MISSING) from exc
         self.label = label or (str(model) if not isinstance(model, bytes) else "model")
         if not isinstance(model, bytes) and not Path(model).is_file():
             raise EngineError(f"{model}: ONNX file not found; export it with `streamer export`")
-        self.core = ov.Core()
         try:
             self.model = self.core.read_model(model if isinstance(model, bytes) else str(model))
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line reports
