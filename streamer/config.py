@@ -60,7 +60,8 @@ class TrainConfig(Strict):
     """log-mse floor: a patch earns no more credit past PSNR = −10·log10(loss_eps) (1e-4: 40 dB).
     Too small and near-clean patches dominate the curvature, pinning the net to identity."""
     model_kwargs: dict[str, Any] = {}
-    """Architecture options over the registered ones, e.g. `{drops: true}` for `fast`."""
+    """Architecture options over the registered ones and over those stored in `weights` (a
+    fine-tune keeps its file's architecture), e.g. `{drops: true}` for `fast`."""
     init: str = ""
     """The architecture's `init` option (eigen2013: paper | identity; drn: identity | default); empty = its default."""
     weights: Path | None = None

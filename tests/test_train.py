@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 from streamer.errors import ConfigError, WeightsError
 from streamer.models.drn import DRN
 from streamer.models.eigen2013 import Eigen2013
+from streamer.models.fast import FastNet
 from streamer.models.weights import load_weights, save_weights
 from streamer.train.data import (MIN_CLEAN_VAR, PatchMix, PatchStream, is_validation, list_images, one_opencv_thread,
                                  read_rgb)
@@ -279,6 +280,29 @@ def test_weights_starts_a_fine_tune_from_a_file(photos: Path, tmp_path: Path) ->
         train(_cfg(photos, tmp_path / "c", steps=1, weights=tmp_path / "no-such.safetensors"))
 
 
+def test_fine_tune_keeps_the_architecture_of_its_weights(photos: Path, tmp_path: Path) -> None:
+    """The README's fine-tune (a config without `model_kwargs`, `--weights` the shipped `fast`,
+    which has `glob`) builds the file's architecture, and what it writes says what it is:
+    `--model runs/mine/best.safetensors` needs no `--arch`."""
+    from streamer.models import get_spec
+    from streamer.models.weights import build_with_weights, spec_for_weights, weights_arch
+
+    torch.set_num_threads(1)
+    start = save_weights(FastNet(glob=True), tmp_path / "shipped.safetensors", {"arch": {"glob": True}})
+    kw = dict(model="fast", steps=2, val_every=2, loss="log-mse", val_kinds=("dirt", "clean"))
+    train(_cfg(photos, tmp_path / "mine", weights=start, **kw))
+    out = tmp_path / "mine"
+    for name in ("best", "last", "final"):
+        assert weights_arch(out / f"{name}.safetensors") == {"glob": True}
+        assert spec_for_weights(out / f"{name}.safetensors") is get_spec("fast")
+    assert build_with_weights(get_spec("fast"), out / "best.safetensors").glob is not None
+    assert train(_cfg(photos, out, weights=start, **(kw | {"steps": 3})), resume=True)["steps"] == 3
+    with pytest.raises(WeightsError, match="another architecture"):  # an explicit option still wins
+        train(_cfg(photos, tmp_path / "plain", weights=start, model_kwargs={"glob": False}, **kw))
+    with pytest.raises(ConfigError, match="does not say which model.*--arch"):
+        spec_for_weights(save_weights(FastNet(), tmp_path / "step7.safetensors"))
+
+
 def test_validation_reports_the_worst_clean_photo() -> None:
     """A mean can hide one harmed photo; validation keeps the worst and logs it for clean frames."""
     from streamer.train.loop import _summary, validate
@@ -513,3 +537,20 @@ def test_data_rate_measures_both_streams_without_training(photos: Path, tmp_path
     pool_fed = report["pool_candidates_per_s_per_worker"] / 4
     assert report["fed_steps_per_s"] == pytest.approx(min(main_fed, pool_fed), rel=0.02, abs=0.1)
     assert not (tmp_path / "run").exists()
+
+
+def test_without_validation_photos_best_is_the_latest(photos: Path, tmp_path: Path, caplog) -> None:
+    """A camera's own few frames may hold no validation photo (1 in 8 by name): say so, and let
+    best.safetensors follow the run instead of freezing at the first check."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for p in list_images(photos):
+        if not is_validation(p):
+            shutil.copy(p, folder / p.name)
+    torch.set_num_threads(1)
+    with caplog.at_level("WARNING", logger="streamer.train.loop"):
+        train(_cfg(folder, tmp_path / "run", steps=4, val_every=2))
+    assert "none of the 4 photos" in caplog.text
+    best = load_file(str(tmp_path / "run" / "best.safetensors"))
+    final = load_file(str(tmp_path / "run" / "final.safetensors"))
+    assert all(torch.equal(best[k], final[k]) for k in final)

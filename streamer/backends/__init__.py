@@ -21,11 +21,11 @@ TRT_MISSING = "TensorRT backend needs the tensorrt extra: pip install 'streamer[
 def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
     """A registered name or a .safetensors path -> (nn.Module with weights, size multiple)."""
     from streamer.models import get_spec
-    from streamer.models.weights import build_with_weights, load_weights
+    from streamer.models.weights import build_with_weights, load_weights, spec_for_weights
 
     path = Path(model)
     if path.suffix == ".safetensors":
-        spec = get_spec(arch or path.stem)
+        spec = spec_for_weights(path, arch)
         return build_with_weights(spec, path), spec.multiple
     if path.suffix in {".pt", ".pth", ".ckpt", ".bin"}:
         return load_weights(get_spec(arch or "fast").build(), path), 1  # raises: no pickle

@@ -62,13 +62,13 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB, 
     from streamer.export import export
     from streamer.export.formats import ExportRequest
     from streamer.models import get_spec
-    from streamer.models.weights import sha256_file
+    from streamer.models.weights import sha256_file, spec_for_weights
 
     path = Path(model)
     if path.suffix in {".onnx", ".engine"}:
         raise ConfigError(f"{model}: int8 quantizes a registered model or .safetensors weights; "
                           "this file is already exported (export it with --precision int8 instead)")
-    spec = get_spec(arch or path.stem) if path.suffix == ".safetensors" else get_spec(model)
+    spec = spec_for_weights(path, arch) if path.suffix == ".safetensors" else get_spec(model)
     weights = path if path.suffix == ".safetensors" else spec.weights_path
     if weights is None or not Path(weights).is_file():
         raise ConfigError(f"model {spec.name}: no weights to quantize")

@@ -24,21 +24,52 @@ def sha256_file(path: str | Path) -> str:
 
 
 ARCH_KEY = "arch"  # safetensors metadata: the architecture options the tensors were trained with
+MODEL_KEY = "model"  # safetensors metadata: the registered model the tensors belong to
+
+
+def _metadata(path: str | Path) -> dict[str, str]:
+    """The safetensors header's metadata; empty for unreadable files (the loader says why)."""
+    try:
+        with safe_open(str(path), "pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError):
+        return {}
 
 
 def weights_arch(path: str | Path) -> dict[str, Any]:
     """Architecture options stored with the weights (``model_kwargs`` of the training run), e.g.
     ``{"c1": 16, "c2": 24, "c3": 32}``; empty for files without them or unreadable ones (the
     loader then says what is wrong)."""
-    try:
-        with safe_open(str(path), "pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError):
-        return {}
+    meta = _metadata(path)
     if ARCH_KEY in meta:
         return json.loads(meta[ARCH_KEY])
     card = json.loads(meta.get("card", "{}"))  # final.safetensors of older runs
     return card.get("config", {}).get("model_kwargs", {})
+
+
+def weights_model(path: str | Path) -> str | None:
+    """The registered model a weights file was trained as (``runs/mine/best.safetensors`` ->
+    ``fast``), from its metadata or its training card; None when the file does not say."""
+    meta = _metadata(path)
+    if meta.get(MODEL_KEY):
+        return meta[MODEL_KEY]
+    return json.loads(meta.get("card", "{}")).get("model")
+
+
+def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
+    """The model spec for a .safetensors file: ``arch`` if given, else what the file says it
+    is, else its file name (``fast.safetensors``)."""
+    from streamer.errors import ConfigError
+    from streamer.models.registry import get_spec
+
+    name = arch or weights_model(path)
+    if name is None:
+        try:
+            return get_spec(Path(path).stem)
+        except ConfigError:
+            raise ConfigError(f"{path}: the file does not say which model it is; "
+                              "give the architecture with --arch (e.g. --arch fast)") from None
+    return get_spec(name)
 
 
 def arch_kwargs(spec: Any, path: str | Path | None) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from streamer.config import TrainConfig
 from streamer.errors import ConfigError
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
-from streamer.models.weights import ARCH_KEY, load_weights, save_weights, sha256_file
+from streamer.models.weights import ARCH_KEY, MODEL_KEY, load_weights, save_weights, sha256_file, weights_arch
 from streamer.sysinfo import host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
@@ -143,13 +143,21 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     torch.set_num_threads(cfg.threads)
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     spec = get_spec(cfg.model)
-    model = spec.builder(**(spec.kwargs | cfg.model_kwargs | ({"init": cfg.init} if cfg.init else {}))).to(device)
+    # a fine-tune keeps the architecture its weights were trained with (the shipped `fast` has
+    # `glob`), a resumed run its checkpoint's; `model_kwargs` adds to or overrides those options
+    start = cfg.out / "last.safetensors" if resume else cfg.weights
+    options = (weights_arch(start) if start else {}) | cfg.model_kwargs
+    model = spec.builder(**(spec.kwargs | options | ({"init": cfg.init} if cfg.init else {}))).to(device)
     if cfg.drop_loss and getattr(model, "drops", None) is None:
         raise ConfigError(f"drop_loss needs a model with a drop finder (fast with model_kwargs "
                           f"{{drops: true}}); {cfg.model} has none")
     trained = _trainable(model, cfg.train_only)
     files = list_images(cfg.data)
     train_files, val_files = split(files)
+    if not val_files:
+        log.warning("none of the %d photos in %s is a validation photo (the fixed split holds out about "
+                    "1 in 8 by file name): validation is skipped and best.safetensors is the latest "
+                    "checkpoint; add photos for a held-out check", len(files), cfg.data)
     train_imgs = [read_rgb(p) for p in train_files]
     val = validation_set([read_rgb(p) for p in val_files], tuple(cfg.val_kinds), seed=1234, crop=cfg.val_crop,
                          multiple=spec.multiple, frame_px=cfg.val_frame_px)
@@ -210,7 +218,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     model.to(device).train()
     t0 = time.monotonic() - state["wall_s"]  # wall time summed over resumed runs, for the card
     started = time.monotonic()  # max_minutes counts this invocation only
-    arch = {ARCH_KEY: cfg.model_kwargs}  # stored with every weights file: they load by the model's name
+    arch = {ARCH_KEY: options, MODEL_KEY: cfg.model}  # in every weights file: what it is, how built
     step = state["step"]
     running = 0.0
     with one_opencv_thread():  # the workers start (fork) here
@@ -248,7 +256,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             metrics = validate(model, val, device)
             best = state.get("best")
             score = val_score(metrics)
-            if best is None or score > best["score"]:
+            if best is None or score > best["score"] or not val_files:  # no evidence: the latest
                 best = {"step": step, "score": score}
                 save_weights(model, cfg.out / "best.safetensors", arch | {"step": step, "val_score": score})
             state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
