@@ -82,10 +82,12 @@ def _weights(pairs: list[str]) -> dict[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from streamer.evaluate.runner import run_eval
+    from streamer.evaluate.runner import run_eval, select_photos
 
-    with tqdm(unit="img", desc=f"eval {args.corruption}") as bar:
-        result = run_eval(request_from(args), progress=lambda name: bar.update(1))
+    req = request_from(args)
+    photos = len(select_photos(req))  # a missing folder fails here, before the progress bar
+    with tqdm(total=photos, unit="img", desc=f"eval {args.corruption}") as bar:
+        result = run_eval(req, progress=lambda name: bar.update(1))
     print(result["table"])
     write_json(args, result)
     return 0
