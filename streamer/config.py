@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -464,8 +464,8 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:
     """The pydantic model inside a field's type (``X``, ``list[X]``, ``X | str``, ...), if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
+    if get_origin(annotation) is None and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation  # (`list[X]` passes isinstance(…, type) on Python 3.10: origin first)
     return next((m for a in get_args(annotation) if (m := _model_in(a)) is not None), None)
 
 
