@@ -223,14 +223,16 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
         raise ExportError("--size and --dynamic exclude each other; give a fixed size or a profile")
     if req.precision == "int8" and req.calib is None:
         raise ExportError(f"--format {fmt.name} --precision int8: needs calibration frames; add "
-                          "--calib calib/ (the set in the repo) or --calib YOUR_FOLDER_OR_VIDEO")
+                          "--calib calib/ (the set shipped with streamer) or --calib YOUR_FOLDER_OR_VIDEO")
     if req.int8_all and req.precision != "int8":
         raise ExportError(f"--int8-all: only int8 has layers to keep fp32 or not, not {req.precision}; "
                           "drop --int8-all or use --precision int8")
     if req.precision != "int8" and req.calib is not None:
         raise ExportError(f"--calib: only int8 is calibrated, not {req.precision}; drop --calib "
                           "or use --precision int8")
-    if req.calib is not None and not req.calib.exists():
+    from streamer.export.calibration import resolve_calib  # cv2: only when a request is checked
+
+    if req.calib is not None and not resolve_calib(req.calib).exists():  # `calib/`: the shipped set
         raise ExportError(f"--calib {req.calib}: not found; make one with `streamer calib make VIDEO -o {req.calib}`")
     check_calib_method(req.calib_method)
     if req.workspace_gib is not None and req.workspace_gib <= 0:
