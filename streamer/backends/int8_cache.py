@@ -74,8 +74,8 @@ def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB, 
         raise ConfigError(f"model {spec.name}: no weights to quantize")
     calib = resolve_calib(calib)
     if not calib.exists():
-        raise ConfigError(f"{calib}: calibration frames not found; int8 needs them "
-                          "(the repo's calib/ folder, or make some with `streamer calib make`)")
+        raise ConfigError(f"{calib}: calibration frames not found; int8 needs them (leave calib unset "
+                          "for the set shipped with streamer, or make some with `streamer calib make`)")
     data = _tree_sha(calib) if calib.is_dir() else sha256_file(calib)
     key = hashlib.sha256(f"{sha256_file(weights)}:{data}:{_code_sha()}".encode()).hexdigest()[:16]
     out = int8_dir() / f"{spec.name}{'-all' if all_layers else ''}-{key}.onnx"

@@ -13,7 +13,6 @@ at 720p that saves the ~9 ms per frame the numpy/OpenCV conversions cost on 2 co
 from __future__ import annotations
 
 import functools
-
 import logging
 from pathlib import Path
 
