@@ -153,7 +153,7 @@ def _restore_video(path: Path, out: Path, restorer: Callable, on_progress: Progr
 
 def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast",
             backend: str = "torch", device: str = "cpu", *, arch: str | None = None,
-            threads: int = 0, tile: int = 0, overlap: int = 32,
+            threads: int = 0, tile: int = 0, overlap: int = 32, int8: bool | str = False,
             on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:
     """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``).
 
@@ -169,7 +169,8 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
     except OSError as exc:
         raise SinkError(f"{outdir}: cannot create output folder ({exc.strerror})") from exc
     results: list[RestoreResult] = []
-    with Cleaner(model, backend, device, arch=arch, threads=threads, tile=tile, overlap=overlap) as cleaner:
+    with Cleaner(model, backend, device, arch=arch, threads=threads, int8=int8, tile=tile,
+                 overlap=overlap) as cleaner:
         for item in inputs:
             path = Path(item)
             is_image = path.suffix.lower() in IMAGE_SUFFIXES

@@ -66,3 +66,13 @@ def test_cli_exit_code_and_one_line_errors(clips: dict[str, Path], fast_weights:
     assert main(["restore", str(clips["small"]), str(fake), *opts]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "fake.mp4" in err and "Traceback" not in err
+
+
+def test_cli_int8_restores_with_the_quantized_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`streamer restore --int8` (like run, bench and eval): quantized once into the cache, used."""
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path / "cache"))
+    photo = _images(tmp_path)[1]
+    args = ["restore", str(photo), "-o", str(tmp_path / "o"), "--backend", "onnxruntime", "--threads", "1"]
+    assert main([*args, "--int8"]) == 0
+    assert len(list((tmp_path / "cache" / "int8").glob("fast-*.onnx"))) == 1
+    assert cv2.imread(str(tmp_path / "o" / "photo.png")).shape == (33, 47, 3)

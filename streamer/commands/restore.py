@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from streamer.commands import add_int8_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="clean image and video files")
@@ -17,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = all cores)")
     p.add_argument("--tile", type=int, default=0, help="run big pictures in tiles of this side")
+    add_int8_args(p)
     p.set_defaults(func=run)
 
 
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done, total)
 
         results = restore(args.inputs, args.outdir, args.model, args.backend, args.device,
-                          arch=args.arch, threads=args.threads, tile=args.tile, on_progress=progress)
+                          arch=args.arch, threads=args.threads, tile=args.tile, int8=args.int8,
+                          on_progress=progress)
     failed = [r for r in results if not r.ok]
     for r in results:
         if r.ok:
