@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras-per-actor", type=int, help="override cluster.cameras_per_actor")
     p.add_argument("--num-gpus", type=float, help="override cluster.num_gpus per actor")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
-    p.add_argument("--arch", help="architecture of a .safetensors --model path")
+    p.add_argument("--arch", help="architecture of a .safetensors --model path that does not name it (files from `streamer train` do)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
