@@ -471,12 +471,13 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def _keys_at(cls: type[BaseModel], loc: tuple) -> list[str]:
     """The keys valid at ``loc`` (a pydantic error location), for a typo's suggestion."""
-    model: type[BaseModel] | None = cls
+    model = cls
     for part in loc:
         if isinstance(part, int):  # an index into a list of models
             continue
-        field = model.model_fields.get(str(part)) if model else None
-        model = _model_in(field.annotation) if field else None
-        if model is None:  # union tags (pydantic puts the branch's class name in loc)
+        field = model.model_fields.get(str(part))
+        inner = _model_in(field.annotation) if field else None
+        if inner is None:  # union tags (pydantic puts the branch's class name in loc)
             return []
-    return list(model.model_fields) if model else []
+        model = inner
+    return list(model.model_fields)

@@ -54,9 +54,8 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
             raise ConfigError(f"int8 is for the CPU backends onnxruntime and openvino; for {backend} "
                               "build an INT8 engine with `streamer export --precision int8`")
         from streamer.backends.int8_cache import int8_onnx
-        from streamer.export.calibration import resolve_calib
 
-        model, suffix = str(int8_onnx(model, arch, resolve_calib(calib), all_layers=int8 == "all")), ".onnx"
+        model, suffix = str(int8_onnx(model, arch, calib, all_layers=int8 == "all")), ".onnx"  # None: shipped set
     if backend == "tensorrt":
         try:
             trt = importlib.import_module("streamer.backends.trt_backend")

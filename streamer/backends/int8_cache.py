@@ -56,7 +56,8 @@ def _code_sha() -> str:
     return ":".join(_tree_sha(root / pkg, "*.py") for pkg in ("models", "export"))
 
 
-def int8_onnx(model: str, arch: str | None = None, calib: Path = DEFAULT_CALIB, *, all_layers: bool = False) -> Path:
+def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DEFAULT_CALIB, *,
+              all_layers: bool = False) -> Path:
     """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file;
     ``all_layers`` quantizes the parts the model keeps fp32 too (`streamer export --int8-all`)."""
     from streamer.export import export

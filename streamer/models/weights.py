@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from streamer.errors import WeightsError
+from streamer.errors import ConfigError, WeightsError
 
 
 def sha256_file(path: str | Path) -> str:
@@ -59,7 +59,6 @@ def weights_model(path: str | Path) -> str | None:
 def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     """The model spec for a .safetensors file: ``arch`` if given, else what the file says it
     is, else its file name (``fast.safetensors``)."""
-    from streamer.errors import ConfigError
     from streamer.models.registry import get_spec
 
     name = arch or weights_model(path)

@@ -89,7 +89,8 @@ def score_table(img: np.ndarray, p: int, kind: str, min_var: float) -> np.ndarra
     ind = lambda a: a.astype(np.uint8)  # noqa: E731  (an indicator map for an integer integral)
     # per channel (the same values as .min/.mean(axis=2), which took most of the build time)
     r, g, b = img[..., 0], img[..., 1], img[..., 2]
-    lowest, y = np.minimum(np.minimum(r, g), b), (r + g + b) / 3
+    total = r + g + b
+    lowest, y = np.minimum(np.minimum(r, g), b), total / 3
     if kind == "panels":
         white = _window_sums(ind(lowest > 0.7), p, p, ys, xs) / n
         dark = _window_sums(ind(y < 0.35), p, p, ys, xs) / n
@@ -111,7 +112,7 @@ def score_table(img: np.ndarray, p: int, kind: str, min_var: float) -> np.ndarra
         score = _window_sums(ind(lowest > 0.65), p, p, ys, xs) / n
     else:
         raise ConfigError(f"unknown hard-negative kind {kind!r} (one of {', '.join(HARD_SCORES)})")
-    mean = _window_sums(r + g + b, p, p, ys, xs) / (3 * n)
+    mean = _window_sums(total, p, p, ys, xs) / (3 * n)
     var = _window_sums(r * r + g * g + b * b, p, p, ys, xs) / (3 * n) - mean ** 2
     return np.where(var >= min_var, score, -1.0).astype(np.float32)
 
