@@ -47,6 +47,28 @@ def test_plan_refuses_the_view_sink(clips: dict[str, Path], fast_weights: Path) 
         plan_groups(site(clips, fast_weights, ["a"], sinks=["view"]))
 
 
+def test_cli_sink_replaces_the_site_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """configs/site.yaml has `view` (one page for `streamer run`); its documented cluster command
+    replaces the site-wide sinks with --sink, as `streamer run` does (session 19: it could not)."""
+    from streamer.cli import main
+    from streamer.cluster import supervisor
+
+    seen: list[RunConfig] = []
+
+    def fake_run_cluster(cfg: RunConfig, address: str | None, on_poll: Callable[..., None]) -> Any:
+        seen.extend(plan_groups(cfg))  # no Ray: the plan is what is checked
+        return supervisor.ClusterResult(cameras={}, groups=[], seconds=0.0, interrupted=False)
+
+    monkeypatch.setattr(supervisor, "run_cluster", fake_run_cluster)
+    site_yaml = Path(__file__).parents[1] / "configs" / "site.yaml"
+    sink = str(tmp_path / "{camera}.mkv")
+    assert main(["cluster", "--config", str(site_yaml), "--sink", sink, "--backend", "openvino", "--int8"]) == 0
+    cams = [c for g in seen for c in g.camera_list()]
+    assert [c.name for c in cams] == ["gate", "yard", "dock"]
+    assert [[s.url for s in c.sinks] for c in cams] == [[str(tmp_path / f"{n}.mkv")] for n in ("gate", "yard", "dock")]
+    assert {(g.backend.kind, g.backend.int8) for g in seen} == {("openvino", True)}
+
+
 def test_merged_metrics_keep_cameras_and_nodes_apart() -> None:
     one, two = RunStats(), RunStats()
     one.on_frame_out("a", 0.0)

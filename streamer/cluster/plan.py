@@ -18,8 +18,8 @@ def plan_groups(cfg: RunConfig) -> list[RunConfig]:
         for sink in cam.sinks:
             if sink.url.startswith("view"):
                 raise ConfigError(f"sink {sink.url!r} (camera {cam.name}): the live view runs per process "
-                                  "and is not served in cluster mode; use files or rtsp:// sinks, "
-                                  "and the head's /metrics")
+                                  "and is not served in cluster mode; use files or rtsp:// sinks "
+                                  "(e.g. --sink 'out/{camera}.mkv') and the head's /metrics")
     size = cfg.cluster.cameras_per_actor
     base = cfg.model_dump(exclude={"source", "cameras", "sinks"})
     return [RunConfig.model_validate({**base, "cameras": [c.model_dump() for c in cams[i:i + size]]})

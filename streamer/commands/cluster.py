@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import signal
 
+from streamer.commands import add_int8_args
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cluster", help="spread a site's cameras over a Ray cluster (needs the cluster extra)")
@@ -14,10 +16,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-port", type=int, help="override cluster.metrics_port (0 = any free port)")
     p.add_argument("--cameras-per-actor", type=int, help="override cluster.cameras_per_actor")
     p.add_argument("--num-gpus", type=float, help="override cluster.num_gpus per actor")
+    p.add_argument("--sink", action="append", help="override the site-wide sinks (repeatable): "
+                   "out/{camera}.mkv, rtsp://…/{camera}, null (the web view is per process: not here)")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help="architecture of a .safetensors --model path that does not name it (files from `streamer train` do)")
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
+    p.add_argument("--threads", type=int, help="network CPU threads per actor (0 = all cores)")
+    add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.set_defaults(func=run)
 
@@ -34,8 +40,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(RunConfig, args.config, {
         "cluster": {"metrics_port": args.metrics_port, "cameras_per_actor": args.cameras_per_actor,
                     "num_gpus": args.num_gpus},
+        "sinks": args.sink,
         "model": {"name": args.model, "arch": args.arch},
-        "backend": {"kind": args.backend, "device": args.device},
+        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads, "int8": args.int8},
         "max_frames": args.max_frames,
     })
     last: dict[int, str] = {}
