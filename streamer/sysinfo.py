@@ -18,6 +18,9 @@ from typing import Any
 import numpy as np
 
 OPTIONAL = ("openvino", "tensorrt", "torch_tensorrt", "onnx", "ray")
+# CPU features that set INT8 and float speed, best first (x86: /proc/cpuinfo "flags"; Arm, e.g.
+# Jetson: "Features"), so a speed number travels with what its host could do (README, Measured)
+ISA = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512f", "avx2", "i8mm", "asimddp", "asimd")
 
 
 def _dist_version(name: str) -> str | None:
@@ -58,7 +61,22 @@ def host() -> dict[str, Any]:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {"node": platform.node(), "os": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "gpu": gpu, "load_avg": [round(v, 2) for v in os.getloadavg()]}
+            "cpu_isa": cpu_isa(), "gpu": gpu, "load_avg": [round(v, 2) for v in os.getloadavg()]}
+
+
+def cpu_isa(cpuinfo: str | None = None) -> list[str]:
+    """The ``ISA`` features this CPU has, best first (empty where /proc/cpuinfo is not readable)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return [f for f in ISA if f in flags]
 
 
 def backends() -> dict[str, dict[str, Any]]:

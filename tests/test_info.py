@@ -53,3 +53,18 @@ def test_tensorrt_without_gpu_explains_itself(monkeypatch) -> None:
         pytest.skip("a real TensorRT is installed")
     assert entry == {"available": False, "version": "10.3.0",
                      "reason": "TensorRT is installed but torch sees no CUDA GPU"}
+
+
+def test_cpu_features_read_from_x86_and_arm_cpuinfo() -> None:
+    """The flags that decide INT8/float kernels, best first, from either architecture's format."""
+    from streamer.commands.info import _isa_line
+    from streamer.sysinfo import cpu_isa
+
+    x86 = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_vnni avx512_bf16 fma\n"
+    jetson = "processor\t: 0\nFeatures\t: fp asimd evtstrm aes crc32 atomics asimddp\n"
+    assert cpu_isa(x86) == ["avx512_vnni", "avx512_bf16", "avx512f", "avx2"]
+    assert cpu_isa(jetson) == ["asimddp", "asimd"]
+    assert cpu_isa("model name\t: ?\n") == []
+    assert _isa_line(cpu_isa(x86)).endswith("(INT8 dot products)")
+    assert _isa_line(["avx2"]) == "avx2 (no INT8 dot-product instructions)"
+    assert _isa_line([]) == "unknown"

@@ -19,6 +19,14 @@ def _state(entry: dict, detail: str = "") -> str:
     return f"no   ({entry.get('reason', 'not available')})"
 
 
+def _isa_line(isa: list[str]) -> str:
+    """The features, and whether INT8 has dot-product instructions (speed tables name their host's)."""
+    if not isa:
+        return "unknown"
+    dot = {"amx_int8", "avx512_vnni", "avx_vnni", "i8mm", "asimddp"} & set(isa)
+    return " ".join(isa) + (" (INT8 dot products)" if dot else " (no INT8 dot-product instructions)")
+
+
 def run(args: argparse.Namespace) -> int:
     from streamer.sysinfo import report
 
@@ -30,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     extras = [f"{k} {v}" for k, v in r["optional"].items() if v]
     lines = [
         ("host", f"{h['cpu']} × {h['cpu_count']}, GPU: {h['gpu'] or 'none'} ({h['os']})"),
+        ("cpu features", _isa_line(h["cpu_isa"])),
         ("versions", "  ".join(f"{k} {v}" for k, v in r["versions"].items())),
         ("optional", "  ".join(extras) or "none installed"),
     ]
