@@ -28,15 +28,24 @@ from streamer.synth.pairs import corrupt_file_image, to_uint8
 from streamer.train.data import read_rgb
 
 
-def guided(lo: np.ndarray, out_lo: np.ndarray, full: np.ndarray, r: int, eps: float) -> np.ndarray:
+def guided(lo: np.ndarray, out_lo: np.ndarray, full: np.ndarray, r: int, eps: float,
+           clip: bool = True, interp: int = cv2.INTER_LINEAR) -> np.ndarray:
     """He et al.'s guided filter per colour, fitted at half resolution, applied at full."""
     box = lambda a: cv2.boxFilter(a, -1, (2 * r + 1, 2 * r + 1))  # noqa: E731
     mi, mp = box(lo), box(out_lo)
     a = (box(lo * out_lo) - mi * mp) / (box(lo * lo) - mi * mi + eps)
     b = mp - a * mi
     h, w = full.shape[:2]
-    up = lambda c: cv2.resize(c, (w, h), interpolation=cv2.INTER_LINEAR)  # noqa: E731
-    return np.clip(up(a) * full + up(b), 0.0, 1.0)
+    up = lambda c: cv2.resize(c, (w, h), interpolation=interp)  # noqa: E731
+    out = up(a) * full + up(b)
+    return np.clip(out, 0.0, 1.0) if clip else out
+
+
+def guided_correction(lo: np.ndarray, out_lo: np.ndarray, full: np.ndarray, r: int, eps: float,
+                      interp: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """The guided filter fitted to the correction (out − in) instead of the output: where the net
+    changes nothing, nothing changes (the output form smooths full-resolution texture)."""
+    return np.clip(full + guided(lo, out_lo - lo, full, r, eps, clip=False, interp=interp), 0.0, 1.0)
 
 
 def own_gain_offset(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -52,7 +61,7 @@ def own_gain_offset(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clean", default="../shared/data/images")
-    ap.add_argument("--corruption", default="dirt", choices=("dirt", "raindrop", "streaks"))
+    ap.add_argument("--corruption", default="dirt", choices=("dirt", "raindrop", "streaks", "clean"))
     ap.add_argument("--crop", type=int, default=512)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -60,7 +69,8 @@ def main() -> None:
     rows: dict[str, list[float]] = {}
     for path in select_photos(EvalRequest(clean=Path(args.clean), corruption=args.corruption)):
         clean = centre_crop(read_rgb(path), args.crop)
-        dirty, _ = corrupt_file_image(clean, path.stem, args.corruption, args.seed)
+        dirty = (clean if args.corruption == "clean"
+                 else corrupt_file_image(clean, path.stem, args.corruption, args.seed)[0])
         h, w = (s - s % 32 for s in dirty.shape[:2])  # half resolution stays a multiple of 16
         dirty, ref = dirty[:h, :w], to_uint8(clean[:h, :w])
         lo = cv2.resize(dirty, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
@@ -72,6 +82,9 @@ def main() -> None:
             "half: guided r=1": guided(lo, out_lo, dirty, 1, 1e-4),
             "half: guided r=2": guided(lo, out_lo, dirty, 2, 1e-4),
             "half: guided r=4": guided(lo, out_lo, dirty, 4, 1e-4),
+            "half: corr. r=1": guided_correction(lo, out_lo, dirty, 1, 1e-4),
+            "half: corr. r=2": guided_correction(lo, out_lo, dirty, 2, 1e-4),
+            "half: corr. r=1 nearest": guided_correction(lo, out_lo, dirty, 1, 1e-4, cv2.INTER_NEAREST),
         }
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(dirty.transpose(2, 0, 1)))[None]
