@@ -124,26 +124,6 @@ def test_fast_drops_int8_keeps_the_fill_finder_and_heads_fp32(calib: Path, tmp_p
     assert abs(res.sidecar.parity["ort_int8"]["cost_db"]) < 1.0
 
 
-def test_fast_half_int8_keeps_the_guided_filter_fp32(calib: Path, tmp_path: Path) -> None:
-    """``fast-half``'s guided filter computes variances and divides by them: in 8 bits they
-    cancel (its first INT8 file gave NaN), and its full-resolution input blocks pass straight to
-    the output (quantized, they cost 1.1 dB). Wherever the graph puts those nodes, none is
-    quantized, even under --int8-all; the half-resolution trunk is INT8."""
-    for all_layers in (False, True):
-        out = tmp_path / f"fast-half-{all_layers}.onnx"
-        res = export(ExportRequest(model="fast-half", format="onnx", precision="int8", output=out,
-                                   calib=calib, int8_all=all_layers))
-        model = onnx.load(str(out))
-        guided = [n for n in model.graph.node if n.name.startswith(("/guided/", "/half_in/"))]
-        assert any(n.op_type == "Div" for n in guided) and any(n.name.startswith("/half_in/") for n in guided)
-        floats = {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
-        assert all(n.input[1] in floats for n in guided if n.op_type == "Conv")  # float weights
-        assert any(n.op_type == "QuantizeLinear" for n in model.graph.node)  # the trunk is INT8
-        parity = res.sidecar.parity["ort_int8"]
-        assert np.isfinite(parity["max_abs_vs_fp32"]) and parity["psnr_vs_fp32_db"] > 35
-        assert res.sidecar.parity["onnx_fp32_vs_torch"]["shapes"] == [[1, 3, 96, 128], [1, 3, 128, 192]]
-
-
 def test_int8_all_quantizes_what_the_model_keeps_fp32(calib: Path, tmp_path: Path) -> None:
     """`--int8-all`: speed over quality for fast-drops (its finder and heads go INT8 as well); the
     sidecar says nothing was kept fp32, and the flag means nothing outside int8."""

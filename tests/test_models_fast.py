@@ -196,38 +196,3 @@ def test_dark_bright_are_local_min_and_max_of_all_colours():
     window = x[0, :, 16:28, 24:36]
     assert float(feats[0, 0, 5, 7]) == float(window.min())
     assert float(feats[0, 1, 5, 7]) == float(window.max())
-
-
-def test_guided_up_leaves_the_frame_alone_where_the_net_changes_nothing():
-    """``fast-half``: a correction of zero must give back the full frame bit for bit (fitting the
-    output instead of the correction smoothed full-resolution texture, session 19), and a constant
-    correction must shift every full-resolution pixel by it (a = 0, b = c)."""
-    from streamer.models.fast import GuidedUp, _Blocks
-
-    torch.manual_seed(0)
-    g = GuidedUp()
-    x = torch.rand(1, 3, 64, 96)
-    xs, lo = _Blocks()(x)
-    assert torch.allclose(lo, torch.nn.functional.avg_pool2d(x, 2), atol=1e-6)
-    assert torch.equal(g(xs, lo, lo), x)
-    shifted = g(xs, lo, lo + 0.05)
-    inside = (x > 0.0) & (x < 0.95)
-    assert torch.allclose(shifted[inside], x[inside] + 0.05, atol=1e-4)
-
-
-def test_fast_half_carries_a_half_resolution_correction_to_the_full_frame():
-    """``fast-half`` = the shipped ``fast`` weights run on the frame averaged down 2×; its output
-    keeps full-resolution detail the half-resolution restoration cannot hold."""
-    from streamer.evaluate.restore import load_model
-
-    half, spec = load_model("fast-half")
-    full, _ = load_model("fast")
-    assert spec.multiple == 32 and half.guided is not None
-    torch.manual_seed(0)
-    x = torch.rand(1, 3, 64, 96)  # noise: all of its detail is at full resolution
-    with torch.no_grad():
-        y = half(x)
-        lo_restored = full(torch.nn.functional.avg_pool2d(x, 2))
-    assert y.shape == x.shape
-    up = torch.nn.functional.interpolate(lo_restored, scale_factor=2.0, mode="nearest")
-    assert (y - x).abs().mean() < (up - x).abs().mean() / 4  # detail kept, not upsampled away

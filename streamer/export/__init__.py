@@ -24,12 +24,6 @@ from streamer.export.sidecar import Sidecar, sidecar_path, write_sidecar
 
 Progress = Callable[[str, int, int], None]  # (phase, step, steps); the CLI draws it
 PARITY_SHAPES = [(1, 80, 128), (1, 128, 192)]  # small, non-square, two sizes: proves dynamic H/W
-
-
-def fit_multiple(shape: tuple[int, ...], multiple: int) -> tuple[int, ...]:
-    """N×H×W with H and W rounded up to the model's step (``fast-half`` takes multiples of 32)."""
-    n, h, w = shape
-    return n, -(-h // multiple) * multiple, -(-w // multiple) * multiple
 REPORT_FRAMES = 4  # clean calibration frames the INT8 report corrupts and restores
 
 
@@ -83,9 +77,9 @@ def export(req: ExportRequest, *, env: Environment | None = None,
         if fmt.name == "onnx" and req.precision == "int8":
             _ort_int8(onnx_path, req, calib, side, fp32_prefixes, progress)
         elif fmt.name == "engine":
-            _engine(onnx_path, req, calib, side, net, Path(tmp), fp32_prefixes, progress, spec.multiple)
+            _engine(onnx_path, req, calib, side, net, Path(tmp), fp32_prefixes, progress)
         elif fmt.name == "torchtrt":
-            _torchtrt(net, req, calib, side, progress, spec.multiple)
+            _torchtrt(net, req, calib, side, progress)
     side.model_sha256 = sha256_file(req.output)
     return ExportResult(req.output, write_sidecar(req.output, side), side)
 
@@ -100,9 +94,9 @@ def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, p
         side.shapes = {"fixed": list(shape)}
         probes = [shape]
     else:
-        probes = [fit_multiple(p, int(meta["multiple"])) for p in PARITY_SHAPES]
-        export_onnx(net, path, shape=probes[0], dynamic=True, opset=req.opset, metadata=meta)
+        export_onnx(net, path, shape=PARITY_SHAPES[0], dynamic=True, opset=req.opset, metadata=meta)
         side.shapes = {"dynamic": ["batch", "height", "width"]}
+        probes = PARITY_SHAPES
     progress("export onnx", 1, 2)
     side.parity["onnx_fp32_vs_torch"] = check_parity(path, net, probes).as_dict()
     side.options["opset"] = req.opset
@@ -129,20 +123,20 @@ def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, fp32_prefixe
     progress("int8 report", 1, 1)
 
 
-def _profile(req: ExportRequest, multiple: int = 1):
+def _profile(req: ExportRequest):
     if req.size is not None:
         fixed = (1, *req.size)
         return fixed, fixed, fixed
-    return req.dynamic or tuple(fit_multiple(s, multiple) for s in DEFAULT_PROFILE)
+    return req.dynamic or DEFAULT_PROFILE
 
 
 def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path,
-            fp32_prefixes: tuple[str, ...], progress: Progress, multiple: int = 1) -> None:
+            fp32_prefixes: tuple[str, ...], progress: Progress) -> None:
     from streamer.export.sidecar import current_gpu
     from streamer.export.tensorrt_build import build_engine, import_tensorrt, trt_major
 
     trt = import_tensorrt()
-    profile = _profile(req, multiple)
+    profile = _profile(req)
     qdq = None
     if req.precision == "int8" and trt_major(trt) >= 10:
         from streamer.export.ort_int8 import Int8Options, quantize_int8
@@ -192,11 +186,11 @@ def _backend_parity(req: ExportRequest, net, shape, side: Sidecar) -> dict:
     return parity.as_dict()
 
 
-def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, progress: Progress, multiple: int = 1) -> None:
+def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, progress: Progress) -> None:
     from streamer.export.sidecar import current_gpu
     from streamer.export.torchtrt import compile_torchtrt
 
-    profile = _profile(req, multiple)
+    profile = _profile(req)
     progress("torch-tensorrt compile", 0, 1)
     res = compile_torchtrt(net, req.output, precision=req.precision, profile=profile,
                            workspace_gib=req.workspace_gib or 2.0, device=req.device or 0, calib=calib)

@@ -35,9 +35,6 @@ from streamer.export.onnx_export import onnx_outputs, psnr_db
 
 log = logging.getLogger(__name__)
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "LeakyRelu", "Add"]
-# ``fast-half``'s full-resolution path (its input blocks, the guided filter): always fp32, even
-# under --int8-all — 8-bit variances cancel, and a quantized frame costs 1.1 dB (model-log, session 19)
-HALF_FP32 = ("/half_in/", "/guided/")
 
 
 @dataclass(frozen=True)
@@ -73,14 +70,13 @@ def _reader(calib: CalibSet, input_name: str):
 
 def _tail_nodes(model) -> list[str]:
     """The output tail that stays fp32: FastNet's ``/blend/`` nodes except the head's convs (gain
-    and offset, clip, the drop fill, depth-to-space) and ``fast-half``'s full-resolution path
-    (``HALF_FP32``); else whatever follows a ``head`` or the last Conv."""
+    and offset, clip, the drop fill, depth-to-space); else whatever follows a ``head`` or the
+    last Conv."""
     nodes = list(model.graph.node)
     blend = [i for i, n in enumerate(nodes) if n.name.startswith("/blend/")]
-    if blend:  # and ``fast-half``'s guided filter wherever the graph put it: 8-bit variances cancel
-        return [n.name for i, n in enumerate(nodes)
-                if (i >= min(blend) and (n.op_type != "Conv" or n.name.startswith("/blend/fill/")))
-                or n.name.startswith(HALF_FP32)]
+    if blend:
+        return [n.name for n in nodes[min(blend):]
+                if n.op_type != "Conv" or n.name.startswith("/blend/fill/")]
     heads = [i for i, n in enumerate(nodes) if n.name.startswith("/head/")]
     convs = [i for i, n in enumerate(nodes) if n.op_type in ("Conv", "ConvTranspose")]
     last = max(heads) if heads else max(convs, default=-1)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from streamer.models import drn  # noqa: F401  (registers "drn")
 from streamer.models import eigen2013  # noqa: F401  (registers "eigen2013-dirt", "eigen2013-rain")
-from streamer.models import fast  # noqa: F401  (registers "fast", "fast-half", "fast-drops")
+from streamer.models import fast  # noqa: F401  (registers "fast")
 from streamer.models.registry import ModelSpec, get_spec, list_specs, register
 
 
 def describe_models() -> list[dict]:
-    """Rows for `streamer models`: params, weights (paper count), FLOPs/px at 1280×720 (rows padded
-    to the model's multiple: 736 for ``fast-half``), weights."""
+    """Rows for `streamer models`: params, weights (paper count), FLOPs/px at 1280×720, weights."""
     from streamer.models.flops import count_flops_per_px, count_params, count_weights
     from streamer.models.weights import arch_kwargs
 
@@ -24,7 +23,7 @@ def describe_models() -> list[dict]:
             "name": spec.name,
             "params": count_params(net),
             "weights_count": count_weights(net),
-            "flops_per_px": count_flops_per_px(meta, (-(-720 // spec.multiple) * spec.multiple, 1280)),
+            "flops_per_px": count_flops_per_px(meta, (720, 1280)),
             "corruption": spec.corruption,
             "weights_file": str(wp.relative_to(wp.parent.parent.parent)) if wp and wp.exists() else
             (f"{wp.name} (missing)" if wp else None),

@@ -25,18 +25,13 @@ Why this shape (experiments in docs/model-log.md)
   scene back, and restoration loss never taught this trunk where drops are (docs/model-log.md
   E13–E17). A separate half-width ``DropFinder`` learns that from the drop masks; its mask
   replaces the restored pixels by a fill from their surroundings (``fill.Fill``, at 1/4).
-* Half resolution (``half=True``, the opt-in ``fast-half``: the shipped weights, 4× fewer
-  FLOPs): the frame is averaged down 2×, restored, and the correction carried back to the full
-  frame by a guided filter (He et al. 2010: a local affine map of the half-resolution input fitted
-  to the net's correction, applied to the full-resolution input). For CPUs without INT8 dot
-  products and 4K cameras; it costs ~1 dB of dirt and ~2 dB of streak gain (model-log, session 19).
 * Standard ops only (Conv, DepthToSpace, Resize, LeakyReLU, Add, Mul, Clip, GlobalAveragePool,
   GlobalMaxPool): exports to ONNX opset 17 and quantizes to INT8. Upsampling is 1×1 conv +
   nearest resize, not a transposed conv, because ONNX Runtime has no INT8 ConvTranspose.
   Space-to-depth is a conv with a fixed one-hot kernel (ORT ran PixelUnshuffle's 6-D transpose
   4× slower); back is DepthToSpace.
 
-Value range: input and output N×3×H×W float in [0, 1]; H and W multiples of 16 (32 with ``half``).
+Value range: input and output N×3×H×W float in [0, 1]; H and W multiples of 16.
 """
 
 from __future__ import annotations
@@ -201,13 +196,6 @@ def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
     multiple=16,
 )
 @register(
-    "fast-half",
-    weights="fast.safetensors",
-    source="the shipped fast at half resolution, its correction carried to the full frame by a guided filter (docs/model-log.md, session 19)",
-    multiple=32,
-    half=True,
-)
-@register(
     "fast-drops",
     weights="fast-drops.safetensors",
     source="the shipped fast + a drop finder whose mask fills drops from around (docs/model-log.md E15-E26, E41)",
@@ -225,7 +213,7 @@ class FastNet(nn.Module):
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
                  drop_context: bool = False, priors: bool = False, glob: bool = False,
-                 glob_max: bool = False, ctx: bool = False, half: bool = False) -> None:
+                 glob_max: bool = False, ctx: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -248,9 +236,6 @@ class FastNet(nn.Module):
         self.glob_max = _zero_conv(c3, c3) if glob_max else None
         # ``ctx`` (E45): a 1/32 stage for regional context; its output conv starts at zero
         self.ctx = _Context32(c3) if ctx else None
-        # ``half`` (session 19): restore at half resolution, carry the correction back (no weights)
-        self.guided = GuidedUp() if half else None
-        self.half_in = _Blocks() if half else None  # ONNX nodes /half_in/…: kept fp32 like /guided/
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
@@ -273,62 +258,7 @@ class FastNet(nn.Module):
         return self.blend(x, xs, d1, self.head, self.head_x, hole)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.guided is None:
-            return self.restore(x, *self.features(x))
-        xs, lo = self.half_in(x)
-        return self.guided(xs, lo, self.restore(lo, *self.features(lo)))
-
-
-class _Blocks(nn.Module):
-    """Full frame -> (its 2×2 blocks N×12×H/2×W/2, channel c·4 + dy·2 + dx; their means = the
-    frame averaged down 2×) for ``fast-half``. INT8 exports keep these fp32 (``/half_in/``): the
-    full frame's pixels pass straight to the output, and quantizing them cost 1.1 dB of dirt gain."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        s2d = space_to_depth_weight(2)
-        self.register_buffer("s2d", s2d, persistent=False)
-        self.register_buffer("mean", s2d.sum((2, 3), keepdim=True).transpose(0, 1) / 4.0, persistent=False)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        xs = F.conv2d(x, self.s2d, stride=2)
-        return xs, F.conv2d(xs, self.mean)
-
-
-class GuidedUp(nn.Module):
-    """A restoration at half resolution carried to the full frame: He et al.'s guided filter
-    (radius 1, ε = 1e-4) fits the net's correction ``out − lo ≈ a·lo + b`` per colour in each 3×3
-    neighbourhood of the half-resolution frame; ``a``, ``b``, bilinearly upsampled, correct the
-    full frame: ``x + a·x + b``. The scene's fine detail comes from the full frame, the correction
-    from the net, and where the net changes nothing (a = b = 0) nothing changes — fitting the
-    output instead smoothed full-resolution texture (clean 47.9 dB instead of 62.6). Of the ways
-    measured (scripts/half_res_probe.py) this one keeps clean frames and most streak gain.
-
-    Laid out for CPU runtimes: the full frame is handled as 2×2 blocks (space-to-depth by a
-    one-hot conv, back by DepthToSpace) and ``a``, ``b`` reach the four pixels of their block by a
-    fixed 1×1 conv (nearest upsampling: 0.01–0.06 dB below bilinear), so every op runs on the
-    half-resolution grid: OpenVINO's full-resolution Resize and AvgPool of 3-channel frames cost
-    ~20 and ~10 ms at 720p on AVX2, a 3×3 bilinear conv, Concat and Split 5–9 ms each. No
-    parameters; its ONNX nodes are named ``/guided/``, and INT8 exports keep them fp32 (a variance
-    in 8 bits cancels). ``forward`` takes the frame as ``_Blocks`` gives it."""
-
-    def __init__(self, radius: int = 1, eps: float = 1e-4) -> None:
-        super().__init__()
-        self.radius, self.eps = radius, eps
-        self.register_buffer("spread", space_to_depth_weight(2).sum((2, 3), keepdim=True),
-                             persistent=False)  # 3 -> 12 copies: nearest ×2 into 2×2 blocks
-
-    def _box(self, t: torch.Tensor) -> torch.Tensor:
-        r = self.radius
-        return F.avg_pool2d(t, 2 * r + 1, 1, r, count_include_pad=False)
-
-    def forward(self, xs: torch.Tensor, lo: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        c = out - lo
-        mean_lo, mean_c = self._box(lo), self._box(c)
-        a = (self._box(lo * c) - mean_lo * mean_c) / (self._box(lo * lo) - mean_lo * mean_lo + self.eps)
-        b = mean_c - a * mean_lo
-        a4, b4 = F.conv2d(a, self.spread), F.conv2d(b, self.spread)
-        return F.pixel_shuffle(torch.clamp(xs + a4 * xs + b4, 0.0, 1.0), 2)
+        return self.restore(x, *self.features(x))
 
 
 class _Blend(nn.Module):
