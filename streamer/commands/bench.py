@@ -100,8 +100,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
+    isa = report["host"].get("cpu_isa") or ["?"]
     print(f"{report['model']} on {report['backend']}/{report['device']}, {report['clip']['size']}, "
-          f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs")
+          f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs ({isa[0]})")
     for name, r in report["runs"].items():
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
         print(f"{name:<12} {r['fps']:7.2f} fps   CPU {r['cpu_ms_per_frame']:.1f} ms/frame   wall ms/frame: {stages}")
