@@ -52,7 +52,8 @@ GAIN_ROWS = {  # row -> EvalRequest options (validation split, seed 0)
 }
 CLEAN = dict(corruption="none", crop=256, crops=4, split="all")  # only the clean-input check
 CLEAN_FLOOR_DB = 38.0
-# max − min over E50a/b/c (one recipe, three seeds; session 19): training noise, measured once
+# max − min over E50a/b/c (one recipe, three seeds; session 19): training noise, measured once.
+# Two seeds of the same with clean_ohem (E50d/e) spread alike: dirt 0.033, clean tail 0.95
 SEED_SPREAD = {"dirt": 0.024, "raindrop": 0.079, "streaks": 0.011, "dirt, whole photos": 0.05,
                "dirt, 1080p-sized": 0.07, "dirt, heavy": 0.03, "clean_tail5": 1.26}
 
