@@ -390,7 +390,8 @@ class RunConfig(Strict):
     @model_validator(mode="after")
     def _one_camera_or_a_site(self) -> "RunConfig":
         if (self.source is None) == (not self.cameras):
-            raise ValueError("give either `source:` (one camera) or `cameras:` (a site), not both or neither")
+            raise ValueError("give either `source:` (one camera) or `cameras:` (a site), not both or neither "
+                             "(--source sets `source:`; in a site each camera names its own)")
         names = [c.name for c in self.cameras]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
@@ -454,12 +455,14 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
     except ValidationError as exc:
         errors = exc.errors()  # a typo'd key first: it explains a "required" one beside it
         first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        where = ".".join(map(str, first["loc"])) or "<top>"
+        where = ".".join(map(str, first["loc"]))
         msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+        if first["type"] == "value_error":  # our validators' own words, without pydantic's prefix
+            msg = msg.removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             near = difflib.get_close_matches(str(first["loc"][-1]), _keys_at(cls, first["loc"][:-1]), 1, 0.7)
             msg += f" (did you mean {near[0]}?)" if near else ""
-        raise ConfigError(f"{label}: {where}: {msg}") from exc
+        raise ConfigError(f"{label}: {where}: {msg}" if where else f"{label}: {msg}") from exc
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

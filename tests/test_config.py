@@ -69,6 +69,20 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, w
     assert line.startswith(f"{path}: {where}: ") and "\n" not in line
 
 
+def test_a_whole_config_error_reads_as_our_sentence(tmp_path: Path) -> None:
+    """A check on the whole config (no key to name) was "FILE: <top>: Value error, give either…";
+    `streamer run --config configs/site.yaml --source x.mp4` printed it (session 19)."""
+    with pytest.raises(ConfigError) as err:
+        load_config(RunConfig, REPO / "configs" / "site.yaml", {"source": {"url": "x.mp4"}})
+    line = str(err.value)
+    assert line.startswith(f"{REPO / 'configs' / 'site.yaml'}: give either `source:`")
+    assert "--source" in line and "<top>" not in line and "Value error" not in line
+    path = tmp_path / "int8.yaml"  # a field's own check keeps its key, without pydantic's prefix
+    path.write_text("source: {url: a.mp4}\nbackend: {int8: most}\n")
+    with pytest.raises(ConfigError, match=r": backend\.int8: 'most': use true") as err:
+        load_config(RunConfig, path)
+
+
 def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     path = tmp_path / "broken.yaml"
     path.write_text("source:\n  url: [unclosed\n")
