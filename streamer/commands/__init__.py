@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 INT8_HELP = "onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)"
+ARCH_HELP = "architecture of a .safetensors --model path that does not name it (files from `streamer train` do)"
 
 
 def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bool | None = False) -> None:

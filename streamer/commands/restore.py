@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.commands import add_int8_args
+from streamer.commands import ARCH_HELP, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="png/jpg/bmp images or video files")
     p.add_argument("-o", "--outdir", required=True, help="folder for <stem>.png / <stem>.mp4")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX path")
-    p.add_argument("--arch", help="architecture of a .safetensors --model path that does not name it (files from `streamer train` do)")
+    p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = all cores)")

@@ -7,7 +7,7 @@ import signal
 import sys
 from typing import Any
 
-from streamer.commands import add_int8_args
+from streamer.commands import ARCH_HELP, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +16,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="override source.url: a file, rtsp://… or /dev/videoN")
     p.add_argument("--sink", action="append", help="override sinks (repeatable): .mp4/.mkv, rtsp://…, null")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
-    p.add_argument("--arch", help="architecture of a .safetensors --model path that does not name it (files from `streamer train` do)")
+    p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="network CPU threads (0 = all cores)")
