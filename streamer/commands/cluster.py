@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from streamer.commands import add_int8_args
+from streamer.commands import ARCH_HELP, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +19,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sink", action="append", help="override the site-wide sinks (repeatable): "
                    "out/{camera}.mkv, rtsp://…/{camera}, null (the web view is per process: not here)")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
-    p.add_argument("--arch", help="architecture of a .safetensors --model path that does not name it (files from `streamer train` do)")
+    p.add_argument("--arch", help=ARCH_HELP)
     p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
     p.add_argument("--device", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="network CPU threads per actor (0 = all cores)")
     add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, source=None)  # no --source: a site's cameras each name their own
 
 
 def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
@@ -35,15 +35,12 @@ def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from streamer.cluster.supervisor import ClusterRunner, run_cluster
+    from streamer.commands.run import overrides  # the same options as `streamer run`, the same way
     from streamer.config import RunConfig, load_config
 
-    cfg = load_config(RunConfig, args.config, {
+    cfg = load_config(RunConfig, args.config, overrides(args) | {
         "cluster": {"metrics_port": args.metrics_port, "cameras_per_actor": args.cameras_per_actor,
                     "num_gpus": args.num_gpus},
-        "sinks": args.sink,
-        "model": {"name": args.model, "arch": args.arch},
-        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads, "int8": args.int8},
-        "max_frames": args.max_frames,
     })
     last: dict[int, str] = {}
 
