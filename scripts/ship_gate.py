@@ -20,9 +20,9 @@ interval from resampling photos (paired, `streamer.evaluate.compare`): a report 
 verdicts, not part of the rule (session 16 added it; the rule above is unchanged). Under it, what
 the noise-aware rule proposed to steering would say (no row worse with an interval clear of
 zero, a dirt row better with one): also a report, not in force (session 17). Those intervals
-resample photos only: three seeds of one recipe (E50, session 19) spread 1.3 dB on the clean
+resample photos only: seeds of one recipe (E50, session 19) spread up to 1.3 dB on the clean
 tail and 0.03 on heavy dirt, where photo intervals between them already excluded zero — so the
-report prints that seed spread next to them.
+report prints that seed spread (``streamer.evaluate.compare.SEED_SPREAD``) next to them.
 
 `--split train` measures the gain rows on the training photos instead: not the rule, the check
 that a passing candidate did not win on the validation photos by chance (the clean rows already
@@ -52,10 +52,6 @@ GAIN_ROWS = {  # row -> EvalRequest options (validation split, seed 0)
 }
 CLEAN = dict(corruption="none", crop=256, crops=4, split="all")  # only the clean-input check
 CLEAN_FLOOR_DB = 38.0
-# max − min over E50a/b/c (one recipe, three seeds; session 19): training noise, measured once.
-# Two seeds of the same with clean_ohem (E50d/e) spread alike: dirt 0.033, clean tail 0.95
-SEED_SPREAD = {"dirt": 0.024, "raindrop": 0.079, "streaks": 0.011, "dirt, whole photos": 0.05,
-               "dirt, 1080p-sized": 0.07, "dirt, heavy": 0.03, "clean_tail5": 1.26}
 
 
 def measure(weights: Path, clean: Path, cache: Path, split: str = "val", model: str = "fast") -> dict:
@@ -157,8 +153,10 @@ def main() -> int:
     print("|---" * (len(rows) + 1) + "|")
     for w, d in diffs.items():
         print(f"| {w} | " + " | ".join(f"{d[r]}{' *' if d[r].resolved else ''}" for r in rows) + " |")
-    print(f"\nSeed spread of one recipe (three seeds, docs/model-log.md E50), which these photo intervals "
-          f"do not include: {', '.join(f'{r} {v}' for r, v in SEED_SPREAD.items())}")
+    from streamer.evaluate.compare import SEED_SPREAD
+
+    print(f"\nLargest gap between two seeds of one recipe (docs/model-log.md E50), which these photo "
+          f"intervals do not include: {', '.join(f'{r} {v}' for r, v in SEED_SPREAD.items())}")
     print("\nThe noise-aware rule proposed to steering (a report; the verdict above is the rule in force):\n")
     for w, fails in proposed.items():
         print(f"- {w}: " + ("would pass" if not fails else "no: " + "; ".join(fails)))
