@@ -21,6 +21,7 @@ OPTIONAL = ("openvino", "tensorrt", "torch_tensorrt", "onnx", "ray")
 # CPU features that set INT8 and float speed, best first (x86: /proc/cpuinfo "flags"; Arm, e.g.
 # Jetson: "Features"), so a speed number travels with what its host could do (README, Measured)
 ISA = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512f", "avx2", "i8mm", "asimddp", "asimd")
+INT8_DOT = frozenset({"amx_int8", "avx512_vnni", "avx_vnni", "i8mm", "asimddp"})  # INT8 dot-product instructions
 
 
 def _dist_version(name: str) -> str | None:

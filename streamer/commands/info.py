@@ -21,10 +21,11 @@ def _state(entry: dict, detail: str = "") -> str:
 
 def _isa_line(isa: list[str]) -> str:
     """The features, and whether INT8 has dot-product instructions (speed tables name their host's)."""
+    from streamer.sysinfo import INT8_DOT
+
     if not isa:
         return "unknown"
-    dot = {"amx_int8", "avx512_vnni", "avx_vnni", "i8mm", "asimddp"} & set(isa)
-    return " ".join(isa) + (" (INT8 dot products)" if dot else " (no INT8 dot-product instructions)")
+    return " ".join(isa) + (" (INT8 dot products)" if INT8_DOT & set(isa) else " (no INT8 dot-product instructions)")
 
 
 def run(args: argparse.Namespace) -> int:
