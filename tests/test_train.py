@@ -505,6 +505,29 @@ def test_keep_checkpoints_saves_every_validation(photos: Path, tmp_path: Path) -
     assert not list((tmp_path / "plain").glob("step*.safetensors"))
 
 
+def test_ema_saves_the_weight_average_and_resumes_it(photos: Path, tmp_path: Path) -> None:
+    """``ema: 0.5``: after step 1 the average is step 1's weights; after step 2 it is the mean of
+    steps 1 and 2 (raw, in last.safetensors); a resumed run averages on from the saved average."""
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    files = lambda *names: [load_file(str(out / n)) for n in names]  # noqa: E731
+    train(_cfg(photos, out, steps=2, val_every=1, keep_checkpoints=True, ema=0.5))
+    w1, final, ema2 = files("step1.safetensors", "final.safetensors", "ema.safetensors")
+    train(_cfg(photos, tmp_path / "plain", steps=1, val_every=1))  # no ema: step 1's raw weights
+    raw1 = load_file(str(tmp_path / "plain" / "last.safetensors"))
+    (raw2,) = files("last.safetensors")
+    moved = [k for k in raw2 if raw2[k].is_floating_point() and not torch.equal(raw2[k], w1[k])]
+    assert moved, "training did not move the weights"
+    for k in moved:
+        assert torch.allclose(w1[k], raw1[k], atol=1e-6)
+        assert torch.allclose(final[k], 0.5 * w1[k] + 0.5 * raw2[k], atol=1e-6)
+        assert torch.equal(ema2[k], final[k])
+    train(_cfg(photos, out, steps=3, val_every=1, keep_checkpoints=True, ema=0.5), resume=True)
+    (raw3, w3) = files("last.safetensors", "step3.safetensors")
+    for k in moved:
+        assert torch.allclose(w3[k], 0.5 * ema2[k] + 0.5 * raw3[k], atol=1e-6)
+
+
 class _CvThreads(torch.utils.data.IterableDataset):
     def __iter__(self):
         yield cv2.getNumThreads()

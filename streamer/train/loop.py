@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from streamer.config import TrainConfig
 from streamer.errors import ConfigError
@@ -29,6 +30,7 @@ from streamer.train.feed import build_streams, pool_workers
 
 log = logging.getLogger(__name__)
 VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
+EMA_FILE = "ema.safetensors"  # the weight average at the last checkpoint (``ema:``), for --resume
 
 
 def _patch_mse(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -136,6 +138,18 @@ def _trainable(model: nn.Module, prefixes: list[str]) -> list[nn.Parameter]:
     return trained
 
 
+def _ema(cfg: TrainConfig, model: nn.Module, step: int, device: torch.device) -> AveragedModel | None:
+    """torch's weight EMA for ``cfg.ema`` (None when off); a resumed run carries its average on
+    from ``ema.safetensors`` (the raw weights alone would restart it)."""
+    if not cfg.ema:
+        return None
+    ema = AveragedModel(model, device=device, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+    if step and (cfg.out / EMA_FILE).exists():
+        load_weights(ema.module, cfg.out / EMA_FILE)
+        ema.n_averaged.fill_(step)  # not 0: the next update averages instead of copying
+    return ema
+
+
 def train(cfg: TrainConfig, *, resume: bool = False,
           progress: Callable[[int, dict[str, float]], None] | None = None) -> dict:
     """Train ``cfg.model``; returns the training card (also written to ``cfg.out``)."""
@@ -216,6 +230,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         | {k: v for k, v in host().items() if k in ("cpu", "cpu_count", "gpu")},
     }
     model.to(device).train()
+    ema = _ema(cfg, model, state["step"], device)
+    net = ema.module if ema is not None else model  # what is validated and saved
     t0 = time.monotonic() - state["wall_s"]  # wall time summed over resumed runs, for the card
     started = time.monotonic()  # max_minutes counts this invocation only
     arch = {ARCH_KEY: options, MODEL_KEY: cfg.model}  # in every weights file: what it is, how built
@@ -246,6 +262,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         if cfg.clip_grad > 0:
             torch.nn.utils.clip_grad_norm_(trained, cfg.clip_grad)
         opt.step()
+        if ema is not None:
+            ema.update_parameters(model)
         step += 1
         value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > 1 else value
@@ -253,17 +271,19 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             progress(step, {"loss": running, "lr": opt.param_groups[0]["lr"]})
         out_of_time = cfg.max_minutes and (time.monotonic() - started) / 60 >= cfg.max_minutes
         if step % cfg.val_every == 0 or step == cfg.steps or out_of_time:
-            metrics = validate(model, val, device)
+            metrics = validate(net, val, device)
             best = state.get("best")
             score = val_score(metrics)
             if best is None or score > best["score"] or not val_files:  # no evidence: the latest
                 best = {"step": step, "score": score}
-                save_weights(model, cfg.out / "best.safetensors", arch | {"step": step, "val_score": score})
+                save_weights(net, cfg.out / "best.safetensors", arch | {"step": step, "val_score": score})
             state = {"step": step, "wall_s": time.monotonic() - t0, "best": best,
                      "history": state["history"] + [{"step": step, "loss": running, "val": metrics}]}
-            save_checkpoint(cfg.out, model, opt, state, arch)
+            save_checkpoint(cfg.out, model, opt, state, arch)  # the raw weights: training resumes from them
+            if ema is not None:
+                save_weights(net, cfg.out / EMA_FILE, arch | {"step": step, "ema": cfg.ema})
             if cfg.keep_checkpoints:
-                save_weights(model, cfg.out / f"step{step}.safetensors", arch | {"step": step})
+                save_weights(net, cfg.out / f"step{step}.safetensors", arch | {"step": step})
             if head is not None:
                 mask_head.save(head, cfg.out)
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
@@ -272,5 +292,5 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             log.info("step %d loss %.4f val %s", step, running, _summary(metrics))
             if out_of_time:
                 break
-    save_weights(model.cpu(), cfg.out / "final.safetensors", arch | {"card": card})
+    save_weights(net.cpu(), cfg.out / "final.safetensors", arch | {"card": card})
     return card
