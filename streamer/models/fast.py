@@ -213,7 +213,7 @@ class FastNet(nn.Module):
 
     def __init__(self, c1: int = 32, c2: int = 48, c3: int = 64, drops: bool = False,
                  drop_context: bool = False, priors: bool = False, glob: bool = False,
-                 glob_max: bool = False, ctx: bool = False, refine: int = 0) -> None:
+                 glob_max: bool = False, ctx: bool = False) -> None:
         super().__init__()
         s = 3 * BLOCK * BLOCK
         _build_unet(self, c1, c2, c3)
@@ -236,8 +236,6 @@ class FastNet(nn.Module):
         self.glob_max = _zero_conv(c3, c3) if glob_max else None
         # ``ctx`` (E45): a 1/32 stage for regional context; its output conv starts at zero
         self.ctx = _Context32(c3) if ctx else None
-        # ``refine`` (E52): a small full-resolution stage on (input, output) for pixel-sized dirt
-        self.refine = _Refine(refine) if refine else None
 
     def features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(space-to-depth input, 1/4-resolution decoder features); training taps the latter."""
@@ -257,29 +255,10 @@ class FastNet(nn.Module):
         if self.drops is not None:
             z = self.drops(xs, d1) if drop_logits is None else F.pixel_unshuffle(drop_logits, BLOCK)
             hole = torch.sigmoid(z)
-        out = self.blend(x, xs, d1, self.head, self.head_x, hole)
-        return out if self.refine is None else self.refine(x, out)
+        return self.blend(x, xs, d1, self.head, self.head_x, hole)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.restore(x, *self.features(x))
-
-
-class _Refine(nn.Module):
-    """Two 3×3 convs at full resolution on (input, restored) adding a correction (E52). The trunk
-    and head see 4×4 blocks, and the head's view of a block's own pixels is linear; mud spots of
-    1–3 px and sharp flecks fall inside one block, where a per-pixel nonlinear look may see what
-    the block's linear map cannot. Its last conv starts at zero (older weights unchanged)."""
-
-    def __init__(self, c: int) -> None:
-        super().__init__()
-        self.conv = _conv(6, c)
-        _kaiming(self)
-        self.out = nn.Conv2d(c, 3, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(y + self.out(self.conv(torch.cat([x, y], 1))), 0.0, 1.0)
 
 
 class _Blend(nn.Module):
