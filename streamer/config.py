@@ -138,9 +138,9 @@ class TrainConfig(Strict):
     ema: float = Field(default=0.0, ge=0.0, lt=1.0)
     """Decay of an exponential moving average of the weights (e.g. 0.999: about the last 1,000
     steps), updated after every step; validation and every weights file written (best, step,
-    final) are the average's, while training goes on from the raw weights. Why: the clean tail
-    swings ±1–2 dB between checkpoints and seeds (docs/model-log.md E35, E50) and weight averages
-    of fine-tunes sat past the dirt/clean front (E30). 0 = off."""
+    final) are the average's, while training goes on from the raw weights. For runs without a
+    decaying rate (an average is then usable at any checkpoint); after a cosine-annealed
+    fine-tune it landed within ±0.015 dB of the final weights (docs/model-log.md E51). 0 = off."""
     keep_checkpoints: bool = False
     """Also keep the weights of every validation as `step<N>.safetensors` (to pick among them
     later, e.g. with `scripts/ship_gate.py`)."""
