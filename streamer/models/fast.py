@@ -194,6 +194,10 @@ def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
     weights="fast.safetensors",
     source="streamer design: gain/offset U-Net at 1/4-1/16 resolution (docs/model-log.md)",
     multiple=16,
+    # INT8 with everything quantized cost 0.3-0.6 dB of dirt gain off the crops it was first
+    # measured on; the stem (the first 1x1 conv on the 4x4 blocks' raw pixels) in fp32 brings it
+    # to 0.07-0.14 there (scripts/int8_probe.py, docs/model-log.md session 20)
+    int8_fp32=("/stem/",),
 )
 @register(
     "fast-drops",
