@@ -157,8 +157,10 @@ class Int8Report:
 
 
 def int8_report(fp32_path: str | Path, int8_path: str | Path, clean: list[np.ndarray], *,
-                corruption: str = "dirt", seed: int = 1234, threads: int = 2) -> Int8Report:
-    """Run both models on seeded corrupted copies of ``clean`` (uint8 H×W×3) frames.
+                corruption: str = "dirt", seed: int = 1234, threads: int = 2,
+                frame_px: float | None = None) -> Int8Report:
+    """Run both models on seeded corrupted copies of ``clean`` (uint8 H×W×3) frames, the
+    corruption sized for a frame ``frame_px`` wide (None: each frame's own size).
 
     Gains are PSNR(restored, clean) − PSNR(corrupted, clean), averaged over frames.
     """
@@ -167,7 +169,7 @@ def int8_report(fp32_path: str | Path, int8_path: str | Path, clean: list[np.nda
     dirty, targets = [], []
     for i, frame in enumerate(clean):
         c = frame.astype(np.float32) / 255.0
-        d, _ = corrupt(c, corruption, np.random.default_rng([seed, i]))
+        d, _ = corrupt(c, corruption, np.random.default_rng([seed, i]), frame_px=frame_px)
         d = np.round(np.clip(d, 0, 1) * 255.0) / 255.0  # the camera delivers 8-bit frames
         dirty.append(d.transpose(2, 0, 1)[None].astype(np.float32))
         targets.append(c.transpose(2, 0, 1)[None])
