@@ -189,15 +189,24 @@ def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
     return conv
 
 
+# What INT8 leaves in float (ONNX node-name prefixes, ModelSpec.int8_fp32), measured with
+# scripts/int8_probe.py (docs/model-log.md, sessions 20-21). All-INT8 cost 0.3-0.6 dB of dirt gain:
+# - the stem, the first 1x1 conv on each 4x4 block's 48 raw pixel values (0.3-0.6 -> 0.07-0.14 dB
+#   on crops);
+# - the 1/16 stage (down3, the frame-wide mean and its conv, mid, up3; "/Add" also takes the skip
+#   additions): its activations follow the whole frame's content, and dirt over a frame filled
+#   with sky, sand or sea drives them 2-5x past what calib/ shows, so calibrated ranges clip
+#   them there (whole photos 0.45-0.48 -> 0.14-0.18 dB). It runs on 1/256 of the pixels: ~2 %
+#   slower.
+INT8_FP32 = ("/stem/", "/down3/", "/GlobalAveragePool", "/glob/", "/Add", "/mid/", "/up3/")
+
+
 @register(
     "fast",
     weights="fast.safetensors",
     source="streamer design: gain/offset U-Net at 1/4-1/16 resolution (docs/model-log.md)",
     multiple=16,
-    # INT8 with everything quantized cost 0.3-0.6 dB of dirt gain off the crops it was first
-    # measured on; the stem (the first 1x1 conv on the 4x4 blocks' raw pixels) in fp32 brings it
-    # to 0.07-0.14 there (scripts/int8_probe.py, docs/model-log.md session 20)
-    int8_fp32=("/stem/",),
+    int8_fp32=INT8_FP32,
 )
 @register(
     "fast-drops",
@@ -206,7 +215,7 @@ def _zero_conv(cin: int, cout: int) -> nn.Conv2d:
     multiple=16,
     # INT8 on the E36 restorer cost 0.54 dB of drop gain; keeping the finder and the gain/offset
     # heads fp32 brings it to 0.22 (docs/model-log.md, session 14)
-    int8_fp32=("/drops/", "/blend/"),
+    int8_fp32=("/drops/", "/blend/") + INT8_FP32,
     drops=True,
     drop_context=True,
 )
