@@ -44,7 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="fast", help="a registered model (fast, fast-drops)")
     ap.add_argument("--calib", choices=("calib", "photos"), default="calib")
-    ap.add_argument("--fp32", nargs="*", default=[], help="ONNX node-name prefixes kept fp32, e.g. /stem/ /blend/")
+    ap.add_argument("--fp32", nargs="*", default=[], help="ONNX nodes kept fp32: a module subtree ending in / (/stem/) or one node (/Add)")
     args = ap.parse_args()
     spec = get_spec(args.model)
     net = build_with_weights(spec, spec.weights_path).eval()

@@ -48,7 +48,13 @@ class Int8Options:
     per_channel: bool = True
     fp32_tail: bool = True
     percentile: float = 99.999  # only for method="percentile"
-    fp32_prefixes: tuple[str, ...] = ()  # nodes named so stay fp32 too (ModelSpec.int8_fp32)
+    fp32_prefixes: tuple[str, ...] = ()  # nodes that stay fp32 too (ModelSpec.int8_fp32, keeps_fp32)
+
+
+def keeps_fp32(node: str, parts: tuple[str, ...]) -> bool:
+    """``parts`` entries ending in "/" name a module's subtree ("/stem/"); any other names one
+    node exactly ("/Add" is the first top-level Add, not "/Add_1")."""
+    return any(node.startswith(p) if p.endswith("/") else node == p for p in parts)
 
 
 def _reader(calib: CalibSet, input_name: str):
@@ -119,7 +125,7 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
         model = onnx.load(str(pre))
         exclude = _tail_nodes(model) if options.fp32_tail else []
         exclude += [n.name for n in model.graph.node
-                    if options.fp32_prefixes and n.name.startswith(options.fp32_prefixes) and n.name not in exclude]
+                    if keeps_fp32(n.name, options.fp32_prefixes) and n.name not in exclude]
         chatter = io.StringIO()  # the histogram calibrators print to stdout; keep it for --debug
         try:
             with contextlib.redirect_stdout(chatter):

@@ -29,8 +29,9 @@ class ModelSpec:
     source: str = ""  # paper / design note
     corruption: str = "dirt+raindrop+streaks"
     multiple: int = 1  # input H and W are padded up to a multiple of this
-    # ONNX node-name prefixes that INT8 exports keep fp32 (beyond the usual output tail): the
-    # parts whose quantization costs more gain than issue 9's 0.3 dB budget allows
+    # ONNX nodes that INT8 exports keep fp32 (beyond the usual output tail): the parts whose
+    # quantization costs more gain than issue 9's 0.3 dB budget allows. "/stem/" (ending in "/")
+    # is a module's subtree; "/Add" (no "/" at the end) is that one node (ort_int8.keeps_fp32)
     int8_fp32: tuple[str, ...] = ()
 
     def build(self) -> nn.Module:
