@@ -147,6 +147,51 @@ def test_openvino_uint8_path_matches_float_path(model: str, fast_weights: Path) 
     assert np.abs(via_uint8.astype(int) - via_float.astype(int)).max() <= 1
 
 
+def _torch_uint8_vs_float(device: str, fast_weights: Path, inflight: int = 2) -> None:
+    from streamer.frame import Frame
+    from streamer.preprocess.color import from_batch, to_batch
+    from streamer.preprocess.frames import FrameRestorer
+    from streamer.preprocess.tiles import run_padded
+
+    images = [np.random.default_rng(k).integers(0, 256, (45, 70, 3), np.uint8) for k in range(3)]
+    with open_backend(str(fast_weights), "torch", device, inflight=inflight) as b:
+        b.uint8_io = True  # what CUDA sets; on the CPU the float path is the default
+        restorer = FrameRestorer(b)
+        assert restorer.uint8 and restorer.depth == b.inflight
+        pending = [restorer.submit(Frame(im, 0.0, k)) for k, im in enumerate(images[:2])]
+        via_uint8 = [restorer.finish(pending[0]).image]
+        pending.append(restorer.submit(Frame(images[2], 0.0, 2)))  # reuses frame 0's buffers
+        via_uint8 += [restorer.finish(h).image for h in pending[1:]]
+        via_float = [from_batch(run_padded(b, to_batch([im]), b.multiple))[0] for im in images]
+    for u, f, im in zip(via_uint8, via_float, images):
+        assert u.shape == im.shape and u.dtype == np.uint8
+        assert np.abs(u.astype(int) - f.astype(int)).max() <= 1
+
+
+def test_torch_uint8_path_matches_float_path(fast_weights: Path) -> None:
+    """The uint8 path torch takes on CUDA (conversion on the device, frames in flight), run here
+    on the CPU: the same frames as the float path to ±1, in order, buffers reused safely."""
+    _torch_uint8_vs_float("cpu", fast_weights)
+
+
+def test_torch_uint8_path_on_cuda(fast_weights: Path) -> None:
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU: the pinned-memory uploads and events run only there")
+    with open_backend(str(fast_weights), "torch", "cuda") as b:
+        assert b.uint8_io and b.inflight == 1  # open_backend's default
+    _torch_uint8_vs_float("cuda", fast_weights)
+
+
+def test_torch_on_cpu_keeps_the_float_path(fast_weights: Path) -> None:
+    from streamer.preprocess.frames import FrameRestorer
+
+    with open_backend(str(fast_weights), "torch", "cpu", inflight=2) as b:
+        assert not b.uint8_io and b.inflight == 1
+        assert not FrameRestorer(b).uint8
+
+
 def test_int8_option_builds_once_and_caches(tmp_path: Path, fast_weights: Path, monkeypatch) -> None:
     """`backend.int8`: quantized with the calibration frames on first use, reused after."""
     from streamer.backends import int8_cache

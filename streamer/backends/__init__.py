@@ -42,7 +42,7 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
 
     ``int8`` (onnxruntime, openvino): run the calibrated INT8 file, built once and cached; ``"all"``
     quantizes the layers the model keeps fp32 too (`ModelSpec.int8_fp32`): faster, costs more gain.
-    ``inflight`` (openvino): frames in flight on the pipeline's uint8 path.
+    ``inflight`` (openvino, torch on cuda): frames in flight on the pipeline's uint8 path.
     """
     suffix = Path(model).suffix
     if backend not in BACKENDS:
@@ -88,7 +88,8 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
     from streamer.backends.torch_backend import TorchBackend
 
     module, multiple = _load_module(model, arch)
-    return TorchBackend(module, device=device, fp16=fp16, threads=threads, multiple=multiple)
+    return TorchBackend(module, device=device, fp16=fp16, threads=threads, multiple=multiple,
+                        inflight=inflight)
 
 
 __all__ = ["BACKENDS", "Backend", "open_backend"]
