@@ -12,7 +12,7 @@ Choices (measured on FastNet, 1280x720 and held-out photos; numbers in engines/R
   E18-E21); MinMax stays selectable. ORT's Entropy picked the same ranges as MinMax at 4x the
   calibration time, so it is refused. Neither method covers activations the calibration frames
   never provoke: the layers whose ranges follow the whole frame's content are kept fp32 by the
-  model instead (``ModelSpec.int8_fp32``, e.g. FastNet's 1/16 stage, session 21).
+  model instead (``ModelSpec.int8_fp32``, e.g. FastNet's deepest convs, session 21).
 * Conv, ConvTranspose, LeakyReLU and Add are quantized; the output tail (DepthToSpace, Slice,
   gain·x + offset, Clip) stays fp32: quantizing it adds a second 8-bit rounding of the output
   (PSNR vs fp32 93 -> 55 dB on the current weights, 39.7 -> 38.4 dB on a high-gain probe net)
