@@ -184,6 +184,20 @@ def test_torch_uint8_path_on_cuda(fast_weights: Path) -> None:
     _torch_uint8_vs_float("cuda", fast_weights)
 
 
+def test_gpu_frames_hand_engines_contiguous_nchw() -> None:
+    """TensorRT reads its input through a raw pointer: the converted batch must be plain NCHW."""
+    import torch
+
+    from streamer.backends.gpu_frames import GpuFrames
+
+    seen = []
+    frames = GpuFrames(lambda x: seen.append(x) or x, torch.device("cpu"))
+    image = np.random.default_rng(1).integers(0, 256, (1, 5, 7, 3), np.uint8)
+    out = frames.finish(frames.start(image))
+    assert seen[0].is_contiguous() and seen[0].shape == (1, 3, 5, 7)
+    assert np.array_equal(out, image)  # identity network: the round trip is exact
+
+
 def test_torch_on_cpu_keeps_the_float_path(fast_weights: Path) -> None:
     from streamer.preprocess.frames import FrameRestorer
 

@@ -69,3 +69,25 @@ def test_torchtrt_saves_and_reloads(weights: Path, tmp_path: Path) -> None:
     with open_trt_backend(str(out), device="cuda:0") as backend:
         y = backend(probe_inputs([(1, 96, 160)])[0])
     assert y.shape == (1, 3, 96, 160)
+
+
+def test_engine_takes_uint8_frames_padded_to_its_multiple(weights: Path, tmp_path: Path) -> None:
+    """The pipeline hands an engine uint8 frames converted on the GPU (``gpu_frames``), padded to
+    the model's multiple (from the sidecar): the same picture as the float path to ±1."""
+    from streamer.frame import Frame
+    from streamer.preprocess.color import from_batch, to_batch
+    from streamer.preprocess.frames import FrameRestorer
+    from streamer.preprocess.tiles import run_padded
+
+    out = tmp_path / "fast-fp32.engine"
+    export(ExportRequest(model="fast", format="engine", precision="fp32", output=out,
+                         weights=weights, dynamic=PROFILE, workspace_gib=1.0))
+    images = [np.random.default_rng(k).integers(0, 256, (90, 150, 3), np.uint8) for k in range(3)]
+    with open_trt_backend(str(out), device="cuda:0", arch="fast", inflight=2) as b:
+        assert b.multiple == 16
+        restorer = FrameRestorer(b)
+        assert restorer.uint8 and restorer.depth == 2
+        via_uint8 = [restorer(Frame(im, 0.0, k)).image for k, im in enumerate(images)]
+        via_float = [from_batch(run_padded(b, to_batch([im]), b.multiple))[0] for im in images]
+    for u, f in zip(via_uint8, via_float):
+        assert u.shape == (90, 150, 3) and np.abs(u.astype(int) - f.astype(int)).max() <= 1

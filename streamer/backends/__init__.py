@@ -42,7 +42,7 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
 
     ``int8`` (onnxruntime, openvino): run the calibrated INT8 file, built once and cached; ``"all"``
     quantizes the layers the model keeps fp32 too (`ModelSpec.int8_fp32`): faster, costs more gain.
-    ``inflight`` (openvino, torch on cuda): frames in flight on the pipeline's uint8 path.
+    ``inflight`` (openvino, torch on cuda, tensorrt): frames in flight on the pipeline's uint8 path.
     """
     suffix = Path(model).suffix
     if backend not in BACKENDS:
@@ -63,7 +63,7 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
             if exc.name not in {"streamer.backends.trt_backend", "tensorrt", "torch_tensorrt"}:
                 raise
             raise EngineError(TRT_MISSING) from exc
-        return trt.open_trt_backend(model, device=device, arch=arch, fp16=fp16)
+        return trt.open_trt_backend(model, device=device, arch=arch, fp16=fp16, inflight=inflight)
     if suffix == ".engine":
         raise ConfigError(f"{model}: a TensorRT engine needs --backend tensorrt")
     if backend == "onnxruntime":

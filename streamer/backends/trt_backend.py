@@ -1,6 +1,7 @@
 """TensorRT backend: a serialized engine (or Torch-TensorRT program) behind the Backend protocol.
 
-N×3×H×W float32 [0, 1] in and out, like every backend. The engine is checked against its sidecar
+N×3×H×W float32 [0, 1] in and out, like every backend; the pipeline hands an ``.engine`` uint8
+frames instead and the conversion runs on the GPU (``gpu_frames``). The engine is checked against its sidecar
 first (TensorRT version, GPU architecture), so a foreign engine gives one clear line instead of a
 deserialization crash. Device memory is torch CUDA tensors (no pycuda); inference is
 ``execute_async_v3`` on a torch CUDA stream.
@@ -29,6 +30,17 @@ def _import_trt() -> Any:
     return trt
 
 
+def _model_multiple(model: str) -> int:
+    """The registered model's padding multiple (FastNet 16), 1 for a name this version lacks."""
+    from streamer.errors import ConfigError
+    from streamer.models import get_spec
+
+    try:
+        return get_spec(model).multiple
+    except ConfigError:
+        return 1
+
+
 def _cuda_index(device: str | int) -> int:
     if isinstance(device, int):
         return device
@@ -45,7 +57,7 @@ class TensorRTBackend:
     name = "tensorrt"
 
     def __init__(self, path: str | Path, *, device: str | int = "cuda", model: str | None = None,
-                 gpu: GpuInfo | None = None) -> None:
+                 gpu: GpuInfo | None = None, inflight: int = 1) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise EngineError(f"{path}: engine not found; build it on this device with "
@@ -55,6 +67,8 @@ class TensorRTBackend:
         self.sidecar = check_engine_compatible(self.path, model=model, gpu=gpu, device=index)
         trt = _import_trt()
         import torch
+
+        from streamer.backends.gpu_frames import GpuFrames
 
         self.device = torch.device("cuda", index)
         torch.cuda.set_device(self.device)
@@ -76,33 +90,54 @@ class TensorRTBackend:
                                   "float32 I/O; rebuild with `streamer export --format engine`")
         lo, _, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
         self.min_shape, self.max_shape = tuple(lo), tuple(hi)
+        # FrameRestorer pads frames to this, as the ONNX backends read it from the file's
+        # metadata: a 1080p frame reaches an engine built for 1920x1088 (docs/jetson.md) as 1088
+        self.multiple = _model_multiple(self.sidecar.model)
         self.stream = torch.cuda.Stream(self.device)
         self._out: torch.Tensor | None = None
+        self.uint8_io = True  # FrameRestorer hands it uint8 frames (unless it tiles)
+        self.inflight = max(1, int(inflight))
+        self._frames = GpuFrames(self._run_device, self.device, inflight=self.inflight, stream=self.stream)
         log.info("%s: TensorRT %s engine, shapes %s..%s", path, self.sidecar.precision,
                  self.min_shape, self.max_shape)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        shape = tuple(batch.shape)
+        with torch.cuda.stream(self.stream):
+            x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device, non_blocking=True)
+            result = self._run_device(x).to("cpu", non_blocking=False)
+        self.stream.synchronize()
+        return result.numpy()
+
+    def start_uint8(self, images: np.ndarray):
+        """The pipeline's uint8 path (``gpu_frames``): conversion on the GPU, not the CPU."""
+        return self._frames.start(images)
+
+    def wait_uint8(self, handle) -> np.ndarray:
+        return self._frames.finish(handle)
+
+    def _run_device(self, x):
+        """N×3×H×W float32 on the device, in ``self.stream`` -> the engine's output tensor (reused
+        by the next call: read it, in stream order, before then)."""
+        import torch
+
+        x = x.contiguous()  # the engine reads NCHW from the raw pointer
+        shape = tuple(x.shape)
         if len(shape) != 4 or not all(a <= s <= b for a, s, b in zip(self.min_shape, shape, self.max_shape)):
             raise EngineError(f"{self.path}: batch {'x'.join(map(str, shape))} is outside the engine "
                               f"profile {'x'.join(map(str, self.min_shape))} .. "
                               f"{'x'.join(map(str, self.max_shape))}; rebuild with a wider --dynamic "
                               "or set preprocess.tiling.tile")
-        with torch.cuda.stream(self.stream):
-            x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device, non_blocking=True)
-            self.context.set_input_shape(self.input_name, shape)
-            out_shape = tuple(self.context.get_tensor_shape(self.output_name))
-            if self._out is None or tuple(self._out.shape) != out_shape:
-                self._out = torch.empty(out_shape, dtype=torch.float32, device=self.device)
-            self.context.set_tensor_address(self.input_name, int(x.data_ptr()))
-            self.context.set_tensor_address(self.output_name, int(self._out.data_ptr()))
-            if not self.context.execute_async_v3(self.stream.cuda_stream):
-                raise EngineError(f"{self.path}: TensorRT execution failed for batch {shape}")
-            result = self._out.to("cpu", non_blocking=False)
-        self.stream.synchronize()
-        return result.numpy()
+        self.context.set_input_shape(self.input_name, shape)
+        out_shape = tuple(self.context.get_tensor_shape(self.output_name))
+        if self._out is None or tuple(self._out.shape) != out_shape:
+            self._out = torch.empty(out_shape, dtype=torch.float32, device=self.device)
+        self.context.set_tensor_address(self.input_name, int(x.data_ptr()))
+        self.context.set_tensor_address(self.output_name, int(self._out.data_ptr()))
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise EngineError(f"{self.path}: TensorRT execution failed for batch {shape}")
+        return self._out
 
     def close(self) -> None:
         self.context = None
@@ -150,7 +185,7 @@ class TorchTrtBackend:
 
 
 def open_trt_backend(model: str, device: str = "cuda", arch: str | None = None,
-                     fp16: bool = True) -> TensorRTBackend | TorchTrtBackend:
+                     fp16: bool = True, inflight: int = 1) -> TensorRTBackend | TorchTrtBackend:
     """Entry point for ``open_backend(..., backend="tensorrt")``: ``.engine`` or ``.ep`` files only.
 
     Precision is fixed when the engine is built, so ``fp16`` is ignored here; ``arch`` (a model
@@ -158,7 +193,7 @@ def open_trt_backend(model: str, device: str = "cuda", arch: str | None = None,
     """
     suffix = Path(model).suffix
     if suffix == ".engine":
-        return TensorRTBackend(model, device=device, model=arch)
+        return TensorRTBackend(model, device=device, model=arch, inflight=inflight)
     if suffix == ".ep":
         return TorchTrtBackend(model, device=device, model=arch)
     raise EngineError(f"{model}: the tensorrt backend runs a built engine (.engine or .ep); build one "
