@@ -255,8 +255,9 @@ class BackendConfig(Strict):
     """Half precision on cuda (ignored on cpu)."""
     inflight: int = Field(default=2, ge=1, le=8)
     """openvino: frames in flight, each on its own CPU stream. 2 gave ~1.3× the fps of 1 on a
-    2-core CPU at ~one frame more latency; 1 = lowest latency. torch on cuda: frames whose
-    upload, network and download are queued on the GPU while the CPU decodes and encodes."""
+    2-core CPU at ~one frame more latency; 1 = lowest latency. torch on cuda and tensorrt:
+    frames whose upload, network and download are queued on the GPU while the CPU decodes and
+    encodes."""
     int8: bool | Literal["all"] = False
     """onnxruntime/openvino: run the model quantized to INT8 (static, calibrated on `calib`;
     built on first use and cached in ~/.cache/streamer). `all` also quantizes the layers the

@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frames", type=int, default=60, help="frames per measured run")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
     p.add_argument("--inflight", type=int, default=2,
-                   help="openvino, torch on cuda: frames in flight (default 2, like backend.inflight)")
+                   help="openvino, torch on cuda, tensorrt: frames in flight (default 2, like backend.inflight)")
     p.add_argument("--preset", help="x264 preset of both runs (default: the encoder config's, veryfast)")
     add_int8_args(p)
     p.add_argument("--clip", help="video to benchmark on (default: the bundled demo clip)")
