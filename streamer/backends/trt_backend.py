@@ -163,7 +163,8 @@ class TorchTrtBackend:
 
         _import_trt()
         self.path = Path(path)
-        check_engine_compatible(self.path, model=model)
+        sidecar = check_engine_compatible(self.path, model=model)
+        self.multiple = _model_multiple(sidecar.model)  # as TensorRTBackend: frames padded for it
         self.device = torch.device("cuda", _cuda_index(device))
         self.module = load_torchtrt(self.path, self.device.index or 0)
 
