@@ -125,6 +125,34 @@ def test_soup_averages_weights_and_counts_a_missing_zero_option_as_zero(tmp_path
     assert bad.returncode != 0 and "different architecture options" in bad.stderr
 
 
+def test_mask_temperature_edit_maps_the_drop_logits(tmp_path) -> None:
+    """scripts/mask_temperature.py: the edited file's finder gives a·z + c for the original's z,
+    and nothing else changes (the restorer's output on a frame without drops stays the same)."""
+    import importlib.util
+    from pathlib import Path
+
+    from streamer.evaluate.restore import load_model
+    from streamer.models.fast import FastNet
+    from streamer.models.weights import ARCH_KEY
+
+    script = Path(__file__).parents[1] / "scripts" / "mask_temperature.py"
+    spec = importlib.util.spec_from_file_location("mask_temperature", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    torch.manual_seed(0)
+    arch = {"c1": 8, "c2": 8, "c3": 8, "drops": True, "drop_context": True}
+    src = save_weights(FastNet(**arch), tmp_path / "src.safetensors", {ARCH_KEY: arch})
+    module.edit(src, tmp_path / "out.safetensors", 2.0, -0.5)
+    a, _ = load_model("fast-drops", src)
+    b, _ = load_model("fast-drops", tmp_path / "out.safetensors")
+    x = torch.rand(1, 3, 32, 48)
+    with torch.no_grad():
+        (xs, d1), (xs_b, d1_b) = a.features(x), b.features(x)
+        assert torch.equal(d1, d1_b)
+        assert torch.allclose(b.drops(xs_b, d1_b), 2.0 * a.drops(xs, d1) - 0.5, atol=1e-5)
+        assert not torch.allclose(a(x), b(x))  # the mask, and so the output, did change
+
+
 @pytest.mark.parametrize("spec", [s for s in list_specs() if s.weights_path and s.weights_path.exists()],
                          ids=lambda s: s.name)
 def test_shipped_weights_match_their_training_card(spec) -> None:

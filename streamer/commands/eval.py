@@ -85,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
     from streamer.evaluate.runner import run_eval, select_photos
 
     req = request_from(args)
-    photos = len(select_photos(req))  # a missing folder fails here, before the progress bar
-    with tqdm(total=photos, unit="img", desc=f"eval {args.corruption}") as bar:
-        result = run_eval(req, progress=lambda name: bar.update(1))
+    photos = select_photos(req)  # a missing folder fails here, before the progress bar
+    with tqdm(total=len(photos), unit="img", desc=f"eval {args.corruption}") as bar:
+        result = run_eval(req, progress=lambda name: bar.update(1), files=photos)
     print(result["table"])
     write_json(args, result)
     return 0

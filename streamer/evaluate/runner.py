@@ -146,8 +146,10 @@ def _inputs(req: EvalRequest, files: list[Path]):
             yield path, k, crop
 
 
-def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) -> dict:
-    """Returns the result dict (rows, clean_rows, per-image scores, table text)."""
+def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
+             files: list[Path] | None = None) -> dict:
+    """Returns the result dict (rows, clean_rows, per-image scores, table text). ``files``: the
+    photos when the caller already has ``select_photos(req)`` (the CLI counts them for its bar)."""
     clean_only = req.corruption == NO_CORRUPTION
     if req.corruption not in CORRUPTIONS and not clean_only:
         raise ConfigError(f"unknown corruption {req.corruption!r}; choose one of "
@@ -158,7 +160,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None) ->
         raise ConfigError(f"--crops {req.crops}: give a count >= 1, and more than one crop per photo "
                           "needs --crop SIDE (a whole photo has only one)")
     methods = model_restorers(req)  # bad options fail before any file is read
-    files = select_photos(req)
+    files = select_photos(req) if files is None else files
     if req.baselines and not clean_only:
         methods |= available_baselines(include_bm3d=req.bm3d)
     scores: dict[str, list[tuple[float, ...]]] = {} if clean_only else {INPUT_ROW: []} | {m: [] for m in methods}
