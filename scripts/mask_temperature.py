@@ -69,15 +69,16 @@ def main() -> None:
     p.add_argument("--top", type=int, default=3, help="variants (by drops gain) given the collateral rows")
     args = p.parse_args()
     scales, shifts = ([float(v) for v in part.split(",")] for part in args.grid.split(":"))
+    # the shipped mask (a 1, c 0) is always scored: the rule compares every variant with it
+    pairs = [(1.0, 0.0)] + [(a, c) for a in scales for c in shifts if (a, c) != (1.0, 0.0)]
     results = {}
-    for a in scales:
-        for c in shifts:
-            name = f"a{a:g}_c{c:g}"
-            path = args.out / f"{name}.safetensors"
-            edit(args.weights, path, a, c)
-            results[name] = score(path, args.clean, args.split, ("raindrop",), clean_check=False)
-            results[name] |= {"a": a, "c": c, "path": str(path)}
-            print(name, f"raindrop {results[name]['raindrop']:+.3f}", flush=True)
+    for a, c in pairs:
+        name = f"a{a:g}_c{c:g}"
+        path = args.out / f"{name}.safetensors"
+        edit(args.weights, path, a, c)
+        results[name] = score(path, args.clean, args.split, ("raindrop",), clean_check=False)
+        results[name] |= {"a": a, "c": c, "path": str(path)}
+        print(name, f"raindrop {results[name]['raindrop']:+.3f}", flush=True)
     ranked = sorted((n for n in results if n != "a1_c0"), key=lambda n: -results[n]["raindrop"])
     for name in ["a1_c0"] + ranked[: args.top]:
         results[name] |= score(Path(results[name]["path"]), args.clean, args.split, ("dirt", "streaks"))
