@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-ROWS = {
-    "raindrop": dict(corruption="raindrop", crop=256, crops=4),
-    "dirt": dict(corruption="dirt", crop=256, crops=4),
-    "streaks": dict(corruption="streaks", crop=256, crops=4),
-}
+sys.path.insert(0, str(Path(__file__).parent))
+from ship_gate import GAIN_ROWS  # noqa: E402  (the gate's own crops, so the two scripts agree)
+
+ROWS = {row: GAIN_ROWS[row] for row in ("raindrop", "dirt", "streaks")}
 
 
 def edit(src: Path, dst: Path, a: float, c: float) -> None:

@@ -75,6 +75,9 @@ class TrainConfig(Strict):
     """Share of patches with raindrops."""
     mix_streaks: float = 0.2
     """Share of patches with rain streaks; the rest stay clean."""
+    dirt: dict[str, tuple[float, float]] = {}
+    """Training dirt's ranges where they differ from the benchmark's (`streamer.synth.dirt.DirtParams`
+    fields, e.g. `{haze: [0, 0]}`: no film); validation keeps the benchmark's dirt. For ablations."""
     clean_hard: float = Field(default=0.0, ge=0.0, le=1.0)
     """Share of all patches that are mined clean hard negatives: the highest-scoring of 32 random
     windows (see `clean_hard_kinds`). Drawn first; the mix shares apply to the rest."""
@@ -158,6 +161,21 @@ class TrainConfig(Strict):
         if not 0 < self.region[0] <= self.region[1] or self.region[1] < self.patch:
             raise ValueError(f"region {list(self.region)}: give [min, max] with max >= patch ({self.patch})")
         return self
+
+    @field_validator("dirt")
+    @classmethod
+    def _dirt_fields(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        from dataclasses import fields
+
+        from streamer.synth import DirtParams
+
+        known = [f.name for f in fields(DirtParams)]
+        for key, (lo, hi) in v.items():
+            if key not in known:
+                raise ValueError(f"unknown dirt range {key!r}; known: {', '.join(known)}")
+            if not 0 <= lo <= hi:
+                raise ValueError(f"dirt {key}: give [min, max] with 0 <= min <= max")
+        return v
 
     @model_validator(mode="after")
     def _losses(self) -> "TrainConfig":

@@ -60,6 +60,18 @@ def read_video(path: Path) -> tuple[list[float], tuple[int, int], float]:
     return times, size, duration
 
 
+def assert_uint8_path_matches_float(backend, via_uint8: list[np.ndarray], images: list[np.ndarray]) -> None:
+    """Frames the uint8 path (``FrameRestorer`` with ``uint8_io``) gave equal the float path's,
+    run on the same backend, to ±1 and at the input's size."""
+    from streamer.preprocess.color import from_batch, to_batch
+    from streamer.preprocess.tiles import run_padded
+
+    for u, im in zip(via_uint8, images, strict=True):
+        f = from_batch(run_padded(backend, to_batch([im]), backend.multiple))[0]
+        assert u.shape == im.shape and u.dtype == np.uint8
+        assert np.abs(u.astype(int) - f.astype(int)).max() <= 1
+
+
 @pytest.fixture(scope="session")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("clips")

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import assert_uint8_path_matches_float
 from streamer.backends import open_backend
 from streamer.errors import ConfigError, EngineError, WeightsError
 from streamer.models import list_specs
@@ -135,23 +136,19 @@ def test_openvino_uint8_path_matches_float_path(model: str, fast_weights: Path) 
     """FrameRestorer hands OpenVINO uint8 frames; the result equals the float path's to ±1."""
     pytest.importorskip("openvino", reason="the openvino extra is not installed")
     from streamer.frame import Frame
-    from streamer.preprocess.color import from_batch, to_batch
     from streamer.preprocess.frames import FrameRestorer
-    from streamer.preprocess.tiles import run_padded
 
     image = np.random.default_rng(3).integers(0, 256, (45, 70, 3), np.uint8)  # not multiples of 16
     with open_backend(str(fast_weights) if model == "fast" else model, "openvino", threads=1) as b:
-        via_uint8 = FrameRestorer(b)(Frame(image, 0.0, 0)).image
-        via_float = from_batch(run_padded(b, to_batch([image]), b.multiple))[0]
-    assert via_uint8.shape == image.shape and via_uint8.dtype == np.uint8
-    assert np.abs(via_uint8.astype(int) - via_float.astype(int)).max() <= 1
+        restorer = FrameRestorer(b)
+        assert restorer.uint8  # the backend says so (uint8_io); tiling would take the float path
+        assert not FrameRestorer(b, tile=32).uint8
+        assert_uint8_path_matches_float(b, [restorer(Frame(image, 0.0, 0)).image], [image])
 
 
 def _torch_uint8_vs_float(device: str, fast_weights: Path, inflight: int = 2) -> None:
     from streamer.frame import Frame
-    from streamer.preprocess.color import from_batch, to_batch
     from streamer.preprocess.frames import FrameRestorer
-    from streamer.preprocess.tiles import run_padded
 
     images = [np.random.default_rng(k).integers(0, 256, (45, 70, 3), np.uint8) for k in range(3)]
     with open_backend(str(fast_weights), "torch", device, inflight=inflight) as b:
@@ -162,10 +159,7 @@ def _torch_uint8_vs_float(device: str, fast_weights: Path, inflight: int = 2) ->
         via_uint8 = [restorer.finish(pending[0]).image]
         pending.append(restorer.submit(Frame(images[2], 0.0, 2)))  # reuses frame 0's buffers
         via_uint8 += [restorer.finish(h).image for h in pending[1:]]
-        via_float = [from_batch(run_padded(b, to_batch([im]), b.multiple))[0] for im in images]
-    for u, f, im in zip(via_uint8, via_float, images):
-        assert u.shape == im.shape and u.dtype == np.uint8
-        assert np.abs(u.astype(int) - f.astype(int)).max() <= 1
+        assert_uint8_path_matches_float(b, via_uint8, images)
 
 
 def test_torch_uint8_path_matches_float_path(fast_weights: Path) -> None:

@@ -115,6 +115,8 @@ def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, msg", [
     ("loss: none\n", "loss: none leaves nothing to train"),
     ("drop_loss: 1\nmask_loss: 1\n", "drop_loss and mask_loss need different masks"),
+    ("dirt: {fog: [0, 0]}\n", "unknown dirt range 'fog'"),
+    ("dirt: {haze: [0.3, 0.1]}\n", "dirt haze: give \\[min, max\\]"),
 ])
 def test_train_loss_combinations_are_checked(tmp_path: Path, text: str, msg: str) -> None:
     path = tmp_path / "train.yaml"

@@ -10,6 +10,7 @@ import torch
 
 from streamer.errors import ExportError
 from streamer.export import ExportRequest, export
+from streamer.export.sidecar import read_sidecar
 from streamer.export.onnx_export import (
     check_parity,
     export_onnx,
@@ -45,6 +46,7 @@ def test_fixed_size(weights: Path, tmp_path: Path) -> None:
     assert parity["psnr_db"] >= 50 and parity["max_abs"] < 1e-3
     assert res.sidecar_path == out.with_name("fast-64x96.onnx.json") and res.sidecar_path.exists()
     assert res.sidecar.model_sha256 == sha256_file(out)
+    assert read_sidecar(out).multiple == 16  # what a TensorRT engine built from it pads frames to
 
 
 def test_dynamic_runs_at_two_sizes(weights: Path, tmp_path: Path) -> None:

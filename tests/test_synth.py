@@ -8,7 +8,7 @@ import pytest
 
 from streamer.cli import main
 from streamer.errors import ConfigError
-from streamer.synth import CORRUPTIONS, corrupt
+from streamer.synth import CORRUPTIONS, DirtParams, corrupt
 from streamer.synth.pairs import corrupt_file_image
 
 
@@ -50,6 +50,17 @@ def test_heavy_corrupts_more_than_default(clean: np.ndarray, kind: str) -> None:
                                      - clean).mean() for s in range(6)]))
 
     assert damage(True) > damage(False)
+
+
+def test_dirt_ranges_replace_the_benchmarks(clean: np.ndarray) -> None:
+    """A training ablation's ranges reach the synthesis, and with the same draws: no haze leaves
+    less of a veil; all opacities zero leave the image as it was."""
+    def dirty(**ranges):
+        return corrupt(clean, "dirt", np.random.default_rng(3), dirt=DirtParams(**ranges))[0]
+
+    off = (0.0, 0.0)
+    assert np.array_equal(dirty(spot_opacity=off, opacity=off, haze=off, flecks=off), clean)
+    assert np.abs(dirty(haze=off) - clean).mean() < np.abs(dirty(haze=(0.2, 0.2)) - clean).mean()
 
 
 def test_unknown_corruption_is_a_config_error(clean: np.ndarray) -> None:

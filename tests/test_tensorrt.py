@@ -14,6 +14,7 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA"),
 ]
 
+from conftest import assert_uint8_path_matches_float  # noqa: E402
 from streamer.backends.trt_backend import open_trt_backend  # noqa: E402
 from streamer.export import ExportRequest, export  # noqa: E402
 from streamer.export.calibration import make_calib  # noqa: E402
@@ -76,9 +77,7 @@ def test_engine_takes_uint8_frames_padded_to_its_multiple(weights: Path, tmp_pat
     """The pipeline hands an engine uint8 frames converted on the GPU (``gpu_frames``), padded to
     the model's multiple (from the sidecar): the same picture as the float path to ±1."""
     from streamer.frame import Frame
-    from streamer.preprocess.color import from_batch, to_batch
     from streamer.preprocess.frames import FrameRestorer
-    from streamer.preprocess.tiles import run_padded
 
     out = tmp_path / "fast-fp32.engine"
     export(ExportRequest(model="fast", format="engine", precision="fp32", output=out,
@@ -89,6 +88,4 @@ def test_engine_takes_uint8_frames_padded_to_its_multiple(weights: Path, tmp_pat
         restorer = FrameRestorer(b)
         assert restorer.uint8 and restorer.depth == 2
         via_uint8 = [restorer(Frame(im, 0.0, k)).image for k, im in enumerate(images)]
-        via_float = [from_batch(run_padded(b, to_batch([im]), b.multiple))[0] for im in images]
-    for u, f in zip(via_uint8, via_float):
-        assert u.shape == (90, 150, 3) and np.abs(u.astype(int) - f.astype(int)).max() <= 1
+        assert_uint8_path_matches_float(b, via_uint8, images)

@@ -126,6 +126,7 @@ class OpenVinoBackend:
         self.input_hw = (tuple(d.get_length() for d in (shape[2], shape[3]))
                          if shape[2].is_static and shape[3].is_static else None)
         self.multiple = _onnx_multiple(model) or multiple
+        self.uint8_io = True  # FrameRestorer hands it uint8 frames (unless it tiles)
         self.inflight = max(1, int(inflight))
         # decode and encode threads share the cores: do not pin ours. f32: on CPUs with bf16
         # (AVX512_BF16, AMX) OpenVINO would otherwise run the float parts in bfloat16 — fast-drops'

@@ -92,7 +92,7 @@ class TensorRTBackend:
         self.min_shape, self.max_shape = tuple(lo), tuple(hi)
         # FrameRestorer pads frames to this, as the ONNX backends read it from the file's
         # metadata: a 1080p frame reaches an engine built for 1920x1088 (docs/jetson.md) as 1088
-        self.multiple = _model_multiple(self.sidecar.model)
+        self.multiple = self.sidecar.multiple or _model_multiple(self.sidecar.model)
         self.stream = torch.cuda.Stream(self.device)
         self._out: torch.Tensor | None = None
         self.uint8_io = True  # FrameRestorer hands it uint8 frames (unless it tiles)
@@ -164,7 +164,7 @@ class TorchTrtBackend:
         _import_trt()
         self.path = Path(path)
         sidecar = check_engine_compatible(self.path, model=model)
-        self.multiple = _model_multiple(sidecar.model)  # as TensorRTBackend: frames padded for it
+        self.multiple = sidecar.multiple or _model_multiple(sidecar.model)  # as TensorRTBackend: frames padded for it
         self.device = torch.device("cuda", _cuda_index(device))
         self.module = load_torchtrt(self.path, self.device.index or 0)
 

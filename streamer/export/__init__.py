@@ -59,7 +59,7 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     meta = {"model": spec.name, "weights_sha256": weights_sha, "multiple": str(spec.multiple),
             "layout": "NCHW float32 RGB [0,1]", "producer": "streamer export"}
     side = Sidecar(model=spec.name, format=fmt.name, precision=req.precision, file=req.output.name,
-                   weights_sha256=weights_sha, options=dict(req.options))
+                   weights_sha256=weights_sha, multiple=spec.multiple, options=dict(req.options))
     calib = None
     if req.calib is not None:
         from streamer.export.calibration import read_calib

@@ -41,6 +41,7 @@ class Sidecar:
     input_name: str = "input"
     output_name: str = "output"
     shapes: dict[str, Any] = field(default_factory=dict)  # {"fixed": [n,h,w]} or min/opt/max
+    multiple: int | None = None  # frames are padded to this (FastNet 16); None in older sidecars
     tensorrt_version: str | None = None
     torch_tensorrt_version: str | None = None
     onnxruntime_version: str | None = None

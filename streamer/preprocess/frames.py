@@ -31,10 +31,9 @@ class FrameRestorer:
             tile = max(fixed)
         self.multiple = multiple
         self.tiler = Tiler(tile, min(overlap, tile // 2), multiple) if tile else None
-        # backends that take uint8 frames and convert inside the network (OpenVINO; torch on
-        # CUDA, which says so with ``uint8_io``); not tiled
-        self.uint8 = self.tiler is None and hasattr(backend, "start_uint8") and \
-            bool(getattr(backend, "uint8_io", True))
+        # backends that take uint8 frames and convert inside the network or on the GPU say so
+        # with ``uint8_io`` (base.Backend); tiles take the float path
+        self.uint8 = self.tiler is None and bool(getattr(backend, "uint8_io", False))
         self._buf: np.ndarray | None = None
 
     @property

@@ -17,17 +17,19 @@ CORRUPTIONS: tuple[str, ...] = ("dirt", "raindrop", "streaks")
 
 def corrupt(
     clean: np.ndarray, kind: str, rng: np.random.Generator, *, heavy: bool = False,
-    frame_px: float | None = None,
+    frame_px: float | None = None, dirt: DirtParams | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply one corruption to float32 H×W×3 [0,1]; returns (corrupted, per-pixel mask).
 
     ``frame_px`` is the long side of the frame this picture is a window of (default: its own).
     Stains, drops and streaks are sized relative to the frame, so a 256-px training crop of a
     1280-px frame gets the drops a 720p camera shows, not drops shrunk to the crop.
+    ``dirt`` replaces the dirt's ranges (training ablations); ``heavy`` wins over it.
     """
     frame = float(frame_px or max(clean.shape[:2]))
     if kind == "dirt":
-        return apply_dirt(clean, rng, DirtParams.heavy() if heavy else DirtParams(), frame_px=frame)
+        return apply_dirt(clean, rng, DirtParams.heavy() if heavy else dirt or DirtParams(),
+                          frame_px=frame)
     if kind == "raindrop":
         return apply_raindrops(clean, rng, RaindropParams.heavy() if heavy else RaindropParams(),
                                frame_px=frame)
@@ -37,4 +39,4 @@ def corrupt(
     raise ConfigError(f"unknown corruption {kind!r}; choose one of {', '.join(CORRUPTIONS)}")
 
 
-__all__ = ["CORRUPTIONS", "Corruption", "corrupt"]
+__all__ = ["CORRUPTIONS", "Corruption", "DirtParams", "corrupt"]

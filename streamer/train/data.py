@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from streamer.errors import ConfigError
-from streamer.synth import corrupt
+from streamer.synth import DirtParams, corrupt
 from streamer.train.negatives import HardNegatives, paste_sign
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
@@ -112,7 +112,7 @@ class PatchStream(torch.utils.data.IterableDataset):
                  reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
                  with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None,
                  hard_kinds: tuple[str, ...] = ("panels",),
-                 hard: dict[str, HardNegatives] | None = None) -> None:
+                 hard: dict[str, HardNegatives] | None = None, dirt: DirtParams | None = None) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
@@ -122,6 +122,7 @@ class PatchStream(torch.utils.data.IterableDataset):
             kind: HardNegatives(images, patch, kind, min_var=MIN_CLEAN_VAR) for kind in hard_kinds}
         self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
         self.mask_kinds = mask_kinds  # None: every corruption's mask; else zeros for the others
+        self.dirt = dirt  # None: the benchmark's dirt ranges
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -159,7 +160,7 @@ class PatchStream(torch.utils.data.IterableDataset):
                 region = paste_sign(region, rng)
             kind = self.mix.draw(rng)
             frame = float(rng.uniform(*self.frame_px)) if self.frame_px else None
-            dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame)
+            dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame, dirt=self.dirt)
             keep = self.mask_kinds is None or kind in self.mask_kinds
             mask_out = mask if keep else None
             out = []

@@ -13,6 +13,7 @@ import time
 import numpy as np
 
 from streamer.config import TrainConfig
+from streamer.synth import DirtParams
 from streamer.train.data import PatchMix, PatchStream, list_images, one_opencv_thread, read_rgb, split
 
 POOL_SEED = 1_000_003  # the clean-candidate pool's stream is seeded apart from the main one
@@ -32,7 +33,8 @@ def build_streams(cfg: TrainConfig, images: list[np.ndarray], step: int = 0, *, 
     stream = PatchStream(images, cfg.patch, cfg.seed + step, PatchMix(cfg.mix_dirt, cfg.mix_raindrop, cfg.mix_streaks),
                          region=tuple(cfg.region), frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
                          clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
-                         signs=cfg.scene_signs, with_mask=with_mask, mask_kinds=mask_kinds)
+                         signs=cfg.scene_signs, with_mask=with_mask, mask_kinds=mask_kinds,
+                         dirt=DirtParams(**cfg.dirt) if cfg.dirt else None)
     if not cfg.clean_ohem:
         return stream, None
     pool = PatchStream(images, cfg.patch, cfg.seed + POOL_SEED + step, PatchMix(0, 0, 0), region=tuple(cfg.region),
