@@ -9,11 +9,13 @@ says how far `fast` is from it on the spot-like part the paper's 23-px net could
 the haze alone.
 
     python scripts/dirt_components.py [--model fast] [--weights W] [--crop 256 | --crop 0]
+        [--only "no haze" ...] [--json OUT.json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,15 +47,18 @@ def main() -> None:
     ap.add_argument("--weights", help="weights file for --model instead of the shipped one")
     ap.add_argument("--crop", type=int, default=256, help="centre crop side; 0 = whole photos")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", nargs="+", choices=list(VARIANTS), help="these variants (default: all)")
+    ap.add_argument("--json", help="also write per-photo input/output PSNR (for paired comparisons)")
     args = ap.parse_args()
+    variants = {name: VARIANTS[name] for name in args.only or VARIANTS}
     net, spec = load_model(args.model, args.weights)
     photos = select_photos(EvalRequest(clean=Path(args.clean), corruption="dirt"))
-    rows: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in VARIANTS}
+    rows: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in variants}
     for path in photos:
         clean = read_rgb(path)
         clean = centre_crop(clean, args.crop) if args.crop else clean
         ref = to_uint8(clean)
-        for name, overrides in VARIANTS.items():
+        for name, overrides in variants.items():
             dirty, _ = apply_dirt(clean, image_rng(args.seed, path.stem), replace(DirtParams(), **overrides),
                                   frame_px=FRAME_PX)
             out = to_uint8(restore_image(net, dirty, spec.multiple))
@@ -66,6 +71,11 @@ def main() -> None:
     for name, (inp, out) in rows.items():
         gain = np.mean(np.subtract(out, inp))
         print(f"| {name} | {np.mean(inp):.2f} | {np.mean(out):.2f} | {gain:+.2f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "weights": args.weights, "model": args.model, "crop": args.crop, "seed": args.seed,
+            "photos": [p.stem for p in photos],
+            "rows": {name: {"input_db": inp, "output_db": out} for name, (inp, out) in rows.items()}}, indent=1))
 
 
 if __name__ == "__main__":

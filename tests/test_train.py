@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -247,7 +248,7 @@ def test_max_minutes_counts_this_invocation_only(photos: Path, tmp_path: Path) -
     assert card["wall_time_s"] >= 10 * 3600.0  # the card still sums all runs
 
 
-def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) -> None:
+def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path, capsys) -> None:
     from streamer.cli import main
 
     cfg = tmp_path / "train.yaml"
@@ -257,6 +258,8 @@ def test_train_command_exports_weights_and_card(photos: Path, tmp_path: Path) ->
     ship = tmp_path / "ship"
     assert main(["train", "--config", str(cfg), "--steps", "2", "--export-weights", str(ship),
                  "--export-name", "drn-test", "--card-note", "smoke test"]) == 0
+    out = capsys.readouterr().out  # clean frames: their PSNR, as logged, not a gain over ∞
+    assert re.search(r"validation gain: clean [\d.]+ dB \(worst [\d.]+\);", out), out
     card = json.loads((ship / "drn-test.card.json").read_text())
     assert card["steps"] == 2 and card["model"] == "drn" and card["note"] == "smoke test"
     load_weights(DRN(), ship / "drn-test.safetensors")

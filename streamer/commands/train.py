@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from streamer.config import TrainConfig, load_config
-    from streamer.train.loop import train
+    from streamer.train.loop import summary, train
 
     overrides = {"steps": args.steps, "max_minutes": args.max_minutes, "out": args.out,
                  "data": args.data, "weights": args.weights, "threads": args.threads, "workers": args.workers}
@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         bar.close()
     val = card.get("validation", {})
-    gains = ", ".join(f"{k} {v['gain_db']:+.2f} dB" for k, v in val.items())
+    gains = ", ".join(f"{k} {v:+.2f} dB" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in summary(val).items())  # clean: its PSNR, not a "gain" over ∞
     print(f"{cfg.model}: {card.get('steps', 0)} steps in {card.get('wall_time_s', 0):.0f} s; "
           f"validation gain: {gains or 'n/a'}; run folder {cfg.out}")
     if args.export_weights:

@@ -106,7 +106,7 @@ def val_score(metrics: dict[str, dict[str, float]]) -> float:
     return (sum(gains) / len(gains) if gains else 0.0) - max(0.0, 40.0 - clean)
 
 
-def _summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
+def summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
     """Log line: gain per corruption; for clean frames (no gain to speak of) PSNR and the worst."""
     return {k: (f"{v['output_db']:.1f} dB (worst {v['worst_output_db']:.1f})" if k == "clean"
                 else round(v["gain_db"], 2)) for k, v in metrics.items()}
@@ -289,7 +289,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             card |= {"steps": step, "wall_time_s": round(state["wall_s"], 1), "validation": metrics,
                      "best_validation": best}
             (cfg.out / "card.json").write_text(json.dumps(card, indent=2))
-            log.info("step %d loss %.4f val %s", step, running, _summary(metrics))
+            log.info("step %d loss %.4f val %s", step, running, summary(metrics))
             if out_of_time:
                 break
     save_weights(net.cpu(), cfg.out / "final.safetensors", arch | {"card": card})
