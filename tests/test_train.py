@@ -308,7 +308,7 @@ def test_fine_tune_keeps_the_architecture_of_its_weights(photos: Path, tmp_path:
 
 def test_validation_reports_the_worst_clean_photo() -> None:
     """A mean can hide one harmed photo; validation keeps the worst and logs it for clean frames."""
-    from streamer.train.loop import _summary, validate
+    from streamer.train.loop import summary, validate
 
     rng = np.random.default_rng(0)
     imgs = [rng.uniform(0, 1, (16, 16, 3)).astype(np.float32) for _ in range(3)]
@@ -321,7 +321,7 @@ def test_validation_reports_the_worst_clean_photo() -> None:
     m = validate(Darken(), val, torch.device("cpu"))["clean"]
     assert m["worst_output_db"] < 15  # the darkened photo
     assert m["output_db"] > 60  # the mean of two perfect (100 dB) photos and it looks fine
-    assert "worst" in str(_summary({"clean": m}))
+    assert "worst" in str(summary({"clean": m}))
 
 
 def test_raindrop_patches_are_cut_over_a_drop(photos: Path) -> None:
