@@ -411,7 +411,7 @@ class RunConfig(Strict):
     def _site_needs_no_source(cls, value: Any) -> Any:
         if isinstance(value, dict) and value.get("cameras") and "source" not in value:
             return {**value, "source": None}  # otherwise `source` stays required
-        return value
+        return _expand_short_forms(value) if isinstance(value, dict) else value
 
     @model_validator(mode="after")
     def _one_camera_or_a_site(self) -> "RunConfig":
@@ -440,10 +440,20 @@ class RunConfig(Strict):
         return out
 
 
+SHORT_FORMS = {"source": "url", "model": "name"}  # `source: a.mp4` = `source: {url: a.mp4}` (run configs)
+
+
+def _expand_short_forms(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: {SHORT_FORMS[k]: v} if k in SHORT_FORMS and isinstance(v, str) else v for k, v in data.items()}
+
+
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Overrides win; nested dicts merge key by key; None means "not given"."""
+    """Overrides win; nested dicts merge key by key; None means "not given". A short form in the
+    YAML (`model: fast-drops`) merges as its long form (`model: {name: fast-drops}`)."""
     out = dict(base)
     for key, value in overrides.items():
+        if isinstance(value, dict) and key in SHORT_FORMS and isinstance(out.get(key), str):
+            out[key] = {SHORT_FORMS[key]: out[key]}
         if value is None:
             continue
         if isinstance(value, dict) and isinstance(out.get(key, {}), dict):

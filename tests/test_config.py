@@ -110,6 +110,22 @@ def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
     for flag, want in (["--int8"], True), (["--int8-all"], "all"):  # all: the model's fp32 parts INT8 too
         cfg = load_config(RunConfig, path, overrides(parser.parse_args(["run", "--config", str(path), *flag])))
         assert cfg.backend.int8 == want
+    demo = REPO / "configs" / "demo.yaml"  # asks for INT8; --no-int8 compares with fp32
+    for flag, want in ([], True), (["--no-int8"], False):
+        args = parser.parse_args(["run", "--config", str(demo), "--backend", "onnxruntime", *flag])
+        assert load_config(RunConfig, demo, overrides(args)).backend.int8 is want
+
+
+def test_short_forms_take_command_line_options(tmp_path: Path) -> None:
+    """`source: file` and `model: name` in a run config, with other options given on the command
+    line (whose unset ones are None): the short forms stand, as their long forms would."""
+    path = tmp_path / "short.yaml"
+    path.write_text("source: assets/demo.mp4\nmodel: fast-drops\nbackend: {kind: onnxruntime}\n")
+    cfg = load_config(RunConfig, path, {"source": {"url": None}, "model": {"name": None, "arch": "fast"},
+                                        "backend": {"kind": "openvino", "int8": None}})
+    assert (cfg.source.url, cfg.model.name, cfg.model.arch, cfg.backend.kind) == (
+        "assets/demo.mp4", "fast-drops", "fast", "openvino")
+    assert load_config(RunConfig, path).model.name == "fast-drops"
 
 
 @pytest.mark.parametrize("text, msg", [

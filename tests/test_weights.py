@@ -72,6 +72,19 @@ def test_missing_file(tmp_path) -> None:
         load_weights(DRN(), tmp_path / "nope.safetensors")
 
 
+def test_a_file_given_by_path_alone_says_what_is_wrong_with_it(tmp_path) -> None:
+    """`--model runs/mine/best.safetensors` with a typo or a truncated copy: the reason, not a
+    request for --arch (which only the loader then explained)."""
+    from streamer.models.weights import spec_for_weights
+
+    with pytest.raises(WeightsError, match="nope.safetensors: weights file not found"):
+        spec_for_weights(tmp_path / "nope.safetensors")
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00\x01 not safetensors at all")
+    with pytest.raises(WeightsError, match="junk.safetensors: not a readable safetensors file"):
+        spec_for_weights(junk)
+
+
 def test_weights_carry_their_architecture_options(tmp_path) -> None:
     """A width-0.5 fine-tune of ``fast`` loads by the model's name wherever weights are loaded."""
     from streamer.backends import open_backend

@@ -51,8 +51,9 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
         raise ConfigError(f"int8 {int8!r}: use true, false or all")
     if int8:
         if backend not in ("onnxruntime", "openvino"):
-            raise ConfigError(f"int8 is for the CPU backends onnxruntime and openvino; for {backend} "
-                              "build an INT8 engine with `streamer export --precision int8`")
+            hint = ("build an INT8 engine with `streamer export --format engine --precision int8`"
+                    if backend == "tensorrt" else "use --no-int8 (or int8: false) for the fp32 model")
+            raise ConfigError(f"int8 is for the CPU backends onnxruntime and openvino, not {backend}; {hint}")
         from streamer.backends.int8_cache import int8_onnx
 
         model, suffix = str(int8_onnx(model, arch, calib, all_layers=int8 == "all")), ".onnx"  # None: shipped set

@@ -67,8 +67,9 @@ def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DE
 
     path = Path(model)
     if path.suffix in {".onnx", ".engine"}:
-        raise ConfigError(f"{model}: int8 quantizes a registered model or .safetensors weights; "
-                          "this file is already exported (export it with --precision int8 instead)")
+        raise ConfigError(f"{model}: int8 quantizes a registered model or .safetensors weights, and this "
+                          "file is already exported; run it with --no-int8 (or int8: false): an INT8 "
+                          "export runs as INT8 as it is")
     spec = spec_for_weights(path, arch) if path.suffix == ".safetensors" else get_spec(model)
     weights = path if path.suffix == ".safetensors" else spec.weights_path
     if weights is None or not Path(weights).is_file():

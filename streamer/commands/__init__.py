@@ -14,3 +14,5 @@ def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bo
     p.add_argument("--int8", action="store_true", default=default, help=help)
     p.add_argument("--int8-all", dest="int8", action="store_const", const="all",
                    help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")
+    p.add_argument("--no-int8", dest="int8", action="store_const", const=False,
+                   help="the fp32 model even where the config asks for INT8 (e.g. configs/demo.yaml)")

@@ -35,7 +35,8 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
                    help="registered model (repeat for several); see `streamer models`")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="use these weights for model NAME instead of the shipped ones")
-    p.add_argument("--backend", default="torch", help="inference backend: torch, onnxruntime, openvino")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
+                   help="inference backend (default torch)")
     add_int8_args(p, "onnxruntime/openvino: the model quantized with calib/ (what INT8 costs)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--heavy", action="store_true", help="corruption beyond the training ranges")

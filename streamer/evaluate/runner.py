@@ -127,8 +127,7 @@ def _backend_method(name: str, req: EvalRequest) -> Callable[[np.ndarray], np.nd
 def model_restorers(req: EvalRequest) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """name -> float H×W×3 [0,1] restorer for each of ``req.models`` on ``req.backend``."""
     if req.backend not in BACKENDS:
-        raise ConfigError(f"eval backend {req.backend!r} is not wired into eval yet; use "
-                          f"--backend torch (known: {', '.join(BACKENDS)})")
+        raise ConfigError(f"eval backend {req.backend!r}: choose one of {', '.join(BACKENDS)}")
     if req.int8 and req.backend == "torch":
         raise ConfigError("eval --int8 runs on --backend onnxruntime or openvino")
     torch.set_num_threads(req.threads)

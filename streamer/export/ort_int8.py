@@ -61,17 +61,25 @@ def _reader(calib: CalibSet, input_name: str):
     from onnxruntime.quantization import CalibrationDataReader
 
     class FrameReader(CalibrationDataReader):
-        """Feeds one 1×3×H×W frame per call, as the runtime will see it."""
+        """Feeds one 1×3×H×W frame per call, as the runtime will see it; ``set_range`` limits it
+        to one pass (``CalibStridedMinMax`` below)."""
 
         def __init__(self) -> None:
-            self._it = iter(calib.batches())
+            self._batches = calib.batches()
+            self.set_range(0, len(self._batches))
+
+        def __len__(self) -> int:
+            return len(self._batches)
+
+        def set_range(self, start_index: int, end_index: int) -> None:
+            self._it = iter(self._batches[start_index:end_index])
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             batch = next(self._it, None)
             return None if batch is None else {input_name: batch}
 
         def rewind(self) -> None:
-            self._it = iter(calib.batches())
+            self.set_range(0, len(self._batches))
 
     return FrameReader()
 
@@ -112,7 +120,11 @@ def quantize_int8(fp32_path: str | Path, out_path: str | Path, calib: CalibSet,
     extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
              "CalibMovingAverage": False, "CalibPercentile": options.percentile,
              # TensorRT fuses Q/DQ into conv; a bias left float keeps it exact
-             "QuantizeBias": not symmetric}
+             "QuantizeBias": not symmetric,
+             # one frame per calibration pass: the histogram calibrators otherwise hold every
+             # activation of every frame until the end (drn on 35 frames: >24 GB; fast-drops 3.5 GB,
+             # now 0.6 GB), and pass by pass they merge into the same ranges (±0.01 dB)
+             "CalibStridedMinMax": 1}
     with tempfile.TemporaryDirectory(prefix="streamer-int8-") as tmp:
         pre = Path(tmp) / "pre.onnx"
         try:

@@ -36,6 +36,14 @@ def _metadata(path: str | Path) -> dict[str, str]:
         return {}
 
 
+def _readable(path: str | Path) -> bool:
+    try:
+        with safe_open(str(path), "pt"):
+            return True
+    except (SafetensorError, OSError, ValueError):
+        return False
+
+
 def weights_arch(path: str | Path) -> dict[str, Any]:
     """Architecture options stored with the weights (``model_kwargs`` of the training run), e.g.
     ``{"c1": 16, "c2": 24, "c3": 32}``; empty for files without them or unreadable ones (the
@@ -61,7 +69,11 @@ def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     is, else its file name (``fast.safetensors``)."""
     from streamer.models.registry import get_spec
 
+    if arch is None and not Path(path).is_file():  # say so, not "the file does not say which model"
+        raise WeightsError(f"{path}: weights file not found; train or export it first")
     name = arch or weights_model(path)
+    if name is None and not _readable(path):
+        raise WeightsError(f"{path}: not a readable safetensors file")
     if name is None:
         try:
             return get_spec(Path(path).stem)
