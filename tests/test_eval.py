@@ -111,7 +111,7 @@ def test_eval_on_a_deployment_runtime_matches_torch(photos: Path, fast_weights: 
 
 
 def test_unknown_backend_is_refused(photos: Path) -> None:
-    with pytest.raises(ConfigError, match="eval backend 'tensorrt' is not wired"):
+    with pytest.raises(ConfigError, match="eval backend 'tensorrt': choose one of torch, onnxruntime, openvino"):
         run_eval(EvalRequest(clean=photos, corruption="dirt", backend="tensorrt"))
 
 
