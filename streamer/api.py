@@ -151,6 +151,17 @@ def _restore_video(path: Path, out: Path, restorer: Callable, on_progress: Progr
     return result.frames_out
 
 
+def _clash(path: Path, out: Path, claimed: dict[Path, Path]) -> str | None:
+    """Why ``path`` must not be written to ``out`` (it is the input itself, or an earlier input of
+    this call already writes it), else None."""
+    if out.resolve() == path.resolve():
+        return f"{out}: the output would replace its input; restore into another folder"
+    if out.resolve() in claimed:
+        return (f"{out}: {claimed[out.resolve()]} already writes this name in this run; restore "
+                "same-named files into separate folders")
+    return None
+
+
 def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast",
             backend: str = "torch", device: str = "cpu", *, arch: str | None = None,
             threads: int = 0, tile: int = 0, overlap: int = 32, int8: bool | str = False,
@@ -169,6 +180,7 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
     except OSError as exc:
         raise SinkError(f"{outdir}: cannot create output folder ({exc.strerror})") from exc
     results: list[RestoreResult] = []
+    claimed: dict[Path, Path] = {}  # output -> the input writing it: nothing is overwritten
     with Cleaner(model, backend, device, arch=arch, threads=threads, int8=int8, tile=tile,
                  overlap=overlap) as cleaner:
         for item in inputs:
@@ -176,6 +188,11 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
             is_image = path.suffix.lower() in IMAGE_SUFFIXES
             out = outdir / f"{path.stem}{'.png' if is_image else '.mp4'}"
             progress = (lambda n, total, p=path: on_progress(p, n, total)) if on_progress else None
+            clash = _clash(path, out, claimed)
+            if clash:
+                results.append(RestoreResult(path, None, error=clash))
+                continue
+            claimed[out.resolve()] = path
             try:
                 frames = (_restore_image(path, out, cleaner) if is_image
                           else _restore_video(path, out, cleaner.restorer, progress))

@@ -45,3 +45,16 @@ def test_bench_latency_section(fast_weights: Path, capsys: pytest.CaptureFixture
     lat = json.loads(capsys.readouterr().out)["view_latency"]
     assert lat["frames_received"] > 0 and lat["frames_received"] <= lat["frames_sent"]
     assert 0 < lat["latency_ms_median"] <= lat["latency_ms_p95"]
+
+
+def test_bench_text_says_which_precision_ran(fast_weights: Path, tmp_path: Path, monkeypatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """An INT8 run and an fp32 run must not print the same header (they differ 1.5-2x in speed)."""
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path))
+    common = ["bench", "--model", str(fast_weights), "--arch", "fast", "--size", "96x64", "--frames", "2",
+              "--threads", "1", "--backend", "onnxruntime"]
+    assert main(common) == 0
+    fp32 = capsys.readouterr().out.splitlines()[0]
+    assert main([*common, "--int8"]) == 0
+    int8 = capsys.readouterr().out.splitlines()[0]
+    assert "onnxruntime/cpu INT8," in int8 and "INT8" not in fp32 and "onnxruntime/cpu," in fp32

@@ -57,6 +57,22 @@ def test_bad_inputs_are_reported_and_skipped(clips: dict[str, Path], fast_weight
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["small.mp4"]  # no leftovers
 
 
+def test_nothing_is_overwritten_by_a_later_input_or_the_output_itself(fast_weights: Path, tmp_path: Path) -> None:
+    """Same-named photos from two folders, and a PNG restored into its own folder: the first
+    keeps its output, the others are refused with the reason, the input stays as it was."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    first, second = _images(a)[0], _images(b)[0]  # both rgb.png
+    cv2.imwrite(str(second), np.zeros((40, 52, 3), np.uint8))
+    results = restore([first, second], tmp_path / "out", str(fast_weights), threads=1)
+    assert [r.ok for r in results] == [True, False]
+    assert "already writes this name" in results[1].error and str(first) in results[1].error
+    assert cv2.imread(str(tmp_path / "out" / "rgb.png")).std() > 10  # the first photo's, not zeros
+    before = first.read_bytes()
+    (only,) = restore([first], a, str(fast_weights), threads=1)
+    assert not only.ok and "would replace its input" in only.error and first.read_bytes() == before
+
+
 def test_cli_exit_code_and_one_line_errors(clips: dict[str, Path], fast_weights: Path, tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     fake = tmp_path / "fake.mp4"

@@ -71,7 +71,8 @@ def run_streams(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"{report['model']} on {report['backend']}/{report['device']}, {report['clip']['size']}, "
+    precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
+    print(f"{report['model']} on {report['backend']}/{report['device']}{precision}, {report['clip']['size']}, "
           f"{report['clip']['frames']} frames per camera, {report['host']['cpu_count']} CPUs")
     print(f"{'streams':>7} {'batch':>5} {'total fps':>9} {'per cam':>8} {'lat p50':>8} {'lat p95':>8} {'frames/call':>11}")
     for r in report["streams"]["results"]:
@@ -101,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     isa = report["host"].get("cpu_isa") or ["?"]
-    print(f"{report['model']} on {report['backend']}/{report['device']}, {report['clip']['size']}, "
+    precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
+    print(f"{report['model']} on {report['backend']}/{report['device']}{precision}, {report['clip']['size']}, "
           f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs ({isa[0]})")
     for name, r in report["runs"].items():
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())
