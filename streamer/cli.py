@@ -17,6 +17,7 @@ from streamer import __version__
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
+GLOBAL_FLAGS = {"--debug": "debug", "-q": "quiet", "--quiet": "quiet"}  # also taken after the command
 COMMANDS = ("run", "restore", "models", "info", "bench", "synth", "train", "eval", "eval_signs", "compare", "export", "calib", "cluster")
 
 
@@ -42,7 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    for flag in [a for a in extra if a in GLOBAL_FLAGS]:  # `streamer run … --debug` works too
+        extra.remove(flag)
+        setattr(args, GLOBAL_FLAGS[flag], True)
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")

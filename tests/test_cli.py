@@ -43,3 +43,17 @@ def test_python_dash_m_runs_the_cli():
     """`python -m streamer` where pip's scripts folder is not on PATH (JetPack images)."""
     done = subprocess.run([sys.executable, "-m", "streamer", "--version"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"streamer {streamer.__version__}"
+
+
+def test_debug_after_the_command_shows_the_traceback(tmp_path, capsys):
+    """Errors say "--debug shows the traceback"; users add it at the end of the line they ran."""
+    from streamer.errors import ConfigError
+
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["run", "--config", missing]) == 1
+    assert "cannot read config" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="cannot read config"):
+        main(["run", "--config", missing, "--debug"])
+    with pytest.raises(SystemExit):
+        main(["run", "--config", missing, "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

@@ -8,6 +8,13 @@ INT8_HELP = "onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached
 ARCH_HELP = "architecture of a .safetensors --model path that does not name it (files from `streamer train` do)"
 
 
+def add_backend_args(p: argparse.ArgumentParser, backend: str | None = None, device: str | None = None) -> None:
+    """`--backend` and `--device`, alike in every command that runs a model (None: the config decides)."""
+    p.add_argument("--backend", default=backend, choices=("torch", "onnxruntime", "openvino", "tensorrt"),
+                   help="inference engine: torch, onnxruntime, openvino (CPU, the fastest here), tensorrt (an engine file)")
+    p.add_argument("--device", default=device, choices=("cpu", "cuda"), help="where torch runs (cpu or cuda)")
+
+
 def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bool | None = False) -> None:
     """`--int8` and `--int8-all` into one ``int8`` (default, True or "all"), alike in every command
     that runs a model; `streamer run` passes ``default=None`` (not given: the YAML decides)."""

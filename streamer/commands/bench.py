@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from streamer.commands import ARCH_HELP, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure fps and per-stage time of the pipeline")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    add_backend_args(p, "torch", "cpu")
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     p.add_argument("--frames", type=int, default=60, help="frames per measured run")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 
-from streamer.commands import ARCH_HELP, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,8 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "out/{camera}.mkv, rtsp://…/{camera}, null (the web view is per process: not here)")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
-    p.add_argument("--device", choices=("cpu", "cuda"))
+    add_backend_args(p)
     p.add_argument("--threads", type=int, help="network CPU threads per actor (0 = all cores)")
     add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")

@@ -7,18 +7,19 @@ import signal
 import sys
 from typing import Any
 
-from streamer.commands import ARCH_HELP, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="clean a camera stream or video file (see configs/)")
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/demo.yaml")
     p.add_argument("--source", help="override source.url: a file, rtsp://… or /dev/videoN")
-    p.add_argument("--sink", action="append", help="override sinks (repeatable): .mp4/.mkv, rtsp://…, null")
+    p.add_argument("--sink", action="append",
+                   help="replace the config's sinks (repeat for several): out/x.mp4|.mkv, rtsp://… (push), "
+                        "rtsp-serve://127.0.0.1:8554/name (serve), view or view://host:port (web view), null")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
-    p.add_argument("--backend", choices=("torch", "onnxruntime", "openvino", "tensorrt"))
-    p.add_argument("--device", choices=("cpu", "cuda"))
+    add_backend_args(p)
     p.add_argument("--threads", type=int, help="network CPU threads (0 = all cores)")
     add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop after this many frames")
