@@ -64,3 +64,12 @@ def test_bad_files_are_one_line_errors(tmp_path: Path, content: bytes | None, ma
 def test_unknown_scheme_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unsupported scheme 'http'"):
         open_source("http://example.invalid/cam")
+
+
+def test_a_relative_path_not_found_says_where_it_was_looked_for(tmp_path, monkeypatch) -> None:
+    """`source: assets/demo.mp4` in a config run from another folder: the message names the folder."""
+    from streamer.sources.file import probe
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceError, match=rf"assets/demo\.mp4: file not found \(looked in {tmp_path}"):
+        probe("assets/demo.mp4")

@@ -34,8 +34,9 @@ class VideoInfo:
 def probe(path: str | Path) -> VideoInfo:
     """Open ``path`` once to check it is a video and read its geometry and timing."""
     path = Path(path)
-    if not path.is_file():
-        raise SourceError(f"{path}: file not found")
+    if not path.is_file():  # config paths are relative to where streamer runs, not to the config
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()}: relative paths start from there)"
+        raise SourceError(f"{path}: file not found{where}")
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: file is empty (0 bytes)")
     try:
