@@ -114,11 +114,12 @@ class LiveSource:
                 raise SourceError(f"{redact(self.url)}: cannot open {self.kind} ({error}); check the "
                                   "address and that it is on, or set source.reconnect.retry_first_connect")
             delay = backoff.next_delay_s()
+            state = "lost" if ever_up else "not reached yet"  # retry_first_connect: never up so far
             if delay is None:
-                raise SourceError(f"{redact(self.url)}: {self.kind} lost ({error}); gave up after "
+                raise SourceError(f"{redact(self.url)}: {self.kind} {state} ({error}); gave up after "
                                   f"{self.reconnect.max_attempts} attempts (source.reconnect.max_attempts)")
-            log.warning("%s: %s lost (%s); reconnect in %.1f s, attempt %d", self.name, self.kind,
-                        error, delay, backoff.attempt)
+            log.warning("%s: %s %s at %s (%s); retry in %.1f s, attempt %d", self.name, self.kind, state,
+                        redact(self.url), error, delay, backoff.attempt)
             if self._closed.wait(delay):
                 return
 
