@@ -25,15 +25,21 @@ OV_MISSING = "OpenVINO backend needs the openvino extra: pip install 'streamer[o
 _NOT_OURS = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
 
 
-def _onnx_multiple(model: bytes | str | Path) -> int | None:
-    """The ``multiple`` our exporter writes into the ONNX metadata, if any."""
+def _onnx_proto(model: bytes | str | Path, label: str):
+    """The ONNX graph, read by onnx first: OpenVINO given a broken file tries its other frontends
+    and prints their (TensorFlow, absl) complaints before its own one-line reason."""
     import onnx
 
     try:
-        proto = (onnx.load_from_string(model) if isinstance(model, bytes)
-                 else onnx.load(str(model), load_external_data=False))
-    except Exception:  # unreadable files are reported by OpenVINO below, with its reason
-        return None
+        return (onnx.load_from_string(model) if isinstance(model, bytes)
+                else onnx.load(str(model), load_external_data=False))
+    except Exception as exc:  # DecodeError, OSError, ValueError: all mean "not this file"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise EngineError(f"{label}: not a readable ONNX file ({reason}); re-export the model") from exc
+
+
+def _onnx_multiple(proto) -> int | None:
+    """The ``multiple`` our exporter writes into the ONNX metadata, if any."""
     meta = {p.key: p.value for p in proto.metadata_props}
     return int(meta["multiple"]) if meta.get("multiple", "").isdigit() else None
 
@@ -111,6 +117,7 @@ class OpenVinoBackend:
         self.label = label or (str(model) if not isinstance(model, bytes) else "model")
         if not isinstance(model, bytes) and not Path(model).is_file():
             raise EngineError(f"{model}: ONNX file not found; export it with `streamer export`")
+        proto = _onnx_proto(model, self.label)
         try:
             self.model = self.core.read_model(model if isinstance(model, bytes) else str(model))
         except Exception as exc:  # OpenVINO raises RuntimeError with multi-line reports
@@ -125,7 +132,7 @@ class OpenVinoBackend:
             raise EngineError(f"{self.label}: input has shape {shape}, expected N×3×H×W; {_NOT_OURS}")
         self.input_hw = (tuple(d.get_length() for d in (shape[2], shape[3]))
                          if shape[2].is_static and shape[3].is_static else None)
-        self.multiple = _onnx_multiple(model) or multiple
+        self.multiple = _onnx_multiple(proto) or multiple
         self.uint8_io = True  # FrameRestorer hands it uint8 frames (unless it tiles)
         self.inflight = max(1, int(inflight))
         # decode and encode threads share the cores: do not pin ours. f32: on CPUs with bf16
