@@ -151,13 +151,13 @@ def _restore_video(path: Path, out: Path, restorer: Callable, on_progress: Progr
     return result.frames_out
 
 
-def _clash(path: Path, out: Path, claimed: dict[Path, Path]) -> str | None:
-    """Why ``path`` must not be written to ``out`` (it is the input itself, or an earlier input of
-    this call already writes it), else None."""
-    if out.resolve() == path.resolve():
-        return f"{out}: the output would replace its input; restore into another folder"
-    if out.resolve() in claimed:
-        return (f"{out}: {claimed[out.resolve()]} already writes this name in this run; restore "
+def _clash(path: Path, target: Path, claimed: dict[Path, Path]) -> str | None:
+    """Why ``path`` must not be written to ``target`` (its output, resolved): it is the input
+    itself, or an earlier input of this call already writes it; else None."""
+    if target == path.resolve():
+        return f"{target}: the output would replace its input; restore into another folder"
+    if target in claimed:
+        return (f"{target}: {claimed[target]} already writes this name in this run; restore "
                 "same-named files into separate folders")
     return None
 
@@ -188,11 +188,12 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
             is_image = path.suffix.lower() in IMAGE_SUFFIXES
             out = outdir / f"{path.stem}{'.png' if is_image else '.mp4'}"
             progress = (lambda n, total, p=path: on_progress(p, n, total)) if on_progress else None
-            clash = _clash(path, out, claimed)
+            target = out.resolve()
+            clash = _clash(path, target, claimed)
             if clash:
                 results.append(RestoreResult(path, None, error=clash))
                 continue
-            claimed[out.resolve()] = path
+            claimed[target] = path
             try:
                 frames = (_restore_image(path, out, cleaner) if is_image
                           else _restore_video(path, out, cleaner.restorer, progress))

@@ -17,7 +17,6 @@ from streamer import __version__
 from streamer.errors import StreamerError
 
 # one module per subcommand, imported by name (no directory scan)
-GLOBAL_FLAGS = {"--debug": "debug", "-q": "quiet", "--quiet": "quiet"}  # also taken after the command
 COMMANDS = ("run", "restore", "models", "info", "bench", "synth", "train", "eval", "eval_signs", "compare", "export", "calib", "cluster")
 
 
@@ -27,8 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Remove dirt, raindrops and rain streaks from camera video in real time.",
     )
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    _add_global_flags(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         try:
@@ -38,17 +36,19 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.add_parser(sub)
+    for command in sub.choices.values():  # `streamer run … --debug` works too
+        _add_global_flags(command, default=argparse.SUPPRESS)  # unset: the top level's value stands
     return parser
+
+
+def _add_global_flags(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument("--debug", action="store_true", default=default, help="show tracebacks and debug logs")
+    p.add_argument("-q", "--quiet", action="store_true", default=default, help="warnings and errors only")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    for flag in [a for a in extra if a in GLOBAL_FLAGS]:  # `streamer run … --debug` works too
-        extra.remove(flag)
-        setattr(args, GLOBAL_FLAGS[flag], True)
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")

@@ -408,10 +408,13 @@ class RunConfig(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _site_needs_no_source(cls, value: Any) -> Any:
-        if isinstance(value, dict) and value.get("cameras") and "source" not in value:
+    def _short_forms_and_sites(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        value = _expand_short_forms(value)
+        if value.get("cameras") and "source" not in value:
             return {**value, "source": None}  # otherwise `source` stays required
-        return _expand_short_forms(value) if isinstance(value, dict) else value
+        return value
 
     @model_validator(mode="after")
     def _one_camera_or_a_site(self) -> "RunConfig":

@@ -126,6 +126,10 @@ def test_short_forms_take_command_line_options(tmp_path: Path) -> None:
     assert (cfg.source.url, cfg.model.name, cfg.model.arch, cfg.backend.kind) == (
         "assets/demo.mp4", "fast-drops", "fast", "openvino")
     assert load_config(RunConfig, path).model.name == "fast-drops"
+    site = tmp_path / "site.yaml"  # a site (cameras:, no source:) takes the short form too
+    site.write_text("model: fast-drops\ncameras:\n  - {name: a, source: a.mp4}\n")
+    assert load_config(RunConfig, site, {"model": {"name": None, "arch": None}}).model.name == "fast-drops"
+    assert load_config(RunConfig, site).model.name == "fast-drops"
 
 
 @pytest.mark.parametrize("text, msg", [

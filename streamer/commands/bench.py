@@ -8,6 +8,12 @@ import json
 from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 
 
+def _engine(report: dict) -> str:
+    """The header's "fast on openvino/cpu INT8": INT8 and fp32 runs differ 1.5-2x, so must it."""
+    precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
+    return f"{report['model']} on {report['backend']}/{report['device']}{precision}"
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure fps and per-stage time of the pipeline")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX/engine path")
@@ -70,8 +76,7 @@ def run_streams(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
-    print(f"{report['model']} on {report['backend']}/{report['device']}{precision}, {report['clip']['size']}, "
+    print(f"{_engine(report)}, {report['clip']['size']}, "
           f"{report['clip']['frames']} frames per camera, {report['host']['cpu_count']} CPUs")
     print(f"{'streams':>7} {'batch':>5} {'total fps':>9} {'per cam':>8} {'lat p50':>8} {'lat p95':>8} {'frames/call':>11}")
     for r in report["streams"]["results"]:
@@ -101,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
         return 0
     isa = report["host"].get("cpu_isa") or ["?"]
-    precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
-    print(f"{report['model']} on {report['backend']}/{report['device']}{precision}, {report['clip']['size']}, "
+    print(f"{_engine(report)}, {report['clip']['size']}, "
           f"{report['clip']['frames']} frames, {report['host']['cpu_count']} CPUs ({isa[0]})")
     for name, r in report["runs"].items():
         stages = "  ".join(f"{k} {v:.1f}" for k, v in r["stage_ms"].items())

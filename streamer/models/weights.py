@@ -27,41 +27,36 @@ ARCH_KEY = "arch"  # safetensors metadata: the architecture options the tensors 
 MODEL_KEY = "model"  # safetensors metadata: the registered model the tensors belong to
 
 
-def _metadata(path: str | Path) -> dict[str, str]:
-    """The safetensors header's metadata; empty for unreadable files (the loader says why)."""
+def _metadata(path: str | Path) -> dict[str, str] | None:
+    """The safetensors header's metadata; None for unreadable files (the loader says why)."""
     try:
         with safe_open(str(path), "pt") as f:
             return f.metadata() or {}
     except (SafetensorError, OSError, ValueError):
-        return {}
-
-
-def _readable(path: str | Path) -> bool:
-    try:
-        with safe_open(str(path), "pt"):
-            return True
-    except (SafetensorError, OSError, ValueError):
-        return False
+        return None
 
 
 def weights_arch(path: str | Path) -> dict[str, Any]:
     """Architecture options stored with the weights (``model_kwargs`` of the training run), e.g.
     ``{"c1": 16, "c2": 24, "c3": 32}``; empty for files without them or unreadable ones (the
     loader then says what is wrong)."""
-    meta = _metadata(path)
+    meta = _metadata(path) or {}
     if ARCH_KEY in meta:
         return json.loads(meta[ARCH_KEY])
     card = json.loads(meta.get("card", "{}"))  # final.safetensors of older runs
     return card.get("config", {}).get("model_kwargs", {})
 
 
-def weights_model(path: str | Path) -> str | None:
-    """The registered model a weights file was trained as (``runs/mine/best.safetensors`` ->
-    ``fast``), from its metadata or its training card; None when the file does not say."""
-    meta = _metadata(path)
+def _model_named(meta: dict[str, str]) -> str | None:
     if meta.get(MODEL_KEY):
         return meta[MODEL_KEY]
     return json.loads(meta.get("card", "{}")).get("model")
+
+
+def weights_model(path: str | Path) -> str | None:
+    """The registered model a weights file was trained as (``runs/mine/best.safetensors`` ->
+    ``fast``), from its metadata or its training card; None when the file does not say."""
+    return _model_named(_metadata(path) or {})
 
 
 def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
@@ -69,11 +64,14 @@ def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     is, else its file name (``fast.safetensors``)."""
     from streamer.models.registry import get_spec
 
-    if arch is None and not Path(path).is_file():  # say so, not "the file does not say which model"
-        raise WeightsError(f"{path}: weights file not found; train or export it first")
-    name = arch or weights_model(path)
-    if name is None and not _readable(path):
-        raise WeightsError(f"{path}: not a readable safetensors file")
+    name = arch
+    if name is None:  # a missing or broken file says so, not "the file does not say which model"
+        if not Path(path).is_file():
+            raise WeightsError(f"{path}: weights file not found; train or export it first")
+        meta = _metadata(path)
+        if meta is None:
+            raise WeightsError(f"{path}: not a readable safetensors file")
+        name = _model_named(meta)
     if name is None:
         try:
             return get_spec(Path(path).stem)
