@@ -224,6 +224,12 @@ class SourceConfig(Strict):
     reconnect: ReconnectConfig = ReconnectConfig()
     """Backoff for live sources."""
 
+    @property
+    def finite(self) -> bool:
+        """Whether it ends by itself (a file that does not loop): a job stopped before that end
+        left a partial output, which the CLI's exit status says (130)."""
+        return "://" not in self.url and not self.url.startswith("/dev/") and not self.loop
+
 
 class SinkConfig(Strict):
     """One output. In YAML a plain string is accepted as `{url: that string}`."""

@@ -1,4 +1,5 @@
-"""Durable output with a real `streamer` process: Ctrl-C and `kill` finish the file (exit 0),
+"""Durable output with a real `streamer` process: Ctrl-C and `kill` finish the file (exit 0 for a
+camera-like source, 130 for a file job cut short),
 `kill -9` leaves a file that decodes up to its last fragment, and a killed `streamer restore`
 never leaves a half-written file under a final name."""
 
@@ -23,9 +24,9 @@ def _wait(cond, timeout_s: float = 60.0) -> bool:
     return wait_until(cond, timeout_s)  # real processes start slowly on 2 cores
 
 
-def _start_run(tmp_path: Path, clip: Path, weights: Path, out: Path) -> subprocess.Popen[str]:
+def _start_run(tmp_path: Path, clip: Path, weights: Path, out: Path, *, loop: bool = True) -> subprocess.Popen[str]:
     cfg = tmp_path / "cam.yaml"
-    cfg.write_text(f"source: {{url: {clip}, loop: true, realtime: true}}\n"
+    cfg.write_text(f"source: {{url: {clip}, loop: {str(loop).lower()}, realtime: true}}\n"
                    f"sinks: [{out}]\nmodel: {{name: {weights}, arch: fast}}\n"
                    "backend: {threads: 1}\nencoder: {keyframe_s: 0.3, preset: ultrafast}\n")
     return subprocess.Popen([*CLI, "run", "--config", str(cfg), "--no-progress"],
@@ -58,6 +59,21 @@ def test_ctrl_c_flushes_every_frame_and_exits_0(clips: dict[str, Path], fast_wei
     times, size, _ = read_video(out)
     assert len(times) == written and size == (96, 64)  # the encoder was flushed: nothing lost
     assert all(b > a for a, b in zip(times, times[1:]))
+
+
+def test_ctrl_c_on_a_file_job_exits_130_with_a_playable_partial_output(fast_weights: Path,
+                                                                      tmp_path: Path) -> None:
+    """A file that would have ended by itself, stopped early: the output is complete up to there,
+    and the exit status tells a script it is not the whole file."""
+    clip = make_clip(tmp_path / "long.mp4", frames=600)  # 60 s at its own pace: Ctrl-C comes first
+    out = tmp_path / "out.mp4"
+    proc = _start_run(tmp_path, clip, fast_weights, out, loop=False)
+    stdout, stderr = _ctrl_c(proc, out)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "partial output" in stdout
+    written = int(re.match(r"(\d+) frames", stdout).group(1))
+    times, _, _ = read_video(out)
+    assert 0 < len(times) == written < 600
 
 
 def test_sigkill_leaves_a_file_that_decodes_to_its_last_fragment(clips: dict[str, Path],

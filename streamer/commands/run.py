@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
     outs = ", ".join(s.url for s in cfg.sinks)
-    note = " (interrupted)" if result.interrupted else ""
+    note = ""
+    if result.interrupted:
+        note = " (interrupted before the end: partial output)" if _has_an_end(cfg) else " (interrupted)"
     cameras = getattr(result, "cameras", {})  # a `cameras:` site: one line per camera too
     if cameras:
         outs = f"{len(cameras)} cameras"
@@ -75,4 +77,14 @@ def run(args: argparse.Namespace) -> int:
               f"reconnects {cam.reconnects}, {state}")
     if cameras and result.batches:
         print(f"{result.batches} batches, {result.batched_frames / result.batches:.2f} frames per batch")
-    return 1 if any(cam.error for cam in cameras.values()) else 0
+    if any(cam.error for cam in cameras.values()):
+        return 1
+    return 130 if result.interrupted and _has_an_end(cfg) else 0
+
+
+def _has_an_end(cfg: Any) -> bool:
+    """A job with a file that would have ended by itself: stopped early, its output is partial and
+    the exit status says so (130, as for any command cut short by Ctrl-C). Cameras and looping
+    files only ever stop that way, so for them Ctrl-C is the normal end (0)."""
+    sources = [cfg.source] if cfg.source is not None else [cam.source for cam in cfg.cameras]
+    return any(src.finite for src in sources)
