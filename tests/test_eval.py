@@ -110,6 +110,36 @@ def test_eval_on_a_deployment_runtime_matches_torch(photos: Path, fast_weights: 
         run_eval(EvalRequest(**common, int8=True))
 
 
+def test_model_files_are_scored_as_given(photos: Path, fast_weights: Path, tmp_path: Path) -> None:
+    """`--model FILE`: weights and an exported ONNX give the registered model's numbers, row by
+    row in the order given, each file's hash in the record; an engine or a missing file is a
+    one-line error before any photo is read."""
+    from streamer.export import export
+    from streamer.export.formats import ExportRequest
+
+    onnx = tmp_path / "fast.onnx"
+    export(ExportRequest(model="fast", format="onnx", precision="fp32", output=onnx, weights=fast_weights))
+    common = dict(clean=photos, corruption="dirt", split="all", limit=2, baselines=False)
+    named = run_eval(EvalRequest(**common, models=("fast",), weights={"fast": fast_weights}))
+    files = run_eval(EvalRequest(**common, models=(str(onnx), str(fast_weights)), backend="onnxruntime"))
+    by_file = {r["method"]: r for r in files["rows"]}
+    reference = next(r for r in named["rows"] if r["method"] == "fast")["psnr_mean"]
+    assert [r["method"] for r in files["rows"]] == ["input (corrupted)", str(onnx), str(fast_weights)]
+    for path in (onnx, fast_weights):
+        assert abs(by_file[str(path)]["psnr_mean"] - reference) < 0.05
+    assert files["models"][str(onnx)]["weights"] == str(onnx)
+    torch_rows = run_eval(EvalRequest(**common, models=(str(fast_weights),)))["rows"]
+    assert abs(torch_rows[1]["psnr_mean"] - reference) < 1e-6  # the torch path reads the file too
+    with pytest.raises(ConfigError, match="an ONNX file needs --backend onnxruntime or openvino"):
+        run_eval(EvalRequest(**common, models=(str(onnx),)))
+    with pytest.raises(ConfigError, match="file not found"):
+        run_eval(EvalRequest(**common, models=(str(tmp_path / "nope.onnx"),)))
+    engine = tmp_path / "fast.engine"
+    engine.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="score the ONNX the engine was built from"):
+        run_eval(EvalRequest(**common, models=(str(engine),)))
+
+
 def test_unknown_backend_is_refused(photos: Path) -> None:
     with pytest.raises(ConfigError, match="eval backend 'tensorrt': choose one of torch, onnxruntime, openvino"):
         run_eval(EvalRequest(clean=photos, corruption="dirt", backend="tensorrt"))

@@ -32,7 +32,9 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
                    help="synthetic corruption" + ("; none = only restore the clean photos (how much a "
                                                   "model changes clean frames)" if clean_only else ""))
     p.add_argument("--model", action="append", default=[], metavar="NAME",
-                   help="registered model (repeat for several); see `streamer models`")
+                   help="registered model, or a file: trained .safetensors, or an exported .onnx "
+                        "(with --backend onnxruntime/openvino; e.g. the INT8 file you will ship); "
+                        "repeat for several; see `streamer models`")
     p.add_argument("--weights", action="append", default=[], metavar="NAME=PATH",
                    help="use these weights for model NAME instead of the shipped ones")
     p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),

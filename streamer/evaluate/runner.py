@@ -107,14 +107,36 @@ def _scores(result: np.ndarray, reference: np.ndarray) -> tuple[float, float, fl
     return psnr_db(result, reference), ssim(result, reference), uqi(result, reference)
 
 
+def model_file(entry: str) -> Path | None:
+    """A ``--model`` given as a file (trained weights, or an exported ONNX such as an INT8 one to
+    check before shipping it), or None for a registered name."""
+    path = Path(entry)
+    if path.suffix not in {".safetensors", ".onnx", ".engine"}:
+        return None
+    if not path.is_file():
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
+        raise ConfigError(f"--model {entry}: file not found{where}")
+    if path.suffix == ".engine":
+        raise ConfigError(f"--model {entry}: eval runs on the CPU backends, not TensorRT; score the ONNX "
+                          "the engine was built from (`--model FILE.onnx --backend onnxruntime`), and "
+                          "time the engine with `streamer bench --backend tensorrt`")
+    return path
+
+
+def _weights_of(name: str, req: EvalRequest) -> Path | None:
+    """The file a row was computed with: the model file itself, an override, or the shipped one."""
+    return model_file(name) or req.weights.get(name) or get_spec(name).weights_path
+
+
 def _backend_method(name: str, req: EvalRequest) -> Callable[[np.ndarray], np.ndarray]:
     """The model on a deployment runtime (float frames in, as torch gets them)."""
     from streamer.backends import open_backend
     from streamer.preprocess.tiles import run_padded
 
     weights = req.weights.get(name)
-    backend = open_backend(str(weights) if weights else name, req.backend, arch=name,
-                           threads=req.threads, int8=req.int8)
+    is_file = model_file(name) is not None  # the file names its own architecture
+    backend = open_backend(str(weights) if weights and not is_file else name, req.backend,
+                           arch=None if is_file else name, threads=req.threads, int8=req.int8)
 
     def restore(img: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(img.transpose(2, 0, 1)[None], dtype=np.float32)
@@ -133,9 +155,14 @@ def model_restorers(req: EvalRequest) -> dict[str, Callable[[np.ndarray], np.nda
     torch.set_num_threads(req.threads)
     if req.backend != "torch":
         return {name: _backend_method(name, req) for name in req.models}
-    models = {name: load_model(name, req.weights.get(name)) for name in req.models}
-    return {name: (lambda img, net=net, m=spec.multiple: restore_image(net, img, m))
-            for name, (net, spec) in models.items()}
+    restorers = {}
+    for name in req.models:  # in the order given: the table's rows
+        if model_file(name) is not None:
+            restorers[name] = _backend_method(name, req)
+            continue
+        net, spec = load_model(name, req.weights.get(name))
+        restorers[name] = lambda img, net=net, m=spec.multiple: restore_image(net, img, m)
+    return restorers
 
 
 def _inputs(req: EvalRequest, files: list[Path]):
@@ -203,8 +230,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
         "corruption": req.corruption, "heavy": req.heavy, "seed": req.seed, "split": req.split,
         "crop": req.crop, "crops": req.crops, "frame_px": req.frame_px, "int8": req.int8, "backend": req.backend, "n_images": len(files),
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
-                   for name in req.models
-                   if (p := req.weights.get(name) or get_spec(name).weights_path) is not None},
+                   for name in req.models if (p := _weights_of(name, req)) is not None},
         "rows": summarize(scores) if scores else [],
         "clean_rows": summarize_clean(clean_scores) if clean_scores else [],
         "ms_per_image": {m: 1000.0 * s / max(1, len(per_image)) for m, s in seconds.items()},
