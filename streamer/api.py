@@ -55,7 +55,7 @@ def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event 
                                arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16,
                                int8=cfg.backend.int8, calib=cfg.backend.calib, inflight=cfg.backend.inflight)
         fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
-        for sink_cfg in cfg.sinks:
+        for sink_cfg in cfg.camera_list()[0].sinks:  # `{camera}` filled in
             sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,
                                    fps=fps, stats=stats, segment_s=sink_cfg.segment_s, keep=sink_cfg.keep))
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,

@@ -436,17 +436,22 @@ class RunConfig(Strict):
     def camera_list(self) -> list[CameraConfig]:
         """Every camera with site defaults filled in; a `source:` config is one camera."""
         if self.source is not None:
-            return [CameraConfig(name=self.source.name, source=self.source, sinks=list(self.sinks),
+            return [CameraConfig(name=self.source.name, source=self.source,
+                                 sinks=_named(self.sinks, self.source.name),
                                  model=self.model, preprocess=self.preprocess)]
         out = []
         shared = list(self.sinks) if "sinks" in self.model_fields_set else []
         for cam in self.cameras:
-            sinks = [*cam.sinks, *(s.model_copy(update={"url": s.url.replace("{camera}", cam.name)})
-                                   for s in shared)] or [SinkConfig(url="null")]
+            sinks = _named([*cam.sinks, *shared], cam.name) or [SinkConfig(url="null")]
             out.append(cam.model_copy(update={
                 "source": cam.source.model_copy(update={"name": cam.name}), "sinks": sinks,
                 "model": cam.model or self.model, "preprocess": cam.preprocess or self.preprocess}))
         return out
+
+
+def _named(sinks: list[SinkConfig], camera: str) -> list[SinkConfig]:
+    """``{camera}`` in each sink's URL filled in with the camera's name."""
+    return [s.model_copy(update={"url": s.url.replace("{camera}", camera)}) for s in sinks]
 
 
 SHORT_FORMS = {"source": "url", "model": "name"}  # `source: a.mp4` = `source: {url: a.mp4}` (run configs)

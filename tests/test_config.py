@@ -143,3 +143,14 @@ def test_train_loss_combinations_are_checked(tmp_path: Path, text: str, msg: str
     path.write_text(text)
     with pytest.raises(ConfigError, match=msg):
         load_config(TrainConfig, path)
+
+
+def test_camera_in_sink_paths_is_filled_in_for_every_kind_of_sink() -> None:
+    """One camera's sinks, a site camera's own sinks and the site-wide ones alike."""
+    one = RunConfig.model_validate({"source": {"url": "a.mp4", "name": "front"}, "sinks": ["out/{camera}.mp4"]})
+    assert [s.url for s in one.camera_list()[0].sinks] == ["out/front.mp4"]
+    site = RunConfig.model_validate({"cameras": [{"name": "a", "source": "a.mp4", "sinks": ["out/{camera}-own.mkv"]},
+                                                 {"name": "b", "source": "b.mp4"}],
+                                     "sinks": ["out/{camera}.mp4"]})
+    assert [[s.url for s in cam.sinks] for cam in site.camera_list()] == [
+        ["out/a-own.mkv", "out/a.mp4"], ["out/b.mp4"]]

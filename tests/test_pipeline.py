@@ -19,10 +19,11 @@ from streamer.stats import STAGES
 
 
 def test_demo_clip_end_to_end(fast_weights: Path, tmp_path: Path) -> None:
-    """The real path on the bundled clip: every frame out, same timing, both outputs decode."""
+    """The real path on the bundled clip: every frame out, same timing, both outputs decode;
+    `{camera}` in a path is the source's name."""
     cfg = RunConfig.model_validate({
         "source": {"url": str(DEMO_CLIP), "name": "demo"},
-        "sinks": [str(tmp_path / "demo.mp4"), {"url": str(tmp_path / "sbs.mkv"), "side_by_side": True}],
+        "sinks": [str(tmp_path / "{camera}.mp4"), {"url": str(tmp_path / "sbs.mkv"), "side_by_side": True}],
         "model": {"name": str(fast_weights), "arch": "fast"},
         "backend": {"kind": "torch", "threads": 1},
         "preprocess": {"resize": "192x144"},  # keeps the CPU cost of the test small

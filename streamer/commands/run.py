@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-    outs = ", ".join(s.url for s in cfg.sinks)
+    outs = ", ".join(s.url for s in cfg.camera_list()[0].sinks)
     note = ""
     if result.interrupted:
         note = " (interrupted before the end: partial output)" if _has_an_end(cfg) else " (interrupted)"
