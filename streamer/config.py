@@ -65,8 +65,24 @@ class TrainConfig(Strict):
     init: str = ""
     """The architecture's `init` option (eigen2013: paper | identity; drn: identity | default); empty = its default."""
     weights: Path | None = None
-    """Fine-tune: start from these weights (e.g. streamer/weights/fast.safetensors) with a fresh
-    optimizer and schedule, e.g. on your own camera's clean frames; ignored by --resume."""
+    """Fine-tune: start from these weights with a fresh optimizer and schedule, e.g. on your own
+    camera's clean frames; a registered name (`fast`) means its shipped file, found wherever
+    streamer is installed; ignored by --resume."""
+
+    @field_validator("weights", mode="before")
+    @classmethod
+    def _shipped_weights(cls, value: Any) -> Any:
+        if isinstance(value, str) and value and not Path(value).suffix and "/" not in value:
+            from streamer.models import get_spec  # torch: only for a name, which training imports anyway
+
+            try:
+                path = get_spec(value).weights_path
+            except ConfigError as exc:
+                raise ValueError(f"{exc}; or give a .safetensors path") from None
+            if path is None:
+                raise ValueError(f"model {value!r} ships no weights; give a .safetensors path")
+            return path
+        return value
     clip_grad: float = Field(default=1.0, ge=0.0)
     """Clip the global gradient norm to this; 0 = off (the paper's SGD has no clipping)."""
     mix_dirt: float = 0.45

@@ -154,3 +154,16 @@ def test_camera_in_sink_paths_is_filled_in_for_every_kind_of_sink() -> None:
                                      "sinks": ["out/{camera}.mp4"]})
     assert [[s.url for s in cam.sinks] for cam in site.camera_list()] == [
         ["out/a-own.mkv", "out/a.mp4"], ["out/b.mp4"]]
+
+
+def test_fine_tune_weights_by_name_are_the_shipped_file_from_any_folder(tmp_path: Path, monkeypatch) -> None:
+    """The README's fine-tune recipe starts from `weights: fast`: it must work outside the repo
+    (a pip install has no `streamer/weights/` under the working folder)."""
+    from streamer.models import get_spec
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(TrainConfig, REPO / "configs" / "train_fast_finetune.yaml")
+    assert cfg.weights == get_spec("fast").weights_path and cfg.weights.is_file()
+    assert load_config(TrainConfig, None, {"weights": "runs/x.safetensors"}).weights == Path("runs/x.safetensors")
+    with pytest.raises(ConfigError, match="unknown model 'fsat'; did you mean 'fast'"):
+        load_config(TrainConfig, None, {"weights": "fsat"})
