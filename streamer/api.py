@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what OpenCV's wheels read
+# A folder given to ``restore`` stands for its pictures and videos (other files in it are not media)
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg",
+                  ".flv", ".wmv", ".3gp", ".gif"}
 # Pictures above this are refused: at 100 MP a float32 copy is 1.2 GB and FastNet needs ~1 TFLOP
 # (minutes on a CPU). Crop or downscale such a picture, or raise this and run on a GPU.
 MAX_IMAGE_PIXELS = 50_000_000
@@ -162,11 +165,23 @@ def _clash(path: Path, target: Path, claimed: dict[Path, Path]) -> str | None:
     return None
 
 
-def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast",
+def _media(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
+    """One path or many; a folder stands for the pictures and videos directly in it (sorted)."""
+    items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    out: list[Path] = []
+    for item in map(Path, items):
+        found = sorted(p for p in item.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES) if item.is_dir() else []
+        out += found or [item]  # an empty folder stays, to be reported
+    return out
+
+
+def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model: str = "fast",
             backend: str = "torch", device: str = "cpu", *, arch: str | None = None,
             threads: int = 0, tile: int = 0, overlap: int = 32, int8: bool | str = False,
             on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:
-    """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``).
+    """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``);
+    ``inputs`` is one path or several, a folder meaning the pictures and videos in it.
 
     One bad input does not stop the others: it gets a ``RestoreResult`` with ``error`` set.
     Outputs are written under a temporary name and renamed, never left half-written.
@@ -183,8 +198,10 @@ def restore(inputs: Iterable[str | Path], outdir: str | Path, model: str = "fast
     claimed: dict[Path, Path] = {}  # output -> the input writing it: nothing is overwritten
     with Cleaner(model, backend, device, arch=arch, threads=threads, int8=int8, tile=tile,
                  overlap=overlap) as cleaner:
-        for item in inputs:
-            path = Path(item)
+        for path in _media(inputs):
+            if path.is_dir():
+                results.append(RestoreResult(path, None, error=f"{path}: a folder with no pictures or videos in it"))
+                continue
             is_image = path.suffix.lower() in IMAGE_SUFFIXES
             out = outdir / f"{path.stem}{'.png' if is_image else '.mp4'}"
             progress = (lambda n, total, p=path: on_progress(p, n, total)) if on_progress else None

@@ -44,6 +44,28 @@ def test_restore_images_and_videos(clips: dict[str, Path], fast_weights: Path, t
         assert sum(1 for p in c.demux(audio) if p.size) >= 10  # copied through, packet for packet
 
 
+def test_a_folder_a_single_path_and_webp_tiff_pictures(clips: dict[str, Path], fast_weights: Path,
+                                                     tmp_path: Path) -> None:
+    """A folder stands for the pictures and videos in it (other files skipped); one path need not
+    be a list; WebP and TIFF come back as pictures, not one-frame videos."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    img = np.random.default_rng(0).integers(0, 256, (20, 30, 3), np.uint8)
+    cv2.imwrite(str(folder / "a.webp"), img, [cv2.IMWRITE_WEBP_QUALITY, 101])  # lossless
+    cv2.imwrite(str(folder / "b.tif"), img)
+    (folder / "c.mp4").write_bytes(clips["small"].read_bytes())
+    (folder / "notes.txt").write_text("not media")
+    results = restore(folder, tmp_path / "out", str(fast_weights), threads=1)
+    assert [(r.input.name, r.output.name, r.frames) for r in results] == [
+        ("a.webp", "a.png", 1), ("b.tif", "b.png", 1), ("c.mp4", "c.mp4", 12)]
+    assert cv2.imread(str(tmp_path / "out" / "b.png")).shape == (20, 30, 3)
+    one = restore(str(folder / "b.tif"), tmp_path / "one", str(fast_weights), threads=1)
+    assert [r.output.name for r in one] == ["b.png"]
+    (tmp_path / "empty").mkdir()
+    empty = restore(tmp_path / "empty", tmp_path / "none", str(fast_weights), threads=1)
+    assert len(empty) == 1 and "no pictures or videos" in empty[0].error
+
+
 def test_bad_inputs_are_reported_and_skipped(clips: dict[str, Path], fast_weights: Path,
                                              tmp_path: Path) -> None:
     fake = tmp_path / "fake.mp4"

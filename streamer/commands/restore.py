@@ -11,7 +11,7 @@ from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="clean image and video files")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="png/jpg/bmp images or video files")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="images (png/jpg/bmp/webp/tif), video files, or folders of them")
     p.add_argument("-o", "--outdir", required=True, help="folder for <stem>.png / <stem>.mp4")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX path")
     p.add_argument("--arch", help=ARCH_HELP)
