@@ -8,12 +8,47 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 STAGES = ("decode", "preprocess", "network", "postprocess", "encode")
 _LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class RateMeter:
+    """Events per second over the last ``window_s``: a count over a span, so bursts (a batch of
+    frames from several cameras arrives at once) do not inflate it, and it falls to 0 within the
+    window once events stop (a smoothed 1/dt did neither: it read high and froze when a camera
+    went down)."""
+
+    def __init__(self, window_s: float = 2.0) -> None:
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+        self._start = 0.0
+        self._lock = threading.Lock()
+
+    def tick(self, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._start = self._start or now
+            self._times.append(now)
+            self._prune(now)
+
+    def rate(self, now: float | None = None) -> float:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            self._prune(now)
+            span = min(self.window_s, now - self._start) if self._start else 0.0
+            if span >= self.window_s:
+                return len(self._times) / self.window_s
+            # the first seconds: intervals between the events seen so far
+            return (len(self._times) - 1) / span if len(self._times) > 1 and span > 0 else 0.0
+
+    def _prune(self, now: float) -> None:
+        while self._times and self._times[0] <= now - self.window_s:
+            self._times.popleft()
 
 
 @dataclass
@@ -26,9 +61,13 @@ class CameraState:
     dropped: int = 0
     reconnects: int = 0
     last_error: str = ""
-    fps: float = 0.0
     latency_ms: float = 0.0  # capture -> output, smoothed
-    _last_out_s: float = field(default=0.0, repr=False)
+    _out_rate: RateMeter = field(default_factory=RateMeter, repr=False)
+
+    @property
+    def fps(self) -> float:
+        """Frames written per second over the last two seconds (0 while nothing comes out)."""
+        return self._out_rate.rate()
 
 
 class RunStats:
@@ -81,11 +120,7 @@ class RunStats:
             lat = now - captured_s
             self.latency_s.labels(cam).observe(lat)
             st.latency_ms = 0.9 * st.latency_ms + 100.0 * lat if st.latency_ms else 1000.0 * lat
-        if st._last_out_s:
-            dt = now - st._last_out_s
-            if dt > 0:
-                st.fps = 0.9 * st.fps + 0.1 / dt if st.fps else 1.0 / dt
-        st._last_out_s = now
+        st._out_rate.tick(now)
 
     def snapshot(self) -> dict:
         """Plain dict for JSON (web panel, healthz, periodic stats line)."""

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from streamer.frame import Frame
+from streamer.stats import RateMeter
 
 VARIANTS = ("clean", "original")
 
@@ -43,7 +44,7 @@ class CameraFeed:
         self.viewers = 0  # server loop only
         self.display_latency_ms = 0.0  # capture -> JPEG handed to the socket, smoothed
         self.sent = 0
-        self.fps = 0.0  # frames reaching the sink, smoothed (the panel's fallback without stats)
+        self._rate = RateMeter()  # frames reaching the sink (the panel's fallback without stats)
         self._last_put_s = 0.0
 
     def put(self, frame: Frame) -> None:
@@ -51,10 +52,12 @@ class CameraFeed:
         with self._lock:
             self._frame = frame
             self.seq += 1
-            if self._last_put_s and now > self._last_put_s:
-                rate = 1.0 / (now - self._last_put_s)
-                self.fps = 0.9 * self.fps + 0.1 * rate if self.fps else rate
+            self._rate.tick(now)
             self._last_put_s = now
+
+    @property
+    def fps(self) -> float:
+        return self._rate.rate()
 
     @property
     def age_s(self) -> float:
