@@ -36,7 +36,8 @@ def resolve_token(what: str, host: str, token: str | None) -> str | None:
     token = token or os.environ.get(TOKEN_ENV) or None
     if token is None and not is_loopback(host):
         raise ConfigError(f"{what}: binding {host or 'all interfaces'} exposes the video to the network "
-                          f"without an access token; pass --token or set {TOKEN_ENV}, or bind 127.0.0.1")
+                          f"without an access token; set {TOKEN_ENV} (8+ characters, e.g. export {TOKEN_ENV}="
+                          "$(python3 -c 'import secrets; print(secrets.token_urlsafe())')), or bind 127.0.0.1")
     if token is not None and (len(token) < 8 or any(c.isspace() for c in token)):
         raise ConfigError(f"{what}: access token must be at least 8 characters without spaces; "
                           "generate one with: python -c 'import secrets; print(secrets.token_urlsafe())'")
