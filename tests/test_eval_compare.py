@@ -35,6 +35,15 @@ def test_crops_of_one_photo_are_not_independent_evidence() -> None:
     assert d.low < 0 < d.high and not d.resolved
 
 
+def test_one_photo_has_no_interval_and_is_never_resolved() -> None:
+    """A held-out split of a small folder can be one photo: resampling it always draws it, so a
+    zero-width interval would mark any difference as certain."""
+    a = _crops([[30.0, 31.0, 29.0]])
+    d = paired_difference(a, {k: v - 0.016 for k, v in a.items()})
+    assert d.delta == pytest.approx(-0.016) and d.photos == 1
+    assert not d.has_interval and not d.resolved and str(d) == "-0.016 none (1 photo)"
+
+
 def test_the_interval_narrows_with_more_photos_and_follows_the_statistic() -> None:
     rng = np.random.default_rng(2)
     few = rng.normal(0.05, 0.3, 8)

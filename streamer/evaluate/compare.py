@@ -34,12 +34,21 @@ class Difference:
     photos: int
 
     @property
+    def has_interval(self) -> bool:
+        """One photo cannot be resampled: its difference has no interval (NaN bounds)."""
+        return bool(np.isfinite(self.low) and np.isfinite(self.high))
+
+    @property
     def resolved(self) -> bool:
         """The interval excludes zero: the sign of the difference is not the photos' luck."""
-        return self.low > 0.0 or self.high < 0.0
+        return self.has_interval and (self.low > 0.0 or self.high < 0.0)
+
+    @property
+    def interval(self) -> str:
+        return f"[{self.low:+.3f}, {self.high:+.3f}]" if self.has_interval else f"none ({self.photos} photo)"
 
     def __str__(self) -> str:
-        return f"{self.delta:+.3f} [{self.low:+.3f}, {self.high:+.3f}]"
+        return f"{self.delta:+.3f} {self.interval}"
 
 
 def photo_of(key: str) -> str:
@@ -61,6 +70,8 @@ def paired_difference(a: Mapping[str, float], b: Mapping[str, float],
     groups = [(np.array([a[k] for k in ks]), np.array([b[k] for k in ks])) for ks in photos.values()]
     va, vb = (np.concatenate([g[i] for g in groups]) for i in (0, 1))
     delta = float(stat(vb) - stat(va))
+    if len(groups) < 2:  # resampling one photo always draws that photo: a zero-width "interval"
+        return Difference(delta, float("nan"), float("nan"), len(groups))
     rng = np.random.default_rng(seed)
     boot = np.empty(resamples)
     for r in range(resamples):
@@ -129,7 +140,7 @@ def format_comparison(rows: list[dict], base_name: str, new_name: str) -> str:
     for r in rows:
         d = r["difference"]
         lines.append(f"| {r['method']} | {r['measure']} | {d.delta:+.3f}{' *' if d.resolved else ''} | "
-                     f"[{d.low:+.3f}, {d.high:+.3f}] | {d.photos} |")
+                     f"{d.interval} | {d.photos} |")
     lines += ["", "The interval covers which photos were drawn, not which seed trained the weights: two "
               f"seeds of one recipe differed by up to {SEED_SPREAD['dirt']:.2f} dB on dirt and "
               f"{SEED_SPREAD['clean_tail5']:.1f} dB on the worst clean crops (docs/model-log.md E50), and such "

@@ -240,7 +240,8 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
         if row["method"] != INPUT_ROW and "psnr_gain" in row:
             gains = crop_scores(per_image, row["method"])
             ci = paired_difference(dict.fromkeys(gains, 0.0), gains)
-            row["psnr_gain_ci95"] = [ci.low, ci.high]
+            if ci.has_interval:  # one photo has none
+                row["psnr_gain_ci95"] = [ci.low, ci.high]
     result["table"] = format_table(result)
     if req.report is not None:
         result["report_files"] = [str(p) for p in write_report(req.report, result, strips, result["table"])]
