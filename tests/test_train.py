@@ -215,9 +215,13 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     first = json.loads((out / "state.json").read_text())
     assert first["step"] == 6
     shutil.copy(out / "last.safetensors", tmp_path / "at6.safetensors")
-    card = train(_cfg(photos, out, steps=9, val_every=3), resume=True)
+    shown: list[tuple[int, float]] = []
+    card = train(_cfg(photos, out, steps=9, val_every=3), resume=True,
+                 progress=lambda step, info: shown.append((step, info["loss"])))
     state = json.loads((out / "state.json").read_text())
     assert state["step"] == 9 and card["steps"] == 9
+    # the smoothed loss starts from the resumed run's first loss, not from 0 (L1 losses are > 0.01)
+    assert shown[0][0] == 7 and shown[0][1] > 0.01 and state["history"][-1]["loss"] > 0.5 * shown[0][1]
     assert [h["step"] for h in state["history"]] == [3, 6, 9]
     moved = load_weights(DRN(), out / "last.safetensors").state_dict()
     start = load_weights(DRN(), tmp_path / "at6.safetensors").state_dict()

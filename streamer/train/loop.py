@@ -236,7 +236,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     started = time.monotonic()  # max_minutes counts this invocation only
     arch = {ARCH_KEY: options, MODEL_KEY: cfg.model}  # in every weights file: what it is, how built
     step = state["step"]
-    running = 0.0
+    running: float | None = None  # the smoothed loss shown and logged; starts at this run's first step
     with one_opencv_thread():  # the workers start (fork) here
         it = iter(loader)
     while step < cfg.steps:
@@ -266,7 +266,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
             ema.update_parameters(model)
         step += 1
         value = float(loss.detach())
-        running = 0.98 * running + 0.02 * value if step > 1 else value
+        running = value if running is None else 0.98 * running + 0.02 * value  # a resumed run too
         if progress:
             progress(step, {"loss": running, "lr": opt.param_groups[0]["lr"]})
         out_of_time = cfg.max_minutes and (time.monotonic() - started) / 60 >= cfg.max_minutes
