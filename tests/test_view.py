@@ -227,6 +227,18 @@ def test_wide_bind_with_token_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         assert get(sink, "/healthz")[0] == 401
 
 
+def test_all_interfaces_in_ipv6_notation_serves_ipv4_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`view://[::]:PORT` means every interface, as users read it (asyncio alone binds IPv6 only)."""
+    import socket
+
+    monkeypatch.setenv("STREAMER_TOKEN", TOKEN)
+    with socket.socket() as probe:  # a free port (port 0 would give each address family its own)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with ViewSink(host="::", port=port) as sink:
+        assert get(sink, "/healthz")[0] == 401  # reached over IPv4 loopback; the token is asked
+
+
 def test_short_token_refused() -> None:
     with pytest.raises(ConfigError, match="at least 8 characters"):
         ViewSink(port=0, token="abc")

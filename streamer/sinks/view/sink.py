@@ -83,7 +83,8 @@ class ViewSink:
         self.hub.loop = asyncio.get_running_loop()
         self._runner = web.AppRunner(self._view.app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host or None, self.port)
+        # "" and "::" mean every interface, IPv4 too (asyncio binds "::" for IPv6 only)
+        site = web.TCPSite(self._runner, None if self.host in ("", "::") else self.host, self.port)
         await site.start()
         if self._runner.addresses:  # the bound port, for port=0
             self.port = int(self._runner.addresses[0][1])
