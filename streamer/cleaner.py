@@ -43,6 +43,8 @@ class Cleaner:
         from streamer.backends import open_backend
         from streamer.preprocess.frames import FrameRestorer
 
+        if calib is not None and not int8:
+            raise ConfigError("calib= calibrates an INT8 model: add int8=True, or drop calib")
         self.backend = open_backend(model, backend, device, arch=arch, threads=threads, fp16=fp16,
                                     int8=int8, calib=calib)
         self._restorer = FrameRestorer(self.backend, tile=tile, overlap=overlap)
@@ -57,6 +59,8 @@ class Cleaner:
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
             got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
             raise ConfigError(f"frame is {got}: Cleaner takes H×W×3 uint8 (RGB, or BGR with bgr=True)")
+        if image.shape[0] == 0 or image.shape[1] == 0:
+            raise ConfigError(f"frame is {image.shape}: empty (no pixels to clean)")
         rgb = image[..., ::-1] if bgr else image
         restorer = self._restorer
         if restorer.tiler is None and image.shape[0] * image.shape[1] > AUTO_TILE_PIXELS:

@@ -60,6 +60,15 @@ def test_cleaner_refuses_what_it_cannot_clean(dirty: np.ndarray) -> None:
         with pytest.raises(ConfigError, match=r"frame is .*Cleaner takes H×W×3 uint8") as err:
             clean(bad)
         assert what in str(err.value)
+    with pytest.raises(ConfigError, match=r"frame is \(0, 64, 3\): empty"):
+        clean(np.zeros((0, 64, 3), np.uint8))
     clean.close()
     with pytest.raises(ConfigError, match="closed"):
         clean(dirty)
+
+
+def test_cleaner_options_are_checked_by_their_own_names() -> None:
+    with pytest.raises(ConfigError, match=r"tile -3 must be a positive side"):
+        streamer.Cleaner("fast", threads=1, tile=-3)
+    with pytest.raises(ConfigError, match="calib= calibrates an INT8 model: add int8=True"):
+        streamer.Cleaner("fast", calib="calib/")

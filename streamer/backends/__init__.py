@@ -47,6 +47,11 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
     suffix = Path(model).suffix
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if suffix in {".onnx", ".engine"} and not Path(model).is_file():  # before which backend it needs
+        kind, how = (("ONNX file", "export it with `streamer export`") if suffix == ".onnx" else
+                     ("engine", "build it on the device with `streamer export --format engine`"))
+        where = "" if Path(model).is_absolute() else f" (looked in {Path.cwd()})"
+        raise EngineError(f"{model}: {kind} not found{where}; {how}")
     if int8 not in (False, True, "all"):
         raise ConfigError(f"int8 {int8!r}: use true, false or all")
     if int8:

@@ -85,8 +85,10 @@ class Tiler:
     max_batch: int = 8  # tiles per backend call
 
     def __post_init__(self) -> None:
-        if self.tile <= 0 or self.overlap < 0 or self.overlap >= self.tile:
-            raise ConfigError(f"preprocess.tiling: overlap {self.overlap} must be at least 0 and "
+        if self.tile <= 0:
+            raise ConfigError(f"tiling: tile {self.tile} must be a positive side in px (0 = whole frames)")
+        if self.overlap < 0 or self.overlap >= self.tile:
+            raise ConfigError(f"tiling: overlap {self.overlap} must be at least 0 and "
                               f"smaller than tile {self.tile}")
 
     def __call__(self, fn: BatchFn, batch: np.ndarray) -> np.ndarray:
