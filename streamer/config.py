@@ -270,6 +270,8 @@ class SinkConfig(Strict):
     @model_validator(mode="before")
     @classmethod
     def _from_string(cls, value: Any) -> Any:
+        if value is None:  # YAML reads an unquoted `- null` (the null sink) as None
+            return {"url": "null"}
         return {"url": value} if isinstance(value, str) else value
 
 

@@ -167,3 +167,9 @@ def test_fine_tune_weights_by_name_are_the_shipped_file_from_any_folder(tmp_path
     assert load_config(TrainConfig, None, {"weights": "runs/x.safetensors"}).weights == Path("runs/x.safetensors")
     with pytest.raises(ConfigError, match="unknown model 'fsat'; did you mean 'fast'"):
         load_config(TrainConfig, None, {"weights": "fsat"})
+
+
+def test_an_unquoted_null_sink_is_the_null_sink(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("source: a.mp4\nsinks: [null]\n")
+    assert [s.url for s in load_config(RunConfig, cfg).sinks] == ["null"]
