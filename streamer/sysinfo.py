@@ -40,8 +40,16 @@ def versions() -> dict[str, str]:
 
     return {"streamer": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "av": av.__version__,
-            "ffmpeg": ".".join(map(str, av.library_versions.get("libavcodec", ()))),
+            "ffmpeg": _ffmpeg_version(av),
             "numpy": np.__version__}
+
+
+def _ffmpeg_version(av: Any) -> str:
+    """FFmpeg's release (PyAV's bundled one), else libavcodec's version, named as such."""
+    release = getattr(av, "ffmpeg_version_info", None)
+    if release:
+        return str(release)
+    return "libavcodec " + ".".join(map(str, av.library_versions.get("libavcodec", ())))
 
 
 def optional_versions() -> dict[str, str | None]:

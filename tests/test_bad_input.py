@@ -208,6 +208,8 @@ CASES = [
     Case("unwritable output folder", _run(sink="blocked.mp4"), r"blocker: cannot create output folder"),
     Case("unsupported output suffix", _run(sink="clean.avi"),
          r"clean\.avi: unknown video suffix '\.avi'; use \.mp4 or \.mkv"),
+    Case("output without a suffix", _run(sink="viewer"),
+         r"sink '.*viewer': a sink is a \.mp4/\.mkv path, rtsp://…, rtsp-serve://…, view or null"),
     Case("missing calibration folder",
          lambda c, out: ["export", "--model", "fast", "--weights", str(c["weights"]), "--precision", "int8",
                          "--calib", "/nope", "-o", str(out / "fast-int8.onnx")],

@@ -99,6 +99,15 @@ def test_survives_sigkill(clips: dict[str, Path], tmp_path: Path) -> None:
     assert all(b > a for a, b in zip(times, times[1:]))
 
 
+
+def test_a_misspelt_sink_kind_gets_a_hint() -> None:
+    from streamer.sinks import open_sink
+
+    with pytest.raises(ConfigError, match="sink 'viewer': did you mean 'view'"):
+        open_sink("viewer")
+    with pytest.raises(ConfigError, match="sink 'out/cam': a sink is a .mp4/.mkv path"):
+        open_sink("out/cam")
+
 def test_unwritable_destination_is_a_sink_error(clips: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,11 @@ def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: 
     if "://" in spec:
         raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
                           "rtsp-serve://…, view or null")
+    if not Path(spec).suffix:  # `viewer`, `nul`, `out/cam`: neither a sink kind nor a video file
+        close = difflib.get_close_matches(spec, ["null", "view"], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ConfigError(f"sink {spec!r}: {hint}a sink is a .mp4/.mkv path, rtsp://…, rtsp-serve://…, "
+                          "view or null")
     if segment_s:
         from streamer.sinks.segments import SegmentedFileSink
 

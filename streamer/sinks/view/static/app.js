@@ -98,6 +98,7 @@ async function poll() {
     document.getElementById("model").textContent = s.model || "–";
     document.getElementById("backend").textContent = s.backend || "–";
     document.getElementById("ncams").textContent = s.cameras.length;
+    document.getElementById("ncams-word").textContent = s.cameras.length === 1 ? "camera" : "cameras";
     document.getElementById("empty").hidden = s.cameras.length > 0;
     for (const cam of s.cameras) {
       if (!tiles.has(cam.name)) tiles.set(cam.name, makeTile(cam.name));
