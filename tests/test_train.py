@@ -584,3 +584,12 @@ def test_without_validation_photos_best_is_the_latest(photos: Path, tmp_path: Pa
     best = load_file(str(tmp_path / "run" / "best.safetensors"))
     final = load_file(str(tmp_path / "run" / "final.safetensors"))
     assert all(torch.equal(best[k], final[k]) for k in final)
+
+
+def test_a_file_given_as_the_data_folder_is_named_so(tmp_path: Path) -> None:
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(b"x")
+    with pytest.raises(ConfigError, match="photo.jpg: a file, not a folder"):
+        list_images(photo)
+    with pytest.raises(ConfigError, match=r"nope: image folder not found \(looked in"):
+        list_images("nope")

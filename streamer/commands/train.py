@@ -61,13 +61,14 @@ def run(args: argparse.Namespace) -> int:
 
         print(json.dumps(data_rate(cfg, args.data_rate), indent=2))
         return 0
-    bar = tqdm(total=cfg.steps, unit="step", dynamic_ncols=True, desc=cfg.model)
+    bar = None  # drawn at the first step: a bad data folder or weights file is then one clean line
     t_last, step_last = time.monotonic(), None
 
     def progress(step: int, stats: dict[str, float]) -> None:
-        nonlocal t_last, step_last
-        if step_last is None:  # first step after start/resume: jump the bar there
-            bar.update(step - bar.n)
+        nonlocal t_last, step_last, bar
+        if bar is None:  # first step after start/resume: the bar starts there
+            bar = tqdm(total=cfg.steps, initial=step - 1, unit="step", dynamic_ncols=True, desc=cfg.model)
+            bar.update(1)
             step_last = step
             t_last = time.monotonic()
             return
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         card = train(cfg, resume=args.resume, progress=progress)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     val = card.get("validation", {})
     gains = ", ".join(f"{k} {v:+.2f} dB" if isinstance(v, float) else f"{k} {v}"
                       for k, v in summary(val).items())  # clean: its PSNR, not a "gain" over ∞

@@ -44,8 +44,11 @@ def is_validation(path: Path, every: int = 8) -> bool:
 
 def list_images(folder: str | Path) -> list[Path]:
     folder = Path(folder)
+    if folder.is_file():
+        raise ConfigError(f"{folder}: a file, not a folder; give the folder of clean images")
     if not folder.is_dir():
-        raise ConfigError(f"{folder}: image folder not found")
+        where = "" if folder.is_absolute() else f" (looked in {Path.cwd()})"
+        raise ConfigError(f"{folder}: image folder not found{where}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ConfigError(f"{folder}: no .jpg/.png/.bmp images in it")
