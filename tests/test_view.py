@@ -160,6 +160,10 @@ def test_unknown_camera_and_variant(view: ViewSink) -> None:
     assert get(view, "/stream?camera=front&v=sideways")[0] == 400
     status, headers, body = get(view, "/snapshot?camera=front")
     assert status == 200 and headers["Content-Type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
+    assert get(view, "/snapshot")[2] == body  # one camera: camera= may be left out
+    view.write(_frame(0, cam="back"))
+    status, _, body = get(view, "/snapshot")
+    assert status == 404 and b"add camera=NAME (front, back)" in body
 
 
 def test_page_and_static_files_served(view: ViewSink) -> None:

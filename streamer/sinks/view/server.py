@@ -4,7 +4,7 @@ Routes (all behind the token when one is set):
     GET /                          the operator page (static/index.html)
     GET /static/{name}             only files listed in static/ at start-up; nothing else, ever
     GET /stream?camera=C&v=clean   MJPEG (multipart/x-mixed-replace); v=original for "before"
-    GET /snapshot?camera=C&v=clean one JPEG
+    GET /snapshot?camera=C&v=clean one JPEG (camera= may be left out when there is only one)
     GET /api/stats                 JSON for the stats panel
     GET /metrics                   Prometheus text format from the run's registry
     GET /healthz                   200 while every camera delivers, 503 naming those that do not
@@ -66,10 +66,14 @@ class ViewApp:
 
     # --- video --------------------------------------------------------------------------------
     def _feed_and_variant(self, request: web.Request) -> tuple[CameraFeed, str]:
-        feed = self.hub.get(request.query.get("camera", ""))
+        name = request.query.get("camera")
+        feeds = self.hub.feeds()
+        # without camera=, the only camera (a script's `curl /snapshot` on a one-camera run)
+        feed = self.hub.get(name) if name is not None else feeds[0] if len(feeds) == 1 else None
         variant = request.query.get("v", "clean")
         if feed is None:
-            raise web.HTTPNotFound(text="no such camera (yet)\n")
+            raise web.HTTPNotFound(text="no such camera (yet)\n" if name is not None or not feeds else
+                                   f"several cameras: add camera=NAME ({', '.join(f.name for f in feeds)})\n")
         if variant not in VARIANTS:
             raise web.HTTPBadRequest(text=f"v must be one of {', '.join(VARIANTS)}\n")
         return feed, variant
