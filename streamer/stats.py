@@ -88,7 +88,12 @@ class RunStats:
 
     def camera(self, name: str) -> CameraState:
         with self._lock:
-            return self._cams.setdefault(name, CameraState())
+            state = self._cams.get(name)
+            if state is None:
+                state = self._cams[name] = CameraState()
+                for counter in (self.frames_in, self.frames_out, self.dropped, self.reconnects):
+                    counter.labels(name)  # every series exists from the start, at 0 (Prometheus' advice)
+            return state
 
     def on_frame_in(self, cam: str) -> None:
         self.frames_in.labels(cam).inc()

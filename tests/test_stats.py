@@ -41,3 +41,15 @@ def test_camera_state_reports_the_meter() -> None:
     stats.on_frame_out("cam", captured_s=0.0)
     snap = stats.snapshot()["cameras"]["cam"]
     assert snap["frames_out"] == 1 and snap["fps"] == 0.0  # one frame is no rate yet
+
+
+def test_every_counter_has_a_sample_from_the_start() -> None:
+    """A dashboard's `rate(streamer_reconnects_total[5m])` must read 0 before the first reconnect,
+    not "no data"."""
+    from prometheus_client import generate_latest
+
+    stats = RunStats()
+    stats.camera("gate")
+    text = generate_latest(stats.registry).decode()
+    for name in ("frames_in", "frames_out", "frames_dropped", "reconnects"):
+        assert f'streamer_{name}_total{{camera="gate"}} 0.0' in text, name

@@ -169,8 +169,10 @@ class RtspServeSink:
         self.port = int(line.split()[1])
         self.size = (width, height)
         self._proc = proc
-        log.info("serving RTSP on %s (%dx%d)", self.client_url.replace(f":{self.token}@", ":***@")
-                 if self.token else self.client_url, width, height)
+        shown = self.client_url.replace(f":{self.token}@", ":***@") if self.token else self.client_url
+        if self.host in ("0.0.0.0", "::", ""):  # every interface: clients use this machine's address
+            shown = shown.replace("@127.0.0.1:", "@<this-host>:").replace("//127.0.0.1:", "//<this-host>:")
+        log.info("serving RTSP on %s (%dx%d)", shown, width, height)
 
     def _log_stderr(self, line: str) -> None:
         self._stderr_tail.append(line)
