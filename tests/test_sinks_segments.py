@@ -14,24 +14,30 @@ from streamer.config import RunConfig
 from streamer.errors import ConfigError
 from streamer.sinks import open_sink
 
-NAME = re.compile(r"cam-\d{8}-\d{6}-(\d{4})\.mp4")
+NAME = re.compile(r"cam-\d{8}-\d{6}-(\d{4})\.(?:mp4|mkv)")
 
 
-def _run(clip: Path, out: Path, fast_weights: Path, **sink) -> None:
+def _run(clip: Path, out: Path, fast_weights: Path, suffix: str = ".mp4", **sink) -> None:
     cfg = RunConfig.model_validate({
-        "source": {"url": str(clip)}, "sinks": [{"url": str(out / "cam.mp4"), **sink}],
+        "source": {"url": str(clip)}, "sinks": [{"url": str(out / f"cam{suffix}"), **sink}],
         "model": {"name": str(fast_weights), "arch": "fast"}, "backend": {"threads": 1}})
     result = run(cfg)
     assert result.frames_out == 25
 
 
-def test_segments_split_the_video_on_keyframes_and_keep_every_frame(fast_weights: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_segments_split_the_video_on_keyframes_and_keep_every_frame(fast_weights: Path, tmp_path: Path,
+                                                                   suffix: str) -> None:
+    """Each file plays alone from 0 (MKV would keep the camera's running time: a later segment of
+    a long run would show as hours long)."""
     clip = make_clip(tmp_path / "in.mp4", frames=25, fps=10)  # 2.5 s
-    _run(clip, tmp_path / "out", fast_weights, segment_s=1.0)
+    _run(clip, tmp_path / "out", fast_weights, suffix, segment_s=1.0)
     files = sorted((tmp_path / "out").iterdir())
     assert [int(NAME.fullmatch(f.name).group(1)) for f in files] == [0, 1, 2]
-    counts = [len(read_video(f)[0]) for f in files]
-    assert counts == [10, 10, 5]  # 1 s of 10 fps each, the rest in the last
+    videos = [read_video(f) for f in files]
+    assert [len(times) for times, _, _ in videos] == [10, 10, 5]  # 1 s of 10 fps each, the rest in the last
+    for times, _, duration in videos:
+        assert times[0] == pytest.approx(0.0, abs=1e-3) and duration < 1.2
     for f in files:
         with av.open(str(f)) as c:  # each file starts on a keyframe: it plays on its own
             assert next(c.demux(c.streams.video[0])).is_keyframe

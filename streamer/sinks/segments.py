@@ -5,11 +5,14 @@ off after an incident. Each segment is a ``FileSink`` of its own (fragmented MP4
 written stays playable after a crash), named ``<stem>-<YYYYmmdd-HHMMSS>-<n>.mp4`` by the wall
 clock at its start (names sort by time). Cuts fall on the first frame at or past the boundary, and
 that frame opens the next file, so each segment starts with a keyframe; a timeline that jumps
-back (a camera that restarted its clock on reconnect) starts a new segment too.
+back (a camera that restarted its clock on reconnect) starts a new segment too. Every segment's
+timeline starts at 0 (MKV would otherwise keep the camera's running PTS, and players would show
+a 5-minute file as hours long); the name carries the wall-clock start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import re
@@ -50,7 +53,8 @@ class SegmentedFileSink:
         elapsed = frame.pts_s - self._start_pts  # < 0: the camera's clock restarted (reconnect)
         if self._current is None or not 0 <= elapsed < self.segment_s:
             self._roll(frame)
-        self._current.write(frame)  # type: ignore[union-attr]
+        start_at_zero = dataclasses.replace(frame, pts_s=frame.pts_s - self._start_pts)
+        self._current.write(start_at_zero)  # type: ignore[union-attr]
         self.frames += 1
 
     def _roll(self, frame: Frame) -> None:
