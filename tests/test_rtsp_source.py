@@ -71,6 +71,19 @@ def test_closed_port_is_a_one_line_error(gst_rtsp_available: None) -> None:
     assert "secret" not in str(err.value) and "\n" not in str(err.value)
 
 
+def test_a_server_that_never_answers_is_reported_as_such() -> None:
+    """It takes the TCP connection and says nothing (a hung camera): the message says so, not
+    FFmpeg's "Invalid data found when processing input"."""
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        src = open_source(f"rtsp://127.0.0.1:{server.getsockname()[1]}/cam", timeout_s=1.0)
+        with pytest.raises(SourceError, match=r"cannot open RTSP camera \(no answer within 1 s"):
+            next(iter(src))
+
+
 def test_gives_up_after_max_attempts() -> None:
     src = open_source("rtsp://127.0.0.1:9/none", timeout_s=1.0,
                       reconnect=ReconnectConfig(initial_s=0.05, max_attempts=2, retry_first_connect=True))

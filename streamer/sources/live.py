@@ -71,8 +71,10 @@ class LiveSource:
         last_wall_s = 0.0
         while not self._closed.is_set():
             error = "stream ended"
+            attempt_s, opened = time.monotonic(), False
             try:
                 with self._open() as container:
+                    opened = True
                     if not container.streams.video:
                         raise SourceError(f"{redact(self.url)}: {self.kind} sends no video stream")
                     stream = container.streams.video[0]
@@ -106,6 +108,10 @@ class LiveSource:
                             return
             except (av.FFmpegError, OSError) as exc:
                 error = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+                if not opened and time.monotonic() - attempt_s >= 0.9 * self.timeout_s:
+                    # a server that takes the connection and then says nothing: FFmpeg gives up
+                    # with a misleading "Invalid data found when processing input"
+                    error = f"no answer within {self.timeout_s:g} s: {error}"
             if self._closed.is_set():
                 return
             if self.stats:
