@@ -41,3 +41,9 @@ class EngineError(StreamerError):
 
 class ExportError(StreamerError):
     """An export request is refused or failed."""
+
+
+def install_extra(extra: str) -> str:
+    """How to add an optional extra. streamer installs from its own folder: on PyPI the name
+    `streamer` belongs to another project, so `pip install 'streamer[x]'` would fetch that."""
+    return f"pip install -e '.[{extra}]' in the streamer folder"

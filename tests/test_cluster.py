@@ -30,7 +30,7 @@ def site(clips: dict[str, Path], weights: Path, names: list[str], **extra: Any) 
 
 def test_missing_ray_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(ConfigError, match=r"cluster mode needs the cluster extra: pip install 'streamer\[cluster\]'"):
+    with pytest.raises(ConfigError, match=r"cluster mode needs the cluster extra: pip install -e '\.\[cluster\]' in the streamer folder"):
         require_ray()
 
 

@@ -26,7 +26,7 @@ def test_info_json_lists_every_backend(capsys, tmp_path, monkeypatch) -> None:
     for name, extra in (("openvino", "openvino"), ("tensorrt", "tensorrt")):
         if importlib.util.find_spec(name) is None:
             entry = r["backends"][name]
-            assert not entry["available"] and f"streamer[{extra}]" in entry["reason"]
+            assert not entry["available"] and f"pip install -e '.[{extra}]'" in entry["reason"]
 
 
 def test_info_text_says_yes_or_no_per_backend(capsys) -> None:

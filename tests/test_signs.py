@@ -28,7 +28,7 @@ def _has_tesseract() -> bool:
 
 
 needs_ocr = pytest.mark.skipif(not _has_tesseract(), reason="needs Tesseract OCR (apt-get install "
-                               "tesseract-ocr; pip install 'streamer[ocr]')")
+                               "tesseract-ocr; pip install -e '.[ocr]')")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-trt = pytest.importorskip("tensorrt", reason="TensorRT not installed (pip install 'streamer[tensorrt]')")
+trt = pytest.importorskip("tensorrt", reason="TensorRT not installed (the tensorrt extra: pip install -e '.[tensorrt]')")
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA"),

@@ -12,10 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from streamer.backends.base import Backend
-from streamer.errors import ConfigError, EngineError
+from streamer.errors import ConfigError, EngineError, install_extra
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
-TRT_MISSING = "TensorRT backend needs the tensorrt extra: pip install 'streamer[tensorrt]'"
+TRT_MISSING = (f"TensorRT backend needs the tensorrt extra: {install_extra('tensorrt')} (on a Jetson, "
+               "JetPack's own python3-libnvinfer instead: docs/jetson.md)")
 
 
 def _load_module(model: str, arch: str | None) -> tuple[Any, int]:

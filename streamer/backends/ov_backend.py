@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from streamer.errors import EngineError
+from streamer.errors import EngineError, install_extra
 
 log = logging.getLogger(__name__)
-OV_MISSING = "OpenVINO backend needs the openvino extra: pip install 'streamer[openvino]'"
+OV_MISSING = f"OpenVINO backend needs the openvino extra: {install_extra('openvino')}"
 _NOT_OURS = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
 
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from streamer.backends import TRT_MISSING
 from streamer.errors import EngineError
 from streamer.export.sidecar import GpuInfo, check_engine_compatible
 
 log = logging.getLogger(__name__)
-TRT_MISSING = "TensorRT backend needs the tensorrt extra: pip install 'streamer[tensorrt]'"
 
 
 def _import_trt() -> Any:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, install_extra
 
-RAY_MISSING = "cluster mode needs the cluster extra: pip install 'streamer[cluster]'"
+RAY_MISSING = f"cluster mode needs the cluster extra: {install_extra('cluster')}"
 
 
 def require_ray() -> ModuleType:

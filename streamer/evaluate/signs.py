@@ -9,7 +9,7 @@ method: character accuracy (1 − edit distance / length) and the share of legen
 The legend is drawn in OpenCV's Hershey *Duplex* face on plain panels, a different face and
 layout from the training's pasted panels (Simplex, random capitals; `train/negatives.py`), so
 the check does not reward memorised glyphs. Tesseract is an optional system tool
-(``apt-get install tesseract-ocr``, ``pip install 'streamer[ocr]'``).
+(``apt-get install tesseract-ocr``, ``pip install -e '.[ocr]'``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, install_extra
 from streamer.evaluate.runner import INPUT_ROW, EvalRequest, centre_crop, model_restorers, select_photos
 from streamer.synth.pairs import corrupt_file_image, to_uint8
 from streamer.train.data import read_rgb
@@ -42,7 +42,7 @@ def _tesseract():
     try:
         import pytesseract
     except ImportError:
-        raise ConfigError("eval-signs reads signs with Tesseract: pip install 'streamer[ocr]' "
+        raise ConfigError(f"eval-signs reads signs with Tesseract: {install_extra('ocr')} "
                           "and apt-get install tesseract-ocr") from None
     if shutil.which(pytesseract.pytesseract.tesseract_cmd) is None:
         raise ConfigError("eval-signs needs the tesseract program: apt-get install tesseract-ocr")

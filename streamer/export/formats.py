@@ -23,7 +23,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamer.errors import ExportError
+from streamer.errors import ExportError, install_extra
 
 PRECISIONS = ("fp32", "fp16", "int8")
 # INT8 range estimators (ONNX Runtime calibration; also the QDQ ranges of TensorRT >= 10 engines).
@@ -253,7 +253,7 @@ def _check_environment(fmt: ExportFormat, req: ExportRequest, env: Environment) 
                           "'streamer[tensorrt]' (on Jetson use the JetPack python bindings); "
                           "or export --format onnx here and build the engine on the target")
     if fmt.name == "torchtrt" and not env.torch_tensorrt:
-        raise ExportError("--format torchtrt: needs torch-tensorrt: pip install 'streamer[tensorrt]'")
+        raise ExportError(f"--format torchtrt: needs torch-tensorrt: {install_extra('tensorrt')}")
     if env.cuda_devices == 0:
         raise ExportError(f"--format {fmt.name}: needs an NVIDIA GPU with CUDA and this machine has "
                           "none; build it on the target device, or use --format onnx")

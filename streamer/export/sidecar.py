@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import EngineError
+from streamer.errors import EngineError, install_extra
 
 
 @dataclass(frozen=True)
@@ -136,7 +136,7 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
     now = tensorrt_version or current_tensorrt_version()
     if now is None:
         raise EngineError(f"{path}: TensorRT backend needs the tensorrt extra: "
-                          "pip install 'streamer[tensorrt]'")
+                          f"{install_extra('tensorrt')}")
     if built is None or _major_minor(built) != _major_minor(now):
         raise EngineError(f"{path}: built by TensorRT {_major_minor(built) if built else 'unknown'}, "
                           f"this is {_major_minor(now)}; rebuild it on this device")

@@ -20,11 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streamer.errors import ExportError
+from streamer.errors import ExportError, install_extra
 from streamer.export.calibration import CalibSet, fit_cover
 
 log = logging.getLogger(__name__)
-TRT_MISSING = ("TensorRT export needs the tensorrt extra: pip install 'streamer[tensorrt]' "
+TRT_MISSING = (f"TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
                "(on Jetson use the JetPack python bindings)")
 Shape = tuple[int, int, int]
 Progress = Callable[[str, int, int], None]  # (phase, step, steps)

@@ -13,11 +13,11 @@ from typing import Any
 
 from torch import nn
 
-from streamer.errors import EngineError, ExportError
+from streamer.errors import EngineError, ExportError, install_extra
 from streamer.export.calibration import CalibSet
 
 Shape = tuple[int, int, int]
-MISSING = "Torch-TensorRT export needs the tensorrt extra: pip install 'streamer[tensorrt]'"
+MISSING = f"Torch-TensorRT export needs the tensorrt extra: {install_extra('tensorrt')}"
 
 
 def import_torch_tensorrt() -> Any:
