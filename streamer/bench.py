@@ -21,7 +21,7 @@ from streamer.stats import STAGES
 from streamer.sysinfo import host, versions
 
 SCHEMA = 1
-DEMO_CLIP = Path(__file__).resolve().parent.parent / "assets" / "demo.mp4"
+DEMO_CLIP = Path(__file__).parent / "assets" / "demo.mp4"  # the repo's assets/, packaged with streamer
 
 
 def _bench_clip(clip: str | Path | None, frames: int) -> Path:
@@ -162,15 +162,14 @@ def stream_counts(spec: str) -> list[int]:
     return counts + [values[0]]
 
 
-def _streams_once(clip: Path, n: int, max_batch: int, timeout_ms: float, model: str, backend: str,
-                  device: str, threads: int, arch: str | None) -> dict[str, Any]:
+def _streams_once(clip: Path, n: int, max_batch: int, timeout_ms: float, model: dict[str, Any],
+                  backend: dict[str, Any]) -> dict[str, Any]:
     from streamer.config import RunConfig
     from streamer.site import Site
 
     cfg = RunConfig.model_validate({
         "cameras": [{"name": f"cam{i}", "source": str(clip)} for i in range(n)],
-        "sinks": ["bench:latency"], "model": {"name": model, "arch": arch},
-        "backend": {"kind": backend, "device": device, "threads": threads},
+        "sinks": ["bench:latency"], "model": model, "backend": backend,
         "batching": {"max_batch": max_batch, "timeout_ms": timeout_ms},
         "queue_frames": 2, "stats_every_s": 0})
     site = Site(cfg)
@@ -198,7 +197,7 @@ def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cp
                   streams: list[int] = (1, 2, 4, 8), size: tuple[int, int] = (640, 360),  # type: ignore[assignment]
                   frames: int = 30, threads: int = 0, arch: str | None = None,
                   clip: str | Path | None = None, max_batch: int = 8,
-                  timeout_ms: float = 20.0) -> dict[str, Any]:
+                  timeout_ms: float = 20.0, int8: bool | str = False, inflight: int = 1) -> dict[str, Any]:
     """N cameras (the same clip N times, no drops, null sinks) through one site, each N once
     without batching (one frame per network call) and once with; the ``streams`` JSON section.
 
@@ -208,11 +207,13 @@ def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cp
     import torch
 
     src = _bench_clip(clip, frames)
-    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device}
+    report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
+                              "int8": int8, "inflight": inflight}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
         report["clip"] = make_clip(src, clip_path, size, frames)
-        args = (model, backend, device, threads, arch)
+        args = ({"name": model, "arch": arch}, {"kind": backend, "device": device, "threads": threads,
+                                                "int8": int8, "inflight": inflight})
         _streams_once(clip_path, 1, 1, 0.0, *args)  # warm-up: first calls build kernels
         results = []
         for n in streams:

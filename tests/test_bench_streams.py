@@ -46,3 +46,18 @@ def test_stream_counts(spec: str, counts: list[int]) -> None:
 def test_stream_counts_refuses_nonsense(spec: str) -> None:
     with pytest.raises(ConfigError, match="--streams"):
         stream_counts(spec)
+
+
+def test_streams_run_the_precision_asked_and_refuse_what_they_would_drop(
+        fast_weights: Path, tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """--int8 reached the single-stream bench only; --streams ran fp32 under the same header."""
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path))
+    common = ["bench", "--streams", "1", "--model", str(fast_weights), "--arch", "fast", "--size", "96x64",
+              "--frames", "3", "--threads", "1", "--backend", "onnxruntime"]
+    assert main([*common, "--int8", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["int8"] is True
+    assert any(p.suffix == ".onnx" for p in (tmp_path / "int8").iterdir())  # the quantized file ran
+    for flag in (["--preset", "ultrafast"], ["--latency"], ["--warmup", "3"]):
+        assert main([*common, *flag]) == 1
+        assert f"{flag[0]}: has no meaning for --streams" in capsys.readouterr().err

@@ -24,6 +24,7 @@ def test_rss_flat_after_warmup(clips: dict[str, Path], fast_weights: Path,
     assert report["frames"] == 300 and report["dropped"] == 0  # a file source never drops
     assert len(report["samples"]) >= 40  # RSS sampled all along, not just twice
     assert report["growth_pct"] < 5.0, report["samples"]
+    assert (report["model"], report["backend"], report["int8"]) == (str(fast_weights), "torch", False)
 
 
 def test_soak_needs_a_frame_limit_above_warmup(clips: dict[str, Path]) -> None:

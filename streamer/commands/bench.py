@@ -43,6 +43,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _refuse_unused(args: argparse.Namespace) -> None:
+    """Options a mode would drop are refused, not ignored: a result must be what it says."""
+    from streamer.errors import ConfigError
+
+    mode = "--streams" if args.streams else "--soak" if args.soak else None
+    if args.streams and args.soak:
+        raise ConfigError("--streams and --soak are separate benchmarks; give one")
+    unused = {"--preset": args.preset is not None and mode is not None,  # their sinks encode nothing
+              "--latency": args.latency and mode is not None,
+              "--config": args.config is not None and not args.soak,
+              "--warmup": args.warmup is not None and not args.soak}
+    for flag, dropped in unused.items():
+        if dropped:
+            raise ConfigError(f"{flag}: has no meaning for {mode or 'the single-stream bench'}; drop it")
+
+
 def run_soak(args: argparse.Namespace) -> int:
     from streamer.bench import DEMO_CLIP
     from streamer.config import RunConfig, load_config
@@ -51,10 +67,13 @@ def run_soak(args: argparse.Namespace) -> int:
     base = {} if args.config else {
         "source": {"url": args.clip or str(DEMO_CLIP), "loop": True, "name": "soak"},
         "sinks": ["null"], "preprocess": {"resize": args.size}, "stats_every_s": 0,
-        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads},
+        "backend": {"kind": args.backend, "device": args.device, "threads": args.threads,
+                    "int8": args.int8, "inflight": args.inflight},
         "model": {"name": args.model, "arch": args.arch}}
     cfg = load_config(RunConfig, args.config, {**base, "max_frames": args.frames})
     report = soak(cfg, warmup_frames=args.warmup if args.warmup is not None else args.frames // 3)
+    report = {"model": cfg.model.name, "backend": cfg.backend.kind, "device": cfg.backend.device,
+              "int8": cfg.backend.int8} | report  # which run this was, in the record
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -72,7 +91,7 @@ def run_streams(args: argparse.Namespace) -> int:
     report = bench_streams(args.model, args.backend, args.device, streams=stream_counts(args.streams),
                            size=parse_size(args.size), frames=args.frames, threads=args.threads,
                            arch=args.arch, clip=args.clip, max_batch=args.max_batch,
-                           timeout_ms=args.batch_timeout_ms)
+                           timeout_ms=args.batch_timeout_ms, int8=args.int8, inflight=args.inflight)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -89,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.bench import bench
     from streamer.preprocess.resize import parse_size
 
+    _refuse_unused(args)
     if args.streams:
         return run_streams(args)
     if args.soak:
