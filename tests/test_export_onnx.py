@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import onnx
+import numpy as np
 import pytest
 import torch
 
@@ -47,6 +48,14 @@ def test_fixed_size(weights: Path, tmp_path: Path) -> None:
     assert res.sidecar_path == out.with_name("fast-64x96.onnx.json") and res.sidecar_path.exists()
     assert res.sidecar.model_sha256 == sha256_file(out)
     assert read_sidecar(out).multiple == 16  # what a TensorRT engine built from it pads frames to
+    from streamer.backends import open_backend
+    from streamer.errors import EngineError
+
+    backend = open_backend(str(out), "onnxruntime", threads=1)
+    assert backend(np.zeros((1, 3, 64, 96), np.float32)).shape == (1, 3, 64, 96)
+    with pytest.raises(EngineError, match=r"built for 96x64 input, got 64x64; set preprocess.resize: 96x64 "
+                                          r"\(or export without --size"):
+        backend(np.zeros((1, 3, 64, 64), np.float32))
 
 
 def test_dynamic_runs_at_two_sizes(weights: Path, tmp_path: Path) -> None:

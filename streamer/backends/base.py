@@ -19,3 +19,11 @@ class Backend(Protocol):
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 
     def close(self) -> None: ...
+
+
+def fixed_size_error(label: str, model_hw: tuple[int, int], got_hw: tuple[int, int]) -> str:
+    """Why a fixed-size model (``export --size``) cannot take this frame, and the two ways out
+    (tiles are square, so tiling cannot feed a non-square fixed size)."""
+    (mh, mw), (h, w) = model_hw, got_hw
+    return (f"{label}: built for {mw}x{mh} input, got {w}x{h}; set preprocess.resize: {mw}x{mh} "
+            "(or export without --size: any frame size)")

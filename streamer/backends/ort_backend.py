@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.backends.base import fixed_size_error
 from streamer.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -114,8 +115,7 @@ class OrtBackend:
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = batch.astype(np.float16 if self.fp16_io else np.float32, copy=False)
         if self.input_hw and tuple(x.shape[2:]) != self.input_hw:
-            raise EngineError(f"{self.label}: built for {self.input_hw[1]}x{self.input_hw[0]} "
-                              f"input, got {x.shape[3]}x{x.shape[2]}; set preprocess.tiling.tile")
+            raise EngineError(fixed_size_error(self.label, self.input_hw, tuple(x.shape[2:])))
         out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
         return out.astype(np.float32, copy=False)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from streamer.backends.base import fixed_size_error
 from streamer.errors import EngineError, install_extra
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,7 @@ class OpenVinoBackend:
 
     def _check_hw(self, h: int, w: int) -> None:
         if self.input_hw and (h, w) != self.input_hw:
-            raise EngineError(f"{self.label}: built for {self.input_hw[1]}x{self.input_hw[0]} "
-                              f"input, got {w}x{h}; set preprocess.tiling.tile")
+            raise EngineError(fixed_size_error(self.label, self.input_hw, (h, w)))
 
     def start_uint8(self, images: np.ndarray):
         """Start N×H×W×3 uint8 RGB frames; returns a handle for ``wait_uint8``. Handles must be

@@ -128,7 +128,7 @@ class TensorRTBackend:
             raise EngineError(f"{self.path}: batch {'x'.join(map(str, shape))} is outside the engine "
                               f"profile {'x'.join(map(str, self.min_shape))} .. "
                               f"{'x'.join(map(str, self.max_shape))}; rebuild with a wider --dynamic "
-                              "or set preprocess.tiling.tile")
+                              "or set preprocess.resize to a size inside it")
         self.context.set_input_shape(self.input_name, shape)
         out_shape = tuple(self.context.get_tensor_shape(self.output_name))
         if self._out is None or tuple(self._out.shape) != out_shape:
