@@ -56,6 +56,7 @@ REFUSED = [
     ("typo format", lambda c: req("onxx"), NO_GPU, r"--format onxx: unknown format; did you mean 'onnx'\?"),
     ("alias format", lambda c: req("tensorrt", "fp16"), JETSON, r"--format tensorrt: unknown format; did you mean 'engine'\?"),
     ("old opset", lambda c: req("onnx", opset=13), NO_GPU, r"opset 13: too old"),
+    ("opset past torch's newest", lambda c: req("onnx", opset=99), NO_GPU, r"opset 99: this torch exports opsets 17–\d+; use one of those"),
 ]
 
 

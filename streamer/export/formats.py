@@ -239,6 +239,8 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
         raise ExportError(f"--workspace {req.workspace_gib}: must be a positive number of GiB")
     if req.opset < 17:
         raise ExportError(f"opset {req.opset}: too old; TensorRT 10 and this exporter need opset >= 17")
+    if req.opset > (newest := _newest_opset()):
+        raise ExportError(f"opset {req.opset}: this torch exports opsets 17–{newest}; use one of those")
     shapes = [(1, *req.size)] if req.size else list(req.dynamic or ())
     flag = "--size" if req.size else "--dynamic"
     _check_multiple(shapes, multiple, flag, req.model)
@@ -260,3 +262,13 @@ def _check_environment(fmt: ExportFormat, req: ExportRequest, env: Environment) 
     if req.device is not None and not 0 <= req.device < env.cuda_devices:
         raise ExportError(f"--device {req.device}: no such GPU; this machine has "
                           f"{env.cuda_devices} (0..{env.cuda_devices - 1})")
+
+
+def _newest_opset() -> int:
+    """The newest opset the installed torch's exporter writes (torch 2.13: 23)."""
+    try:
+        from torch.onnx import _constants
+
+        return int(_constants.ONNX_MAX_OPSET)
+    except (ImportError, AttributeError):  # a private constant: if it moves, let the exporter judge
+        return 10**6

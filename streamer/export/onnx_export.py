@@ -78,7 +78,7 @@ def export_onnx(net: nn.Module, path: str | Path, *, shape: tuple[int, int, int]
     except (RuntimeError, ValueError, onnx.checker.ValidationError) as exc:
         tmp.unlink(missing_ok=True)
         raise ExportError(f"{path}: ONNX export failed ({str(exc).splitlines()[0]}); "
-                          "the model must use standard ops only (STYLE.md §4)") from exc
+                          "exported models must use standard ONNX ops only") from exc
     model.producer_name = "streamer"
     for key, value in (metadata or {}).items():
         prop = model.metadata_props.add()
