@@ -94,9 +94,15 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     from streamer.frame import Frame
     from streamer.preprocess.frames import FrameRestorer
 
+    from pydantic import ValidationError
+
+    try:  # a typo: one line, before any work
+        encoder = EncoderConfig(preset=preset) if preset else EncoderConfig()
+    except ValidationError as exc:
+        raise ConfigError(f"--{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     src = _bench_clip(clip, frames)
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
-                              "int8": int8, "inflight": inflight, "encoder_preset": preset or EncoderConfig().preset}
+                              "int8": int8, "inflight": inflight, "encoder_preset": encoder.preset}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
         clip_path = Path(tmp) / "clip.mp4"
         report["clip"] = make_clip(src, clip_path, size, frames)

@@ -350,6 +350,20 @@ class EncoderConfig(Strict):
     threads: int = Field(default=0, ge=0)
     """Encoder threads; 0 = FFmpeg's choice."""
 
+    @model_validator(mode="after")
+    def _known_preset(self) -> "EncoderConfig":
+        """x264/x265 presets are checked here: FFmpeg would only fail at the first frame, with
+        "Invalid argument" (other encoders name theirs differently and are left to FFmpeg)."""
+        if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
+            close = difflib.get_close_matches(self.preset, X264_PRESETS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"preset {self.preset!r}: {hint}{self.codec} knows {', '.join(X264_PRESETS)}")
+        return self
+
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+                "veryslow", "placebo")
+
 
 class CameraConfig(Strict):
     """One camera of a site (`cameras:`); `model`/`preprocess` left out = the site's."""

@@ -173,3 +173,10 @@ def test_an_unquoted_null_sink_is_the_null_sink(tmp_path: Path) -> None:
     cfg = tmp_path / "c.yaml"
     cfg.write_text("source: a.mp4\nsinks: [null]\n")
     assert [s.url for s in load_config(RunConfig, cfg).sinks] == ["null"]
+
+
+def test_an_encoder_preset_typo_is_caught_before_the_first_frame() -> None:
+    with pytest.raises(ConfigError, match="encoder: preset 'veryfsat': did you mean 'veryfast'"):
+        load_config(RunConfig, None, {"source": {"url": "a.mp4"}, "encoder": {"preset": "veryfsat"}})
+    other = load_config(RunConfig, None, {"source": {"url": "a.mp4"}, "encoder": {"codec": "h264_nvenc", "preset": "p4"}})
+    assert other.encoder.preset == "p4"  # other encoders name their presets their own way
