@@ -38,8 +38,10 @@ demo: setup
 live: setup
 	$(BIN)/streamer run --config configs/live_view.yaml
 
+# pytest's exit 5 (no tests collected) fails too, said plainly: make itself only reports "Error 5"
 test: $(TEST_STAMP) system-deps
-	$(BIN)/python -m pytest -q
+	@$(BIN)/python -m pytest -q; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; exit $$rc
 
 # The oldest versions pyproject.toml allows (uv's lowest-direct resolution), e.g. on Python 3.10:
 #   make test-lowest PY=python3.10      (downloads torch 2.2's CUDA build from PyPI, ~3 GB)
