@@ -47,6 +47,7 @@ def test_fixed_size(weights: Path, tmp_path: Path) -> None:
     assert parity["psnr_db"] >= 50 and parity["max_abs"] < 1e-3
     assert res.sidecar_path == out.with_name("fast-64x96.onnx.json") and res.sidecar_path.exists()
     assert res.sidecar.model_sha256 == sha256_file(out)
+    assert res.sidecar.onnxruntime_version  # the parity above ran on it
     assert read_sidecar(out).multiple == 16  # what a TensorRT engine built from it pads frames to
     from streamer.backends import open_backend
     from streamer.errors import EngineError

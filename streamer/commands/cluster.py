@@ -59,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     note = " (interrupted)" if result.interrupted else ""
-    print(f"{len(result.cameras)} cameras in {len(result.groups)} groups, {result.seconds:.1f} s{note}")
+    cams, groups = len(result.cameras), len(result.groups)
+    print(f"{cams} camera{'s' * (cams != 1)} in {groups} group{'s' * (groups != 1)}, {result.seconds:.1f} s{note}")
     failed = 0
     for name, cam in result.cameras.items():
         error = cam.get("error") or ""

@@ -31,8 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each [N]xHxW, "
                                          "e.g. 352x640:720x1280:1088x1920")
     p.add_argument("--int8-all", action="store_true",
-                   help="int8: quantize the layers the model keeps fp32 too (fast-drops' drop finder and "
-                        "output heads): faster, costs more gain; the sidecar's fp32_prefixes says which")
+                   help="int8: quantize the layers the model keeps fp32 too (`fast`: its stem and deepest "
+                        "convs; `fast-drops`: also the drop finder and output heads): faster, costs more "
+                        "gain; the sidecar's fp32_prefixes says which")
     p.add_argument("--workspace", type=float, help="TensorRT workspace limit in GiB (default 2)")
     p.add_argument("--device", type=int, help="CUDA device index for TensorRT builds")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17)")

@@ -100,6 +100,9 @@ def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, p
         probes = PARITY_SHAPES
     progress("export onnx", 1, 2)
     side.parity["onnx_fp32_vs_torch"] = check_parity(path, net, probes).as_dict()
+    import onnxruntime  # the parity check ran on it
+
+    side.onnxruntime_version = onnxruntime.__version__
     side.options["opset"] = req.opset
     progress("export onnx", 2, 2)
 
