@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> int:
 
     req = request_from(args)
     photos = select_photos(req)  # a missing folder fails here, before the progress bar
-    with tqdm(total=len(photos), unit="img", desc=f"eval {args.corruption}") as bar:
+    # the bar shows after 1 s: a bad option (found while the models load) is then one clean line
+    with tqdm(total=len(photos), unit="img", desc=f"eval {args.corruption}", delay=1.0) as bar:
         result = run_eval(req, progress=lambda name: bar.update(1), files=photos)
     print(result["table"])
     write_json(args, result)

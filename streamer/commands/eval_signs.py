@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
 
     from streamer.evaluate.signs import run_signs
 
-    with tqdm(unit="img", desc=f"signs {args.corruption}") as bar:
+    with tqdm(unit="img", desc=f"signs {args.corruption}", delay=1.0) as bar:
         result = run_signs(request_from(args), progress=lambda name: bar.update(1))
     print(result["table"])
     write_json(args, result)
