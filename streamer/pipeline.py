@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from streamer.frame import Frame
 from streamer.preprocess.frames import FrameRestorer
-from streamer.sinks.base import Sink
+from streamer.sinks.base import Sink, write_order
 from streamer.sources import reports_up
 from streamer.sources.base import Source
 from streamer.stats import RunStats
@@ -84,7 +84,7 @@ class Pipeline:
                  stats: RunStats | None = None, queue_frames: int = 4, max_frames: int = 0,
                  stats_every_s: float = 0.0, on_progress: Progress | None = None,
                  stop: threading.Event | None = None) -> None:
-        self.source, self.restorer, self.sinks = source, restorer, sinks
+        self.source, self.restorer, self.sinks = source, restorer, write_order(sinks)
         self.stats = stats or RunStats()
         self.cam = getattr(source, "name", "main")
         self.max_frames = max_frames

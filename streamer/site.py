@@ -21,7 +21,7 @@ from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.pipeline import Progress, RunResult, join_threads, put_latest
-from streamer.sinks.base import Sink
+from streamer.sinks.base import Sink, write_order
 from streamer.sources import reports_up
 from streamer.stats import RunStats
 
@@ -80,7 +80,7 @@ class SinkPool:
                              stats=self.stats, segment_s=sc.segment_s, keep=sc.keep)
             (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))
             sinks.append(sink)
-        return sinks
+        return write_order(sinks)
 
     @property
     def shared(self) -> dict[str, Sink]:

@@ -80,6 +80,25 @@ def test_max_frames_stops_early(clips: dict[str, Path], tmp_path: Path) -> None:
     assert result.frames_out == sink.frames == 25
 
 
+def test_a_push_that_fails_on_the_first_frame_leaves_no_one_frame_recording(clips: dict[str, Path],
+                                                                            tmp_path: Path) -> None:
+    """Recordings are written after network sinks, so a push target that is not there stops the
+    run before the file holds its first frame (a 1-frame loop segment would count against keep)."""
+    from streamer.sinks import open_sink
+
+    class DeadPush:
+        def write(self, frame: Frame) -> None:
+            raise SinkError("rtsp://127.0.0.1:9/x: cannot push RTSP (Connection refused)")
+
+        def close(self) -> None:
+            pass
+
+    recording = open_sink(str(tmp_path / "cam.mp4"), segment_s=60)
+    with pytest.raises(SinkError, match="cannot push RTSP"):
+        Pipeline(open_source(str(clips["small"])), FrameRestorer(None), [recording, DeadPush()]).run()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_stop_event_ends_a_live_run(clips: dict[str, Path]) -> None:
     stop = threading.Event()
     src = open_source(str(clips["small"]), loop=True, realtime=True)

@@ -28,6 +28,8 @@ FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_p
 
 
 class FileSink:
+    records = True  # a file on disk: written after the network sinks (sinks.base.write_order)
+
     def __init__(self, path: str | Path, *, encoder: EncoderConfig | None = None,
                  side_by_side: bool = False, fps: float = 0.0, audio_from: str | Path | None = None,
                  fmt_suffix: str | None = None, fragmented: bool = True) -> None:

@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 
 class SegmentedFileSink:
+    records = True  # a file on disk: written after the network sinks (sinks.base.write_order)
+
     def __init__(self, path: str | Path, segment_s: float, *, keep: int = 0,
                  encoder: EncoderConfig | None = None, side_by_side: bool = False, fps: float = 0.0) -> None:
         self.path = Path(path)
