@@ -88,13 +88,12 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
           preset: str | None = None, inflight: int = 2) -> dict[str, Any]:
     """Measure passthrough then the full pipeline on one prepared clip; returns the JSON dict."""
     import torch
+    from pydantic import ValidationError
 
     from streamer.backends import open_backend
     from streamer.config import EncoderConfig
     from streamer.frame import Frame
     from streamer.preprocess.frames import FrameRestorer
-
-    from pydantic import ValidationError
 
     try:  # a typo: one line, before any work
         encoder = EncoderConfig(preset=preset) if preset else EncoderConfig()
