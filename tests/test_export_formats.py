@@ -42,7 +42,7 @@ REFUSED = [
     ("engine int8 no calib", lambda c: req("engine", "int8"), JETSON, r"needs calibration frames"),
     ("calib on fp32", lambda c: req("onnx", "fp32", calib=c), NO_GPU, r"only int8 is calibrated"),
     ("missing calib", lambda c: req("onnx", "int8", calib=c / "nope"), NO_GPU, r"not found; make one with `streamer calib make"),
-    ("engine without tensorrt", lambda c: req("engine", "fp16"), GPU_NO_TRT, r"pip install 'streamer\[tensorrt\]' \(on Jetson use the JetPack"),
+    ("engine without tensorrt", lambda c: req("engine", "fp16"), GPU_NO_TRT, r"pip install -e '\.\[tensorrt\]' in the streamer folder \(on Jetson use the JetPack"),
     ("engine without gpu", lambda c: req("engine", "fp16"), TRT_NO_GPU, r"needs an NVIDIA GPU.*use --format onnx"),
     ("torchtrt missing", lambda c: req("torchtrt", "fp16"), GPU_NO_TRT, r"needs torch-tensorrt"),
     ("workspace on onnx", lambda c: req("onnx", workspace_gib=2.0), NO_GPU, r"--workspace: has no meaning for --format onnx; it applies to --format engine / torchtrt"),

@@ -251,8 +251,8 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
 
 def _check_environment(fmt: ExportFormat, req: ExportRequest, env: Environment) -> None:
     if fmt.name == "engine" and env.tensorrt_version is None:
-        raise ExportError("--format engine: TensorRT export needs the tensorrt extra: pip install "
-                          "'streamer[tensorrt]' (on Jetson use the JetPack python bindings); "
+        raise ExportError(f"--format engine: TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
+                          "(on Jetson use the JetPack python bindings); "
                           "or export --format onnx here and build the engine on the target")
     if fmt.name == "torchtrt" and not env.torch_tensorrt:
         raise ExportError(f"--format torchtrt: needs torch-tensorrt: {install_extra('tensorrt')}")
