@@ -47,7 +47,7 @@ class ExportFormat:
 
 
 FORMATS: tuple[ExportFormat, ...] = (
-    ExportFormat("onnx", ".onnx", ("fp32", "int8"), False, None, ("size", "dynamic", "calib"),
+    ExportFormat("onnx", ".onnx", ("fp32", "int8"), False, None, ("size", "calib"),  # any size unless --size
                  "ONNX opset 17 (fp32) or ONNX Runtime static QDQ (int8), CPU or any runtime"),
     ExportFormat("engine", ".engine", PRECISIONS, True, "tensorrt",
                  ("size", "dynamic", "calib", "workspace_gib", "device"),
