@@ -90,7 +90,7 @@ def test_backend_without_tensorrt_says_install(tmp_path: Path) -> None:
     from streamer.backends.trt_backend import open_trt_backend
 
     engine = crafted(tmp_path, trt="10.3.0")
-    with pytest.raises(EngineError, match=r"TensorRT backend needs the tensorrt extra: pip install 'streamer\[tensorrt\]'"):
+    with pytest.raises(EngineError, match=r"TensorRT backend needs the tensorrt extra: pip install -e '\.\[tensorrt\]' in the streamer folder \(on a Jetson"):
         open_trt_backend(str(engine))
     with pytest.raises(EngineError, match=r"runs a built engine \(\.engine or \.ep\)"):
         open_trt_backend(str(tmp_path / "fast.onnx"))

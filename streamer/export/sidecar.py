@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from streamer.errors import EngineError, install_extra
+from streamer.errors import EngineError
 
 
 @dataclass(frozen=True)
@@ -135,8 +135,9 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
     built = side.tensorrt_version
     now = tensorrt_version or current_tensorrt_version()
     if now is None:
-        raise EngineError(f"{path}: TensorRT backend needs the tensorrt extra: "
-                          f"{install_extra('tensorrt')}")
+        from streamer.backends import TRT_MISSING
+
+        raise EngineError(f"{path}: {TRT_MISSING}")
     if built is None or _major_minor(built) != _major_minor(now):
         raise EngineError(f"{path}: built by TensorRT {_major_minor(built) if built else 'unknown'}, "
                           f"this is {_major_minor(now)}; rebuild it on this device")
