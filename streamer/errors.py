@@ -14,6 +14,8 @@ Messages say the thing, what is wrong and what to do, e.g.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class StreamerError(Exception):
     """Base of all expected failures: one line, no traceback needed."""
@@ -41,6 +43,12 @@ class EngineError(StreamerError):
 
 class ExportError(StreamerError):
     """An export request is refused or failed."""
+
+
+def looked_in(path: str | Path, why: str = "") -> str:
+    """`` (looked in CWD)`` for a relative path that was not found, else "": paths in configs and
+    on the command line start from the working folder, not from the config's."""
+    return "" if Path(path).is_absolute() else f" (looked in {Path.cwd()}{why})"
 
 
 def install_extra(extra: str) -> str:

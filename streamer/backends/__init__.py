@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.backends.base import Backend
-from streamer.errors import ConfigError, EngineError, install_extra
+from streamer.errors import ConfigError, EngineError, install_extra, looked_in
 
 BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 TRT_MISSING = (f"TensorRT backend needs the tensorrt extra: {install_extra('tensorrt')} (on a Jetson, "
@@ -51,8 +51,7 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
     if suffix in {".onnx", ".engine"} and not Path(model).is_file():  # before which backend it needs
         kind, how = (("ONNX file", "export it with `streamer export`") if suffix == ".onnx" else
                      ("engine", "build it on the device with `streamer export --format engine`"))
-        where = "" if Path(model).is_absolute() else f" (looked in {Path.cwd()})"
-        raise EngineError(f"{model}: {kind} not found{where}; {how}")
+        raise EngineError(f"{model}: {kind} not found{looked_in(model)}; {how}")
     if int8 not in (False, True, "all"):
         raise ConfigError(f"int8 {int8!r}: use true, false or all")
     if int8:

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, looked_in
 from streamer.evaluate.baselines import available_baselines
 from streamer.evaluate.compare import crop_scores, paired_difference
 from streamer.evaluate.metrics import psnr_db, ssim, uqi
@@ -114,8 +114,7 @@ def model_file(entry: str) -> Path | None:
     if path.suffix not in {".safetensors", ".onnx", ".engine"}:
         return None
     if not path.is_file():
-        where = "" if path.is_absolute() else f" (looked in {Path.cwd()})"
-        raise ConfigError(f"--model {entry}: file not found{where}")
+        raise ConfigError(f"--model {entry}: file not found{looked_in(path)}")
     if path.suffix == ".engine":
         raise ConfigError(f"--model {entry}: eval runs on the CPU backends, not TensorRT; score the ONNX "
                           "the engine was built from (`--model FILE.onnx --backend onnxruntime`), and "

@@ -12,7 +12,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from streamer.errors import ConfigError, WeightsError
+from streamer.errors import ConfigError, WeightsError, looked_in
 
 
 def sha256_file(path: str | Path) -> str:
@@ -59,11 +59,6 @@ def weights_model(path: str | Path) -> str | None:
     return _model_named(_metadata(path) or {})
 
 
-def _looked_in(path: str | Path) -> str:
-    """Where a relative path was looked for: configs resolve paths from the working folder."""
-    return "" if Path(path).is_absolute() else f" (looked in {Path.cwd()})"
-
-
 def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     """The model spec for a .safetensors file: ``arch`` if given, else what the file says it
     is, else its file name (``fast.safetensors``)."""
@@ -72,7 +67,7 @@ def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     name = arch
     if name is None:  # a missing or broken file says so, not "the file does not say which model"
         if not Path(path).is_file():
-            raise WeightsError(f"{path}: weights file not found{_looked_in(path)}")
+            raise WeightsError(f"{path}: weights file not found{looked_in(path)}")
         meta = _metadata(path)
         if meta is None:
             raise WeightsError(f"{path}: not a readable safetensors file")
@@ -106,7 +101,7 @@ def load_weights(model: nn.Module, path: str | Path, *, name: str = "",
     path = Path(path)
     label = f"{path}" + (f" (model {name})" if name else "")
     if not path.exists():
-        raise WeightsError(f"{label}: weights file not found{_looked_in(path)}")
+        raise WeightsError(f"{label}: weights file not found{looked_in(path)}")
     if path.suffix in {".pt", ".pth", ".ckpt", ".bin"}:
         target = path.with_suffix(".safetensors")
         raise WeightsError(

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import av
 
-from streamer.errors import SourceError
+from streamer.errors import SourceError, looked_in
 from streamer.frame import Frame
 
 log = logging.getLogger(__name__)
@@ -35,8 +35,7 @@ def probe(path: str | Path) -> VideoInfo:
     """Open ``path`` once to check it is a video and read its geometry and timing."""
     path = Path(path)
     if not path.is_file():  # config paths are relative to where streamer runs, not to the config
-        where = "" if path.is_absolute() else f" (looked in {Path.cwd()}: relative paths start from there)"
-        raise SourceError(f"{path}: file not found{where}")
+        raise SourceError(f"{path}: file not found{looked_in(path, ': relative paths start from there')}")
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: file is empty (0 bytes)")
     try:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import torch
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, looked_in
 from streamer.synth import DirtParams, corrupt
 from streamer.train.negatives import HardNegatives, paste_sign
 
@@ -47,8 +47,7 @@ def list_images(folder: str | Path) -> list[Path]:
     if folder.is_file():
         raise ConfigError(f"{folder}: a file, not a folder; give the folder of clean images")
     if not folder.is_dir():
-        where = "" if folder.is_absolute() else f" (looked in {Path.cwd()})"
-        raise ConfigError(f"{folder}: image folder not found{where}")
+        raise ConfigError(f"{folder}: image folder not found{looked_in(folder)}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise ConfigError(f"{folder}: no .jpg/.png/.bmp images in it")
