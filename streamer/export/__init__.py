@@ -86,6 +86,8 @@ def export(req: ExportRequest, *, env: Environment | None = None,
 
 
 def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, progress: Progress) -> None:
+    import onnxruntime
+
     from streamer.export.onnx_export import check_parity, export_onnx
 
     progress("export onnx", 0, 2)
@@ -100,17 +102,13 @@ def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, p
         probes = PARITY_SHAPES
     progress("export onnx", 1, 2)
     side.parity["onnx_fp32_vs_torch"] = check_parity(path, net, probes).as_dict()
-    import onnxruntime  # the parity check ran on it
-
-    side.onnxruntime_version = onnxruntime.__version__
+    side.onnxruntime_version = onnxruntime.__version__  # the parity check ran on it (and INT8 on it too)
     side.options["opset"] = req.opset
     progress("export onnx", 2, 2)
 
 
 def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, fp32_prefixes: tuple[str, ...],
               progress: Progress) -> None:
-    import onnxruntime
-
     from streamer.export.ort_int8 import Int8Options, int8_report, quantize_int8
 
     opts = Int8Options(method=req.calib_method, target="ort", fp32_prefixes=fp32_prefixes)
@@ -120,7 +118,6 @@ def _ort_int8(fp32: Path, req: ExportRequest, calib, side: Sidecar, fp32_prefixe
     progress("int8 report", 0, 1)
     report = int8_report(fp32, req.output, calib.clean(REPORT_FRAMES))
     side.parity["ort_int8"] = report.as_dict()
-    side.onnxruntime_version = onnxruntime.__version__
     side.options["int8"] = {"format": "QDQ", "activations": "uint8 asymmetric",
                             "weights": "int8 symmetric per-channel", "fp32_tail": opts.fp32_tail,
                             "fp32_prefixes": list(opts.fp32_prefixes)}
