@@ -26,6 +26,8 @@ from pathlib import Path
 from streamer.errors import ExportError, install_extra
 
 PRECISIONS = ("fp32", "fp16", "int8")
+TRT_EXPORT_MISSING = (f"TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
+                      "(on Jetson use the JetPack python bindings)")
 # INT8 range estimators (ONNX Runtime calibration; also the QDQ ranges of TensorRT >= 10 engines).
 # Percentile 99.999: a few outlier activations no longer stretch a layer's 256 levels (docs/model-log.md E21).
 CALIB_METHODS = ("percentile", "minmax")
@@ -251,8 +253,7 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
 
 def _check_environment(fmt: ExportFormat, req: ExportRequest, env: Environment) -> None:
     if fmt.name == "engine" and env.tensorrt_version is None:
-        raise ExportError(f"--format engine: TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
-                          "(on Jetson use the JetPack python bindings); "
+        raise ExportError(f"--format engine: {TRT_EXPORT_MISSING}; "
                           "or export --format onnx here and build the engine on the target")
     if fmt.name == "torchtrt" and not env.torch_tensorrt:
         raise ExportError(f"--format torchtrt: needs torch-tensorrt: {install_extra('tensorrt')}")

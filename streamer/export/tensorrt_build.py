@@ -20,12 +20,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from streamer.errors import ExportError, install_extra
+from streamer.errors import ExportError
 from streamer.export.calibration import CalibSet, fit_cover
+from streamer.export.formats import TRT_EXPORT_MISSING
 
 log = logging.getLogger(__name__)
-TRT_MISSING = (f"TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
-               "(on Jetson use the JetPack python bindings)")
 Shape = tuple[int, int, int]
 Progress = Callable[[str, int, int], None]  # (phase, step, steps)
 
@@ -34,7 +33,7 @@ def import_tensorrt() -> Any:
     try:
         import tensorrt as trt  # optional extra, never at module import
     except ImportError as exc:
-        raise ExportError(TRT_MISSING) from exc
+        raise ExportError(TRT_EXPORT_MISSING) from exc
     return trt
 
 
