@@ -67,13 +67,17 @@ class ViewApp:
     # --- video --------------------------------------------------------------------------------
     def _feed_and_variant(self, request: web.Request) -> tuple[CameraFeed, str]:
         name = request.query.get("camera")
-        feeds = self.hub.feeds()
-        # without camera=, the only camera (a script's `curl /snapshot` on a one-camera run)
-        feed = self.hub.get(name) if name is not None else feeds[0] if len(feeds) == 1 else None
+        if name is None:  # the only camera (a script's `curl /snapshot` on a one-camera run)
+            feeds = self.hub.feeds()
+            if len(feeds) > 1:
+                raise web.HTTPNotFound(text=f"several cameras: add camera=NAME "
+                                            f"({', '.join(f.name for f in feeds)})\n")
+            feed = feeds[0] if feeds else None
+        else:
+            feed = self.hub.get(name)
         variant = request.query.get("v", "clean")
         if feed is None:
-            raise web.HTTPNotFound(text="no such camera (yet)\n" if name is not None or not feeds else
-                                   f"several cameras: add camera=NAME ({', '.join(f.name for f in feeds)})\n")
+            raise web.HTTPNotFound(text="no such camera (yet)\n")
         if variant not in VARIANTS:
             raise web.HTTPBadRequest(text=f"v must be one of {', '.join(VARIANTS)}\n")
         return feed, variant
