@@ -6,14 +6,13 @@ types become one ``ConfigError`` line naming the file and the key.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -355,9 +354,8 @@ class EncoderConfig(Strict):
         """x264/x265 presets are checked here: FFmpeg would only fail at the first frame, with
         "Invalid argument" (other encoders name theirs differently and are left to FFmpeg)."""
         if self.codec in ("libx264", "libx265") and self.preset not in X264_PRESETS:
-            close = difflib.get_close_matches(self.preset, X264_PRESETS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ValueError(f"preset {self.preset!r}: {hint}{self.codec} knows {', '.join(X264_PRESETS)}")
+            hint = did_you_mean(self.preset, X264_PRESETS)
+            raise ValueError(f"preset {self.preset!r}: {hint + ' ' if hint else ''}{self.codec} knows {', '.join(X264_PRESETS)}")
         return self
 
 
@@ -542,8 +540,8 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
         if first["type"] == "value_error":  # our validators' own words, without pydantic's prefix
             msg = msg.removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
-            near = difflib.get_close_matches(str(first["loc"][-1]), _keys_at(cls, first["loc"][:-1]), 1, 0.7)
-            msg += f" (did you mean {near[0]}?)" if near else ""
+            hint = did_you_mean(str(first["loc"][-1]), _keys_at(cls, first["loc"][:-1]), 0.7)
+            msg += f" ({hint})" if hint else ""
         raise ConfigError(f"{label}: {where}: {msg}" if where else f"{label}: {msg}") from exc
 
 

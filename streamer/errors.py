@@ -14,6 +14,8 @@ Messages say the thing, what is wrong and what to do, e.g.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -49,6 +51,12 @@ def looked_in(path: str | Path, why: str = "") -> str:
     """`` (looked in CWD)`` for a relative path that was not found, else "": paths in configs and
     on the command line start from the working folder, not from the config's."""
     return "" if Path(path).is_absolute() else f" (looked in {Path.cwd()}{why})"
+
+
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
+    """``did you mean 'x'?`` for the closest of ``choices`` to a misspelt ``word``, else ""."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return f"did you mean {close[0]!r}?" if close else ""
 
 
 def install_extra(extra: str) -> str:

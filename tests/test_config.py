@@ -35,13 +35,13 @@ def test_demo_config_is_what_make_demo_promises() -> None:
 
 
 @pytest.mark.parametrize("text, line", [
-    ("source: {url: a.mp4}\nmodle: fast\n", "modle: unknown key (did you mean model?)"),
+    ("source: {url: a.mp4}\nmodle: fast\n", "modle: unknown key (did you mean 'model'?)"),
     ("source: {url: a.mp4}\npreprocess: {tiling: {tiles: 3}}\n",
-     "preprocess.tiling.tiles: unknown key (did you mean tile?)"),
+     "preprocess.tiling.tiles: unknown key (did you mean 'tile'?)"),
     ("source: {url: a.mp4}\nsinks: [{url: x.mp4, side_by_sid: true}]\n",
-     "sinks.0.side_by_sid: unknown key (did you mean side_by_side?)"),
+     "sinks.0.side_by_sid: unknown key (did you mean 'side_by_side'?)"),
     ("source: {url: a.mp4}\nzzzz: 1\n", "zzzz: unknown key"),  # nothing near: no guess
-    ("sorce: {url: a.mp4}\n", "sorce: unknown key (did you mean source?)"),  # before "source: required"
+    ("sorce: {url: a.mp4}\n", "sorce: unknown key (did you mean 'source'?)"),  # before "source: required"
 ])
 def test_unknown_key_suggests_the_nearest_valid_one(tmp_path: Path, text: str, line: str) -> None:
     path = tmp_path / "typo.yaml"

@@ -23,7 +23,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from streamer.errors import ExportError, install_extra
+from streamer.errors import ExportError, did_you_mean, install_extra
 
 PRECISIONS = ("fp32", "fp16", "int8")
 TRT_EXPORT_MISSING = (f"TensorRT export needs the tensorrt extra: {install_extra('tensorrt')} "
@@ -198,9 +198,8 @@ def validate_request(req: ExportRequest, *, env: Environment | None = None,
     """Refuse contradictions before any work; returns the format row. ``multiple``: model's H/W step."""
     fmt = get_format(req.format)
     if req.precision not in PRECISIONS:
-        close = difflib.get_close_matches(req.precision, PRECISIONS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ExportError(f"--precision {req.precision}: unknown{hint} (known: {', '.join(PRECISIONS)})")
+        hint = did_you_mean(req.precision, PRECISIONS)
+        raise ExportError(f"--precision {req.precision}: unknown{'; ' + hint if hint else ''} (known: {', '.join(PRECISIONS)})")
     if req.precision not in fmt.precisions:
         if fmt.name == "onnx" and req.precision == "fp16":
             raise ExportError("--format onnx --precision fp16: not offered; ONNX Runtime on CPU runs "

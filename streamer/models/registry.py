@@ -6,14 +6,13 @@ A *model* here is an architecture plus an optional shipped weight set, e.g. ``ei
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 from torch import nn
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 
@@ -71,10 +70,9 @@ def get_spec(name: str) -> ModelSpec:
     try:
         return _REGISTRY[name]
     except KeyError:
-        hint = difflib.get_close_matches(name, _REGISTRY, n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        hint = did_you_mean(name, _REGISTRY)
         raise ConfigError(
-            f"unknown model {name!r}{extra} (known: {', '.join(sorted(_REGISTRY))})"
+            f"unknown model {name!r}{'; ' + hint if hint else ''} (known: {', '.join(sorted(_REGISTRY))})"
         ) from None
 
 

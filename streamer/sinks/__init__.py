@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from pathlib import Path
 from typing import Any
 
 from streamer.config import EncoderConfig
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 from streamer.sinks.base import Sink
 from streamer.stats import RunStats
 
@@ -64,9 +63,8 @@ def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: 
         raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
                           "rtsp-serve://…, view or null")
     if not Path(spec).suffix:  # `viewer`, `nul`, `out/cam`: neither a sink kind nor a video file
-        close = difflib.get_close_matches(spec, ["null", "view"], n=1)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ConfigError(f"sink {spec!r}: {hint}a sink is a .mp4/.mkv path, rtsp://…, rtsp-serve://…, "
+        hint = did_you_mean(spec, ["null", "view"])
+        raise ConfigError(f"sink {spec!r}: {hint + ' ' if hint else ''}a sink is a .mp4/.mkv path, rtsp://…, rtsp-serve://…, "
                           "view or null")
     if segment_s:
         from streamer.sinks.segments import SegmentedFileSink
