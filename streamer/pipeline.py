@@ -40,6 +40,7 @@ class RunResult:
     reconnects: int
     seconds: float
     interrupted: bool
+    """Ctrl-C or SIGTERM cut the run short; a caller's ``stop`` event is not an interruption."""
     stats: RunStats = field(repr=False)
 
     @property
