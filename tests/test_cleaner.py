@@ -42,6 +42,29 @@ def test_cleaner_on_openvino_agrees_with_torch(dirty: np.ndarray) -> None:
         assert np.abs(a(dirty).astype(int) - b(dirty)).max() <= 2  # OpenVINO's uint8 path
 
 
+def test_one_cleaner_per_thread_opens_together(dirty: np.ndarray) -> None:
+    """docs/api.md's pattern for several cameras: Cleaners opened at once in threads (the ONNX
+    export behind onnxruntime keeps global state; unguarded, two at once fail)."""
+    import threading
+
+    results: list = []
+
+    def camera() -> None:
+        try:
+            with streamer.Cleaner("fast", "onnxruntime", threads=1) as clean:
+                results.append(clean(dirty))
+        except Exception as exc:  # noqa: BLE001 - reported below, per thread
+            results.append(exc)
+
+    threads = [threading.Thread(target=camera) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert len(results) == 3 and all(isinstance(r, np.ndarray) for r in results), results
+    np.testing.assert_array_equal(results[0], results[1])
+
+
 def test_cleaner_tiles_frames_above_the_auto_tile_size(dirty: np.ndarray, monkeypatch) -> None:
     import streamer.cleaner as cleaner
 

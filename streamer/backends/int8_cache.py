@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 from pathlib import Path
 
 from streamer.errors import ConfigError
 from streamer.export.calibration import DEFAULT_CALIB, resolve_calib
 
 log = logging.getLogger(__name__)
+_BUILD_LOCK = threading.Lock()  # Cleaners opened in several threads quantize a model once
 
 
 def cache_dir() -> Path:
@@ -81,11 +83,12 @@ def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DE
     data = _tree_sha(calib) if calib.is_dir() else sha256_file(calib)
     key = hashlib.sha256(f"{sha256_file(weights)}:{data}:{_code_sha()}".encode()).hexdigest()[:16]
     out = int8_dir() / f"{spec.name}{'-all' if all_layers else ''}-{key}.onnx"
-    if not out.exists():
-        log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
-        tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")
-        export(ExportRequest(model=spec.name, format="onnx", precision="int8", output=tmp,
-                             weights=Path(weights), calib=calib, int8_all=all_layers))
-        tmp.replace(out)
-        tmp.with_name(tmp.name + ".json").replace(out.with_name(out.name + ".json"))
+    with _BUILD_LOCK:
+        if not out.exists():
+            log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
+            tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")  # other processes: own names
+            export(ExportRequest(model=spec.name, format="onnx", precision="int8", output=tmp,
+                                 weights=Path(weights), calib=calib, int8_all=all_layers))
+            tmp.replace(out)
+            tmp.with_name(tmp.name + ".json").replace(out.with_name(out.name + ".json"))
     return out

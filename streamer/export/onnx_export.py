@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import threading
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,13 +38,20 @@ class Parity:
         return asdict(self)
 
 
+_EXPORT_LOCK = threading.Lock()
+
+
 def torchscript_export(module: nn.Module, args: tuple, f, **kwargs) -> None:
     """``torch.onnx.export`` with the TorchScript exporter on every torch we support: 2.5 and newer
     take ``dynamo=False`` (2.9 made the dynamo exporter the default); older ones (2.2 has been
-    tested, as in older NVIDIA Jetson wheels) have no such argument and only that exporter."""
+    tested, as in older NVIDIA Jetson wheels) have no such argument and only that exporter.
+
+    One export at a time per process: the exporter keeps global state (``GLOBALS.in_onnx_export``),
+    and two `Cleaner`s opened in two threads would otherwise fail with an AssertionError."""
     if "dynamo" in inspect.signature(torch.onnx.export).parameters:
         kwargs["dynamo"] = False
-    torch.onnx.export(module, args, f, **kwargs)
+    with _EXPORT_LOCK:
+        torch.onnx.export(module, args, f, **kwargs)
 
 
 def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
