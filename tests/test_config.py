@@ -116,6 +116,26 @@ def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
         assert load_config(RunConfig, demo, overrides(args)).backend.int8 is want
 
 
+def test_config_int8_does_not_follow_an_exported_model_or_other_backend(capsys) -> None:
+    """docs/jetson.md runs demo.yaml (int8: true) with `--model X.engine --backend tensorrt`: the
+    config's int8 is left out with a note; an explicit --int8 keeps it (and its error later)."""
+    import argparse
+
+    from streamer.commands.run import _int8_fits, overrides
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers())
+    demo = REPO / "configs" / "demo.yaml"
+    for extra, want in ((["--model", "engines/f.engine", "--backend", "tensorrt"], False),
+                        (["--model", "x.ONNX"], False), (["--backend", "torch"], False),
+                        (["--backend", "onnxruntime"], True), (["--model", "fast-drops"], True),
+                        (["--model", "x.onnx", "--int8"], True)):
+        args = parser.parse_args(["run", "--config", str(demo), *extra])
+        cfg = _int8_fits(load_config(RunConfig, demo, overrides(args)), args)
+        assert cfg.backend.int8 is want, extra
+    assert "demo.yaml's int8: true left out (x.ONNX runs as exported)" in capsys.readouterr().err
+
+
 def test_short_forms_take_command_line_options(tmp_path: Path) -> None:
     """`source: file` and `model: name` in a run config, with other options given on the command
     line (whose unset ones are None): the short forms stand, as their long forms would."""

@@ -38,6 +38,24 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+EXPORTED = (".onnx", ".engine", ".ep")
+
+
+def _int8_fits(cfg: Any, args: argparse.Namespace) -> Any:
+    """A config's `int8: true` (demo.yaml has it) does not follow a `--model`/`--backend` given here
+    that cannot take it (an exported file runs at the precision it was exported with; TensorRT and
+    torch have no on-the-fly INT8); an explicit `--int8` still gets its error."""
+    if args.int8 is not None or cfg.source is None or not cfg.backend.int8:
+        return cfg
+    exported = bool(args.model) and args.model.lower().endswith(EXPORTED)
+    other_backend = bool(args.backend) and args.backend not in ("onnxruntime", "openvino")
+    if not (exported or other_backend):
+        return cfg
+    why = f"{args.model} runs as exported" if exported else f"--backend {args.backend} has no on-the-fly int8"
+    print(f"streamer: {args.config}'s int8: true left out ({why})", file=sys.stderr)
+    return cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"int8": False})})
+
+
 def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
     """One clean shutdown path for Ctrl-C and `kill`; repeats (e.g. `timeout` signals the whole
     process group as well) are ignored while the first one closes the outputs."""
@@ -50,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.commands.progress import ProgressBar
     from streamer.config import RunConfig, load_config
 
-    cfg = load_config(RunConfig, args.config, overrides(args))
+    cfg = _int8_fits(load_config(RunConfig, args.config, overrides(args)), args)
     previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
     # Ctrl-C / kill -INT always means a clean stop, even when a parent started us with SIGINT
     # ignored (a `cmd &` in a script does; Python then installs no handler of its own)
