@@ -177,7 +177,7 @@ def _media(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
 
 
 def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model: str = "fast",
-            backend: str = "torch", device: str = "cpu", *, arch: str | None = None,
+            backend: str = "torch", device: str | None = None, *, arch: str | None = None,
             threads: int = 0, tile: int = 0, overlap: int = 32, int8: bool | str = False,
             on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:
     """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``);

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from streamer.backends import resolve_device
 from streamer.errors import ConfigError
 from streamer.stats import STAGES
 from streamer.sysinfo import host, versions
@@ -82,7 +83,7 @@ def _run_once(clip: Path, out: Path, backend: Any, preset: str | None = None) ->
             "cpu_ms_per_frame": round(1000.0 * cpu_s / max(1, result.frames_out), 2)}
 
 
-def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+def bench(model: str = "fast", backend: str = "torch", device: str | None = None, *,
           size: tuple[int, int] = (1280, 720), frames: int = 60, threads: int = 0,
           arch: str | None = None, clip: str | Path | None = None, int8: bool | str = False,
           preset: str | None = None, inflight: int = 2) -> dict[str, Any]:
@@ -100,6 +101,7 @@ def bench(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
     except ValidationError as exc:
         raise ConfigError(f"--{exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     src = _bench_clip(clip, frames)
+    device = resolve_device(device, backend)  # the report names where it ran
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
                               "int8": int8, "inflight": inflight, "encoder_preset": encoder.preset}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
@@ -198,7 +200,7 @@ def _streams_once(clip: Path, n: int, max_batch: int, timeout_ms: float, model: 
     }
 
 
-def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+def bench_streams(model: str = "fast", backend: str = "torch", device: str | None = None, *,
                   streams: list[int] = (1, 2, 4, 8), size: tuple[int, int] = (640, 360),  # type: ignore[assignment]
                   frames: int = 30, threads: int = 0, arch: str | None = None,
                   clip: str | Path | None = None, max_batch: int = 8,
@@ -212,6 +214,7 @@ def bench_streams(model: str = "fast", backend: str = "torch", device: str = "cp
     import torch
 
     src = _bench_clip(clip, frames)
+    device = resolve_device(device, backend)  # the report names where it ran
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
                               "int8": int8, "inflight": inflight}
     with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:

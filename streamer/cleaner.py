@@ -37,7 +37,7 @@ class Cleaner:
     ``timings`` holds the last call's milliseconds per stage (preprocess, network, postprocess).
     """
 
-    def __init__(self, model: str = "fast", backend: str = "torch", device: str = "cpu", *,
+    def __init__(self, model: str = "fast", backend: str = "torch", device: str | None = None, *,
                  arch: str | None = None, threads: int = 0, int8: bool | str = False, fp16: bool = True,
                  calib: str | Path | None = None, tile: int = 0, overlap: int = 32) -> None:
         from streamer.backends import open_backend

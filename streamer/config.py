@@ -288,8 +288,9 @@ class BackendConfig(Strict):
 
     kind: Literal["torch", "onnxruntime", "openvino", "tensorrt"] = "torch"
     """Inference engine."""
-    device: Literal["cpu", "cuda"] = "cpu"
-    """cuda: torch on the GPU, ORT with the CUDA/TensorRT execution providers."""
+    device: str | None = Field(default=None, pattern=r"^(cpu|cuda(:\d+)?)$")
+    """cpu, cuda or cuda:N (torch on the GPU, ORT with the CUDA/TensorRT execution providers);
+    unset = where the backend runs: cuda for tensorrt, cpu for the others."""
     threads: int = Field(default=0, ge=0)
     """CPU intra-op threads for the network; 0 = the engine's default (all cores)."""
     fp16: bool = True

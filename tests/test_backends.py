@@ -261,3 +261,21 @@ def test_signals_after_two_openvino_backends_do_not_crash():
     done = subprocess.run([sys.executable, "-c", _SIGNAL_AFTER_TWO_BACKENDS], capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0 and done.stdout.strip() == "alive", (done.returncode, done.stderr[-500:])
+
+
+@pytest.mark.parametrize("device, backend, want", [
+    (None, "torch", "cpu"), (None, "tensorrt", "cuda"), (None, "openvino", "cpu"), ("CUDA:1", "torch", "cuda:1"),
+    ("gpu", "torch", "device 'gpu': use cpu, cuda or cuda:N"),
+    ("cpu", "tensorrt", "device cpu: the tensorrt backend runs on a GPU"),
+    ("cuda", "openvino", "device cuda: the openvino backend runs on the CPU"),
+])
+def test_device_is_checked_against_the_backend_before_loading(device, backend, want) -> None:
+    """A Jetson user's `Cleaner("x.engine", backend="tensorrt")` needs no device=; a GPU asked of
+    a CPU runtime, or a misspelt device, is one line before any weights load."""
+    from streamer.backends import resolve_device
+
+    if want.startswith("device"):
+        with pytest.raises(ConfigError, match=want):
+            resolve_device(device, backend)
+    else:
+        assert resolve_device(device, backend) == want

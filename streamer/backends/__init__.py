@@ -8,6 +8,7 @@ only on use.
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,23 @@ def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
     return build_with_weights(spec, spec.weights_path), spec.multiple
 
 
-def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
+def resolve_device(device: str | None, backend: str) -> str:
+    """``None`` = where ``backend`` runs (cuda for tensorrt, else cpu); ``cpu``, ``cuda`` or
+    ``cuda:N`` checked against the backend here, before any model is loaded."""
+    if device is None:
+        return "cuda" if backend == "tensorrt" else "cpu"
+    name = str(device).strip().lower()
+    if not re.fullmatch(r"cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"device {device!r}: use cpu, cuda or cuda:N")
+    if backend == "tensorrt" and name == "cpu":
+        raise ConfigError("device cpu: the tensorrt backend runs on a GPU; use cuda or cuda:N")
+    if backend == "openvino" and name != "cpu":
+        raise ConfigError(f"device {name}: the openvino backend runs on the CPU; use device cpu, or "
+                          "torch/onnxruntime/tensorrt on a GPU")
+    return name
+
+
+def open_backend(model: str, backend: str = "torch", device: str | None = None, *,
                  arch: str | None = None, threads: int = 0, fp16: bool = True,
                  int8: bool | str = False, calib: str | Path | None = None, inflight: int = 1) -> Backend:
     """Build the engine that runs ``model``; errors name the file and what to do.
@@ -48,6 +65,9 @@ def open_backend(model: str, backend: str = "torch", device: str = "cpu", *,
     suffix = Path(model).suffix
     if backend not in BACKENDS:
         raise ConfigError(f"backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    device = resolve_device(device, backend)
+    if threads < 0:
+        raise ConfigError(f"threads {threads}: use 0 (the runtime's default: all cores) or a count")
     if suffix in {".onnx", ".engine"} and not Path(model).is_file():  # before which backend it needs
         kind, how = (("ONNX file", "export it with `streamer export`") if suffix == ".onnx" else
                      ("engine", "build it on the device with `streamer export --format engine`"))

@@ -73,13 +73,14 @@ class OrtBackend:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         providers = ["CPUExecutionProvider"]
-        if device == "cuda":
+        if device.startswith("cuda"):
             gpu = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
             if not gpu:
                 raise EngineError(f"{self.label}: onnxruntime has no CUDA provider here "
                                   f"(available: {', '.join(available)}); install onnxruntime-gpu "
                                   "or use --device cpu")
-            providers = gpu + providers
+            index = int(device.split(":", 1)[1]) if ":" in device else 0
+            providers = [(p, {"device_id": index}) for p in gpu] + providers
         source = model if isinstance(model, bytes) else str(model)
         if not isinstance(model, bytes) and not Path(model).is_file():
             raise EngineError(f"{model}: ONNX file not found; export it with `streamer export`")

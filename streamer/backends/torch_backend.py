@@ -20,13 +20,16 @@ class TorchBackend:
 
     def __init__(self, module: nn.Module, *, device: str = "cpu", fp16: bool = True,
                  threads: int = 0, multiple: int = 1, inflight: int = 1) -> None:
-        if device == "cuda" and not torch.cuda.is_available():
-            raise EngineError("torch backend: --device cuda asked but no CUDA GPU is visible to "
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise EngineError(f"torch backend: --device {device} asked but no CUDA GPU is visible to "
                               "PyTorch; use --device cpu or install a CUDA build of torch")
         if threads:
             torch.set_num_threads(threads)  # process-wide in torch; only the backend sets it
         self.device = torch.device(device)
-        self.fp16 = fp16 and device == "cuda"
+        if self.device.type == "cuda" and (self.device.index or 0) >= torch.cuda.device_count():
+            raise EngineError(f"torch backend: --device {device}: this machine has "
+                              f"{torch.cuda.device_count()} CUDA device(s)")
+        self.fp16 = fp16 and self.device.type == "cuda"
         self.multiple = multiple
         self.module = module.eval().to(self.device)
         if self.fp16:

@@ -12,7 +12,8 @@ def add_backend_args(p: argparse.ArgumentParser, backend: str | None = None, dev
     """`--backend` and `--device`, alike in every command that runs a model (None: the config decides)."""
     p.add_argument("--backend", default=backend, choices=("torch", "onnxruntime", "openvino", "tensorrt"),
                    help="inference engine: torch, onnxruntime, openvino (CPU, the fastest here), tensorrt (an engine file)")
-    p.add_argument("--device", default=device, choices=("cpu", "cuda"), help="where torch runs (cpu or cuda)")
+    p.add_argument("--device", default=device,
+                   help="cpu, cuda or cuda:N (default: cuda for tensorrt, cpu for the others)")
 
 
 def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bool | None = False) -> None:

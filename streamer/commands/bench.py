@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure fps and per-stage time of the pipeline")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
-    add_backend_args(p, "torch", "cpu")
+    add_backend_args(p, "torch")
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
     p.add_argument("--frames", type=int, default=60, help="frames per measured run")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
@@ -60,6 +60,7 @@ def _refuse_unused(args: argparse.Namespace) -> None:
 
 
 def run_soak(args: argparse.Namespace) -> int:
+    from streamer.backends import resolve_device
     from streamer.bench import DEMO_CLIP
     from streamer.config import RunConfig, load_config
     from streamer.soak import soak
@@ -72,7 +73,8 @@ def run_soak(args: argparse.Namespace) -> int:
         "model": {"name": args.model, "arch": args.arch}}
     cfg = load_config(RunConfig, args.config, {**base, "max_frames": args.frames})
     report = soak(cfg, warmup_frames=args.warmup if args.warmup is not None else args.frames // 3)
-    report = {"model": cfg.model.name, "backend": cfg.backend.kind, "device": cfg.backend.device,
+    report = {"model": cfg.model.name, "backend": cfg.backend.kind,
+              "device": resolve_device(cfg.backend.device, cfg.backend.kind),
               "int8": cfg.backend.int8} | report  # which run this was, in the record
     if args.json:
         print(json.dumps(report, indent=2))

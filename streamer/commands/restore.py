@@ -15,7 +15,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--outdir", required=True, help="folder for <stem>.png / <stem>.mp4")
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX path")
     p.add_argument("--arch", help=ARCH_HELP)
-    add_backend_args(p, "torch", "cpu")
+    add_backend_args(p, "torch")
     p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = all cores)")
     p.add_argument("--tile", type=int, default=0, help="run big pictures in tiles of this side")
     add_int8_args(p)
