@@ -67,7 +67,9 @@ class Cleaner:
             if self._tiled is None:
                 from streamer.preprocess.frames import FrameRestorer
 
-                self._tiled = FrameRestorer(self.backend, tile=AUTO_TILE, overlap=self._overlap)
+                # equal tiles, one per call: the point is bounded memory, not throughput
+                self._tiled = FrameRestorer(self.backend, tile=AUTO_TILE, overlap=self._overlap,
+                                            even_tiles=not getattr(self.backend, "input_hw", None))
             restorer = self._tiled
         timings: dict[str, float] = {}
         out = restorer(Frame(np.ascontiguousarray(rgb), 0.0, self._count),

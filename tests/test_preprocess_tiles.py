@@ -46,6 +46,21 @@ def test_tiled_equals_untiled(h: int, w: int, tile: int, overlap: int, multiple:
     assert all(c[-1] % multiple == 0 and c[-2] % multiple == 0 for c in calls[1:])
 
 
+@pytest.mark.parametrize("h, w", [(150, 203), (200, 130), (64, 250)])
+def test_even_tiles_run_fewer_pixels_with_the_same_result(h: int, w: int) -> None:
+    """Cleaner's auto tiling: equal tiles no bigger than asked, as many as fixed ones need, one
+    per call; the blend still matches the untiled output."""
+    x = np.random.default_rng(2).random((1, 3, h, w), dtype=np.float32)
+    fixed_fn, fixed_calls = _as_fn(_conv_net())
+    even_fn, even_calls = _as_fn(_conv_net())
+    Tiler(112, 16, 8)(fixed_fn, x)
+    even = Tiler(112, 16, 8, max_batch=1, even=True)(even_fn, x)
+    assert np.abs(even - fixed_fn(x)).max() < 1e-4
+    assert len(even_calls) == sum(c[0] for c in fixed_calls[:-1]) and all(c[0] == 1 for c in even_calls)
+    pixels = [sum(c[0] * c[-1] * c[-2] for c in calls) for calls in (fixed_calls[:-1], even_calls)]
+    assert pixels[1] < pixels[0] and all(c[-1] % 8 == 0 and c[-2] % 8 == 0 for c in even_calls)
+
+
 def test_tiles_without_blend_margin_would_show_seams() -> None:
     """The check above can fail: a too-small overlap for the receptive field leaves seams."""
     fn, _ = _as_fn(_conv_net())

@@ -21,7 +21,8 @@ class FrameRestorer:
     """Cleans one frame with ``backend``; reports preprocess/network/postprocess seconds."""
 
     def __init__(self, backend: Backend | None, *, size: tuple[int, int] | None = None,
-                 tile: int = 0, overlap: int = 32, keep_original: bool = False) -> None:
+                 tile: int = 0, overlap: int = 32, keep_original: bool = False,
+                 even_tiles: bool = False) -> None:
         self.backend = backend  # None = passthrough (benchmarks, plumbing tests)
         self.size = size
         self.keep_original = keep_original
@@ -30,7 +31,8 @@ class FrameRestorer:
         if fixed and not tile:
             tile = max(fixed)
         self.multiple = multiple
-        self.tiler = Tiler(tile, min(overlap, tile // 2), multiple) if tile else None
+        self.tiler = (Tiler(tile, min(overlap, tile // 2), multiple, max_batch=1 if even_tiles else 8,
+                            even=even_tiles) if tile else None)
         # backends that take uint8 frames and convert inside the network or on the GPU say so
         # with ``uint8_io`` (base.Backend); tiles take the float path
         self.uint8 = self.tiler is None and bool(getattr(backend, "uint8_io", False))
