@@ -210,6 +210,10 @@ CASES = [
          r"clean\.avi: unknown video suffix '\.avi'; use \.mp4 or \.mkv"),
     Case("output without a suffix", _run(sink="viewer"),
          r"sink '.*viewer': a sink is a \.mp4/\.mkv path, rtsp://…, rtsp-serve://…, view or null"),
+    Case("export into a file's place",
+         lambda c, out: ["export", "--model", "fast", "--weights", str(c["weights"]),
+                         "-o", str(c["blocker"] / "fast.onnx")],
+         r"-o .*blocker/fast\.onnx: .*blocker is a file, not a folder"),
     Case("missing calibration folder",
          lambda c, out: ["export", "--model", "fast", "--weights", str(c["weights"]), "--precision", "int8",
                          "--calib", "/nope", "-o", str(out / "fast-int8.onnx")],
@@ -284,3 +288,13 @@ def test_debug_shows_the_traceback(corpus: dict[str, Path]) -> None:
     assert quiet.stderr.startswith("streamer: error: ") and quiet.stderr.count("\n") == 1
     debug = _cli("--debug", "run", "--config", str(corpus["malformed.yaml"]))
     assert debug.returncode == 1 and "Traceback" in debug.stderr and "ConfigError" in debug.stderr
+
+
+def test_unwritable_int8_cache_names_streamer_cache(corpus: dict[str, Path], monkeypatch) -> None:
+    """A read-only root filesystem (common on dashcams): the on-the-fly INT8 file has nowhere to go."""
+    from streamer import Cleaner
+    from streamer.errors import ConfigError
+
+    monkeypatch.setenv("STREAMER_CACHE", str(corpus["blocker"] / "cache"))
+    with pytest.raises(ConfigError, match=r"INT8 cache .*blocker/cache/int8: .*; set STREAMER_CACHE to a writable"):
+        Cleaner(str(corpus["weights"]), "onnxruntime", int8=True, arch="fast")
