@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from streamer.config import RunConfig
-from streamer.errors import StreamerError
+from streamer.config import RunConfig, load_config
+from streamer.errors import ConfigError, StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
 from streamer.stats import RunStats
 
@@ -30,13 +30,21 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts"
 MAX_IMAGE_PIXELS = 50_000_000
 
 
-def run(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,
-        on_progress: Progress | None = None) -> RunResult:
+def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
+        stop: threading.Event | None = None, on_progress: Progress | None = None) -> RunResult:
     """Read ``cfg.source``, clean every frame, write to all ``cfg.sinks``; close all at the end.
 
-    ``stats`` lets a caller (web view, tests) watch the run; setting ``stop`` ends it cleanly.
-    A ``cameras:`` config runs them all here, batched (``streamer.site``; a ``SiteResult``).
+    ``cfg``: a ``RunConfig``, a dict in the YAML's shape or a YAML path (either checked like
+    `streamer run --config`: a ConfigError naming the key). ``stats`` lets a caller (web view,
+    tests) watch the run; setting ``stop`` ends it cleanly. A ``cameras:`` config runs them all
+    here, batched (``streamer.site``; a ``SiteResult``).
     """
+    if isinstance(cfg, dict):
+        cfg = load_config(RunConfig, None, cfg)
+    elif isinstance(cfg, (str, Path)):
+        cfg = load_config(RunConfig, cfg)
+    elif not isinstance(cfg, RunConfig):
+        raise ConfigError(f"run takes a RunConfig, a dict or a YAML path, not {type(cfg).__name__}")
     if cfg.source is None:
         from streamer.site import run_site
 

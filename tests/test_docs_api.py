@@ -27,3 +27,17 @@ def test_the_run_example_runs(tmp_path: Path, capsys) -> None:
     frames = int(capsys.readouterr().out.split()[0])
     assert frames == 100 and len(read_video(tmp_path / "demo.mp4")[0]) == 100
     assert len(list(tmp_path.glob("loop-*.mp4"))) == 1  # a 10 s clip is one 60 s segment
+
+
+def test_run_checks_a_dict_or_path_as_the_cli_does(tmp_path: Path) -> None:
+    """A typo in a dict is the CLI's one line (not pydantic's multi-line error); a YAML path is read."""
+    import streamer
+    from streamer.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"<defaults>: modle: unknown key \(did you mean 'model'\?\)"):
+        streamer.run({"source": "assets/demo.mp4", "modle": "fast"})
+    (tmp_path / "bad.yaml").write_text("sorce: a.mp4\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: sorce: unknown key"):
+        streamer.run(tmp_path / "bad.yaml")
+    with pytest.raises(ConfigError, match="run takes a RunConfig, a dict or a YAML path, not list"):
+        streamer.run(["assets/demo.mp4"])
