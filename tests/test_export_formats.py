@@ -72,7 +72,7 @@ def test_refused(make, env: Environment, match: str, calib_dir: Path) -> None:
     (lambda c: req("onnx", "int8", calib=c), NO_GPU, "onnx"),
     (lambda c: req("onnx", size=(720, 1280)), NO_GPU, "onnx"),
     (lambda c: req("engine", "fp16", workspace_gib=1.5, device=0), JETSON, "engine"),
-    (lambda c: req("engine", "int8", calib=c, dynamic=parse_dynamic("360x640:720x1280:1080x1920")), JETSON, "engine"),
+    (lambda c: req("engine", "int8", calib=c, dynamic=parse_dynamic("640x360:1280x720:1920x1080")), JETSON, "engine"),
     (lambda c: req("torchtrt", "int8", calib=c), JETSON, "torchtrt"),
 ], ids=["onnx", "onnx-int8", "onnx-fixed", "engine-fp16", "engine-int8", "torchtrt-int8"])
 def test_accepted(make, env: Environment, fmt: str, calib_dir: Path) -> None:
@@ -88,13 +88,14 @@ def test_every_format_is_consistent(fmt) -> None:
 
 
 def test_parse_shapes() -> None:
-    assert parse_hw("720x1280") == (720, 1280)
-    assert parse_dynamic("2x360x640:4x720x1280:8x1088x1920") == ((2, 360, 640), (4, 720, 1280), (8, 1088, 1920))
+    """Every size on the command line is WIDTHxHEIGHT (--dynamic too); tensors are (N, H, W)."""
+    assert parse_hw("1280x720") == (720, 1280)
+    assert parse_dynamic("2x640x360:4x1280x720:8x1920x1088") == ((2, 360, 640), (4, 720, 1280), (8, 1088, 1920))
     with pytest.raises(ExportError, match="height must satisfy MIN <= OPT <= MAX"):
-        parse_dynamic("720x640:360x640:1080x1920")
+        parse_dynamic("640x720:640x360:1920x1080")
     with pytest.raises(ExportError, match="expected MIN:OPT:MAX"):
-        parse_dynamic("360x640:720x1280")
-    with pytest.raises(ExportError, match="expected HEIGHTxWIDTH"):
+        parse_dynamic("640x360:1280x720")
+    with pytest.raises(ExportError, match="expected WIDTHxHEIGHT"):
         parse_hw("1280p")
 
 

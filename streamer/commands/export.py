@@ -28,8 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     shape = p.add_mutually_exclusive_group()
     shape.add_argument("--size", help="fixed frame size WIDTHxHEIGHT like every other --size, "
                                       "e.g. 1280x720 (the tensor is then 1x3x720x1280)")
-    shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each [N]xHxW, "
-                                         "e.g. 352x640:720x1280:1088x1920")
+    shape.add_argument("--dynamic", help="TensorRT profile MIN:OPT:MAX, each WIDTHxHEIGHT (batch first "
+                                         "if not 1: NxWxH), e.g. 640x352:1280x720:1920x1088")
     p.add_argument("--int8-all", action="store_true",
                    help="int8: quantize the layers the model keeps fp32 too (`fast`: its stem and deepest "
                         "convs; `fast-drops`: also the drop finder and output heads): faster, costs more "

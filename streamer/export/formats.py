@@ -145,34 +145,35 @@ def check_calib_method(name: str) -> None:
 
 
 def parse_hw(text: str, what: str = "--size") -> tuple[int, int]:
-    """``720x1280`` -> (720, 1280): height first, like the tensors."""
+    """``1280x720`` (WIDTHxHEIGHT, as every size on the command line) -> (720, 1280), height first
+    like the tensors."""
     parts = text.lower().replace("×", "x").split("x")
     try:
-        h, w = (int(p) for p in parts)
+        w, h = (int(p) for p in parts)
     except ValueError:
-        raise ExportError(f"{what} {text}: expected HEIGHTxWIDTH, e.g. 720x1280") from None
+        raise ExportError(f"{what} {text}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
     if h <= 0 or w <= 0:
-        raise ExportError(f"{what} {text}: height and width must be positive")
+        raise ExportError(f"{what} {text}: width and height must be positive")
     return h, w
 
 
 def parse_shape(text: str, what: str) -> Shape:
-    """``720x1280`` or ``4x720x1280`` (batch first) -> (N, H, W)."""
+    """``1280x720`` or ``2x1280x720`` (batch first, then WIDTHxHEIGHT) -> (N, H, W)."""
     parts = text.lower().split("x")
     if len(parts) == 3:
         try:
             n = int(parts[0])
         except ValueError:
-            raise ExportError(f"{what} {text}: expected [N]xHxW, e.g. 720x1280 or 2x720x1280") from None
+            raise ExportError(f"{what} {text}: expected [N]xWIDTHxHEIGHT, e.g. 1280x720 or 2x1280x720") from None
         return (n, *parse_hw("x".join(parts[1:]), what))
     return (1, *parse_hw(text, what))
 
 
 def parse_dynamic(text: str) -> tuple[Shape, Shape, Shape]:
-    """``352x640:720x1280:1088x1920`` -> (min, opt, max); each [N]xHxW."""
+    """``640x352:1280x720:1920x1088`` -> (min, opt, max) as (N, H, W); each [N]xWIDTHxHEIGHT."""
     parts = text.split(":")
     if len(parts) != 3:
-        raise ExportError(f"--dynamic {text}: expected MIN:OPT:MAX, e.g. 352x640:720x1280:1088x1920")
+        raise ExportError(f"--dynamic {text}: expected MIN:OPT:MAX, e.g. 640x352:1280x720:1920x1088")
     lo, opt, hi = (parse_shape(p, "--dynamic") for p in parts)
     for i, axis in enumerate(("batch", "height", "width")):
         if not lo[i] <= opt[i] <= hi[i]:
