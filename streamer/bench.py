@@ -104,17 +104,21 @@ def bench(model: str = "fast", backend: str = "torch", device: str | None = None
     device = resolve_device(device, backend)  # the report names where it ran
     report: dict[str, Any] = {"schema": SCHEMA, "model": model, "backend": backend, "device": device,
                               "int8": int8, "inflight": inflight, "encoder_preset": encoder.preset}
-    with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
-        clip_path = Path(tmp) / "clip.mp4"
-        report["clip"] = make_clip(src, clip_path, size, frames)
-        runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None, preset)}
-        net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8, inflight=inflight)
-        try:
-            # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
-            FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))
+    exported = _exported(model)
+    if exported:
+        report["exported"] = exported
+    # the model first: a wrong size or file fails at once, not after the passthrough run
+    net = open_backend(model, backend, device, arch=arch, threads=threads, int8=int8, inflight=inflight)
+    try:
+        # first call builds kernels/plans, on the path the pipeline takes (uint8 for OpenVINO)
+        FrameRestorer(net)(Frame(np.zeros((size[1], size[0], 3), np.uint8), 0.0, 0))
+        with tempfile.TemporaryDirectory(prefix="streamer-bench-") as tmp:
+            clip_path = Path(tmp) / "clip.mp4"
+            report["clip"] = make_clip(src, clip_path, size, frames)
+            runs: dict[str, Any] = {"passthrough": _run_once(clip_path, Path(tmp) / "pass.mp4", None, preset)}
             runs["pipeline"] = _run_once(clip_path, Path(tmp) / "full.mp4", net, preset)
-        finally:
-            net.close()
+    finally:
+        net.close()
     report["runs"] = runs
     # what the network adds in CPU time per frame; with every core busy, fps ≈ cores × 1000 / cpu ms
     report["network_cpu_ms_per_frame"] = round(runs["pipeline"]["cpu_ms_per_frame"]
@@ -124,6 +128,23 @@ def bench(model: str = "fast", backend: str = "torch", device: str | None = None
     report["versions"] = versions()
     report["host"] = host()
     return report
+
+
+def _exported(model: str) -> dict[str, Any]:
+    """What an exported file is, from its sidecar (precision, shapes, calibration, builder): a
+    report of an .onnx/.engine run says whether it was FP16 or INT8 and which profile."""
+    from streamer.errors import EngineError
+    from streamer.export.sidecar import read_sidecar
+
+    if Path(model).suffix not in (".onnx", ".engine", ".ep"):
+        return {}
+    try:
+        side = read_sidecar(model)
+    except EngineError:  # an ONNX file from elsewhere runs without one
+        return {"file": str(model), "sidecar": None}
+    return {"file": str(model), "format": side.format, "precision": side.precision, "shapes": side.shapes,
+            "calibration_sha256": (side.calibration or {}).get("data_sha256"),
+            "tensorrt_version": side.tensorrt_version, "gpu": side.gpu}
 
 
 class _LatencySink:

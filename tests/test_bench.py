@@ -58,3 +58,22 @@ def test_bench_text_says_which_precision_ran(fast_weights: Path, tmp_path: Path,
     assert main([*common, "--int8"]) == 0
     int8 = capsys.readouterr().out.splitlines()[0]
     assert "onnxruntime/cpu INT8," in int8 and "INT8" not in fp32 and "onnxruntime/cpu," in fp32
+    # the cached INT8 file is an export with its sidecar: run as a file, the report says what it is
+    [cached] = (tmp_path / "int8").glob("*.onnx")
+    assert main([*common[:2], str(cached), *common[5:], "--json"]) == 0
+    exported = json.loads(capsys.readouterr().out)["exported"]
+    assert exported["precision"] == "int8" and exported["format"] == "onnx" and exported["calibration_sha256"]
+    assert main([*common[:2], str(cached), *common[5:]]) == 0
+    assert "onnxruntime/cpu INT8 (onnx export)," in capsys.readouterr().out.splitlines()[0]
+
+
+def test_bench_checks_the_model_before_measuring(tmp_path: Path) -> None:
+    """A fixed-size export takes bigger frames in tiles of its size, one per call (its batch is
+    1), and a --size it cannot tile is refused at once, naming --size."""
+    from streamer.bench import bench
+    from streamer.errors import EngineError
+
+    assert main(["export", "--model", "fast", "--size", "96x64", "-o", str(tmp_path / "f.onnx")]) == 0
+    assert bench(str(tmp_path / "f.onnx"), "onnxruntime", size=(160, 64), frames=2, threads=1)["runs"]
+    with pytest.raises(EngineError, match=r"built for 96x64 input, got 64x96; .*bench: --size 96x64"):
+        bench(str(tmp_path / "f.onnx"), "onnxruntime", size=(64, 128), frames=2, threads=1)

@@ -55,7 +55,7 @@ def test_fixed_size(weights: Path, tmp_path: Path) -> None:
     backend = open_backend(str(out), "onnxruntime", threads=1)
     assert backend(np.zeros((1, 3, 64, 96), np.float32)).shape == (1, 3, 64, 96)
     with pytest.raises(EngineError, match=r"built for 96x64 input, got 64x64; set preprocess.resize: 96x64 "
-                                          r"\(or export without --size"):
+                                          r"\(bench: --size 96x64; or export without --size"):
         backend(np.zeros((1, 3, 64, 64), np.float32))
 
 

@@ -26,4 +26,4 @@ def fixed_size_error(label: str, model_hw: tuple[int, int], got_hw: tuple[int, i
     (tiles are square, so tiling cannot feed a non-square fixed size)."""
     (mh, mw), (h, w) = model_hw, got_hw
     return (f"{label}: built for {mw}x{mh} input, got {w}x{h}; set preprocess.resize: {mw}x{mh} "
-            "(or export without --size: any frame size)")
+            f"(bench: --size {mw}x{mh}; or export without --size: any frame size)")

@@ -11,6 +11,9 @@ from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
 def _engine(report: dict) -> str:
     """The header's "fast on openvino/cpu INT8": INT8 and fp32 runs differ 1.5-2x, so must it."""
     precision = {True: " INT8", "all": " INT8 (all layers)"}.get(report.get("int8"), "")
+    exported = report.get("exported") or {}
+    if exported.get("precision"):  # an exported file runs at the precision it was exported with
+        precision = f" {exported['precision'].upper()} ({exported['format']} export)"
     return f"{report['model']} on {report['backend']}/{report['device']}{precision}"
 
 

@@ -31,8 +31,9 @@ class FrameRestorer:
         if fixed and not tile:
             tile = max(fixed)
         self.multiple = multiple
-        self.tiler = (Tiler(tile, min(overlap, tile // 2), multiple, max_batch=1 if even_tiles else 8,
-                            even=even_tiles) if tile else None)
+        # one tile per call for a fixed-size export too: its batch is fixed at 1
+        self.tiler = (Tiler(tile, min(overlap, tile // 2), multiple,
+                            max_batch=1 if even_tiles or fixed else 8, even=even_tiles) if tile else None)
         # backends that take uint8 frames and convert inside the network or on the GPU say so
         # with ``uint8_io`` (base.Backend); tiles take the float path
         self.uint8 = self.tiler is None and bool(getattr(backend, "uint8_io", False))
