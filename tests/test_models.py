@@ -89,6 +89,16 @@ def test_eigen2013_output_is_average_over_overlaps() -> None:
     assert torch.allclose(y, y[0, :, 10, 15].view(1, 3, 1, 1).expand_as(y), atol=1e-6)
 
 
+@pytest.mark.parametrize("name", [n for n in SPECS if get_spec(n).multiple == 1])
+def test_frames_smaller_than_the_receptive_field_keep_their_shape(name: str) -> None:
+    """"Any frame size" includes slivers below eigen2013's 16×16 kernel (edge-extended, then
+    cropped); the other models' frames are padded to their multiple before (FrameRestorer)."""
+    net = get_spec(name).build().eval()
+    with torch.no_grad():
+        for h, w in ((1, 1), (7, 13), (8, 40)):
+            assert net(torch.rand(1, 3, h, w)).shape == (1, 3, h, w)
+
+
 def test_eigen2013_identity_init_starts_near_identity() -> None:
     net = Eigen2013(init="identity").eval()
     x = torch.rand(1, 3, 33, 41)

@@ -64,6 +64,11 @@ class Eigen2013(nn.Module):
             paper_init(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h_in, w_in = x.shape[-2:]
+        if h_in <= 2 * _PAD or w_in <= 2 * _PAD:  # a sliver (a thumbnail's edge): edge-extend it
+            grown = self.forward(F.pad(x, (0, max(0, 2 * _PAD + 1 - w_in), 0, max(0, 2 * _PAD + 1 - h_in)),
+                                       mode="replicate"))
+            return grown[..., :h_in, :w_in]
         xp = F.pad(x, (_PAD, _PAD, _PAD, _PAD), mode="reflect")
         h = torch.tanh(self.conv1(xp))
         h = torch.tanh(self.conv2(h))
