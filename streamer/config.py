@@ -462,6 +462,7 @@ class RunConfig(Strict):
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
             raise ValueError(f"camera names must be unique; {', '.join(dup)} repeats")
+        _no_file_written_twice(self.camera_list())
         return self
 
     def camera_list(self) -> list[CameraConfig]:
@@ -478,6 +479,33 @@ class RunConfig(Strict):
                 "source": cam.source.model_copy(update={"name": cam.name}), "sinks": sinks,
                 "model": cam.model or self.model, "preprocess": cam.preprocess or self.preprocess}))
         return out
+
+
+def _local_file(url: str) -> Path | None:
+    """A video file path in a source or sink (resolved), else None (URLs, cameras, null, view)."""
+    if "://" in url or url.startswith("/dev/") or not Path(url).suffix:
+        return None
+    return Path(url).expanduser().resolve()
+
+
+def _no_file_written_twice(cameras: list[CameraConfig]) -> None:
+    """A sink that is its own source would overwrite the recording it reads (exit 0, original
+    gone); two sinks on one file would interleave. Refused before anything opens."""
+    inputs = {p: c.name for c in cameras if (p := _local_file(c.source.url))}
+    written: dict[Path, str] = {}
+    for cam in cameras:
+        for sink in cam.sinks:
+            path = _local_file(sink.url)
+            if path is None or sink.segment_s:
+                continue
+            if path in inputs:
+                raise ValueError(f"sink {sink.url}: is the source of camera {inputs[path]}; writing it would "
+                                 "replace the recording being read; write to another file")
+            if path in written:
+                who = (f"by camera {cam.name}" if written[path] == cam.name
+                       else f"by cameras {written[path]} and {cam.name}; e.g. put {{camera}} in the name")
+                raise ValueError(f"sink {sink.url}: this file is written twice ({who})")
+            written[path] = cam.name
 
 
 def _named(sinks: list[SinkConfig], camera: str) -> list[SinkConfig]:

@@ -200,3 +200,20 @@ def test_an_encoder_preset_typo_is_caught_before_the_first_frame() -> None:
         load_config(RunConfig, None, {"source": {"url": "a.mp4"}, "encoder": {"preset": "veryfsat"}})
     other = load_config(RunConfig, None, {"source": {"url": "a.mp4"}, "encoder": {"codec": "h264_nvenc", "preset": "p4"}})
     assert other.encoder.preset == "p4"  # other encoders name their presets their own way
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"source": "rec/a.mp4", "sinks": ["rec/./a.mp4"]},
+     r"sink rec/\./a\.mp4: is the source of camera main; writing it would replace the recording"),
+    ({"source": "a.mp4", "sinks": ["out/x.mp4", {"url": "out/x.mp4", "side_by_side": True}]},
+     r"sink out/x\.mp4: this file is written twice \(by camera main\)"),
+    ({"cameras": [{"name": "a", "source": "a.mp4"}, {"name": "b", "source": "b.mp4"}], "sinks": ["out/all.mkv"]},
+     r"written twice \(by cameras a and b; e\.g\. put \{camera\} in the name\)"),
+])
+def test_a_file_is_never_both_read_and_written_or_written_twice(data: dict, message: str) -> None:
+    """`--source rec.mp4 --sink rec.mp4` ran, exited 0 and left 46 of 50 frames of the recording."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(RunConfig, None, data)
+    ok = {"cameras": [{"name": "a", "source": "a.mp4"}, {"name": "b", "source": "b.mp4"}],
+          "sinks": ["out/{camera}.mkv", "null", "null"]}
+    assert len(load_config(RunConfig, None, ok).camera_list()) == 2
