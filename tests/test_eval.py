@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -224,3 +225,19 @@ def test_cli_corruption_none_is_offered_by_eval_only(photos: Path, capsys) -> No
     with pytest.raises(SystemExit):
         main(["eval-signs", "--clean", str(photos), "--corruption", "none", "--model", "fast"])
     assert "invalid choice: 'none'" in capsys.readouterr().err
+
+
+def test_eval_refuses_what_it_would_ignore_or_fail_to_write(photos: Path, weights: dict[str, Path],
+                                                            tmp_path: Path, capsys) -> None:
+    """A --weights NAME that is not a --model scored the shipped weights instead, silently; an
+    unwritable --json failed with a traceback after the whole evaluation. Both: one line, at once."""
+    (tmp_path / "afile").write_text("")
+    base = ["eval", "--clean", str(photos), "--corruption", "dirt", "--split", "all", "--model", "drn",
+            "--no-baselines"]
+    for extra, line in (
+            (["--weights", f"dnr={weights['drn']}"], "--weights dnr=.*'dnr' is not evaluated here; did you mean 'drn'"),
+            (["--json", str(tmp_path / "afile" / "e.json")], "--json .*afile is a file, not a folder"),
+            (["--report", str(tmp_path / "afile")], "--report .*afile is a file, not a folder")):
+        assert main([*base, *extra]) == 1
+        err = capsys.readouterr().err
+        assert re.search(line, err) and len(err.strip().splitlines()) == 1, err

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamer.commands import add_int8_args
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
     from streamer.evaluate.runner import EvalRequest
@@ -54,12 +54,31 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
     p.add_argument("--json", dest="json_out", help="write the full result here")
 
 
+def _writable(path: Path, what: str, folder: bool) -> None:
+    """An output that cannot be written fails now, not after minutes of evaluation."""
+    target = path if folder else path.parent
+    blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise ConfigError(f"{what} {path}: {blocking} is a file, not a folder")
+    if not folder and path.is_dir():
+        raise ConfigError(f"{what} {path}: is a folder; give a file name, e.g. {path / 'eval.json'}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot make {target} ({exc.strerror or exc})") from None
+
+
 def request_from(args: argparse.Namespace) -> EvalRequest:
     from streamer.evaluate.runner import EvalRequest
 
+    if getattr(args, "json_out", None):
+        _writable(Path(args.json_out), "--json", folder=False)
+    if getattr(args, "report", None):
+        _writable(Path(args.report), "--report", folder=True)
+
     return EvalRequest(
         clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),
-        weights=_weights(args.weights), backend=args.backend, seed=args.seed, heavy=args.heavy,
+        weights=_weights(args.weights, args.model), backend=args.backend, seed=args.seed, heavy=args.heavy,
         split=args.split, limit=args.limit, crop=args.crop, crops=args.crops, frame_px=args.frame_px, int8=args.int8,
         baselines=not getattr(args, "no_baselines", True), bm3d=not getattr(args, "no_bm3d", True),
         report=Path(args.report) if getattr(args, "report", None) else None, threads=args.threads,
@@ -72,12 +91,18 @@ def write_json(args: argparse.Namespace, result: dict) -> None:
         Path(args.json_out).write_text(json.dumps(result, indent=2))
 
 
-def _weights(pairs: list[str]) -> dict[str, Path]:
+def _weights(pairs: list[str], models: list[str]) -> dict[str, Path]:
+    """NAME=PATH per --weights; a NAME not among --model would be ignored silently (the shipped
+    weights scored instead of yours), so it is refused."""
     out = {}
     for item in pairs:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
             raise ConfigError(f"--weights {item!r}: expected NAME=PATH, e.g. drn=runs/drn/final.safetensors")
+        if name not in models:
+            hint = did_you_mean(name, models)
+            raise ConfigError(f"--weights {item}: {name!r} is not evaluated here{'; ' + hint if hint else ''} "
+                              f"(--model gives {', '.join(models)}; add --model {name} to score it)")
         out[name] = Path(path)
     return out
 
