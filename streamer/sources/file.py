@@ -34,6 +34,8 @@ class VideoInfo:
 def probe(path: str | Path) -> VideoInfo:
     """Open ``path`` once to check it is a video and read its geometry and timing."""
     path = Path(path)
+    if path.is_dir():
+        raise SourceError(f"{path}: is a folder; give a video file (`streamer restore FOLDER` cleans a folder)")
     if not path.is_file():  # config paths are relative to where streamer runs, not to the config
         raise SourceError(f"{path}: file not found{looked_in(path, ': relative paths start from there')}")
     if path.stat().st_size == 0:
@@ -109,21 +111,38 @@ class FileSource:
             offset_s += last_s - first_s + frame_s
 
     def _decode(self) -> Iterator[tuple[float, "object"]]:
+        """Packet by packet, so a damaged packet (bit rot on a dashcam card, a torn write) costs
+        its frames, as in ffmpeg or a player, not the rest of the file."""
+        damaged, last_error = 0, ""
+        n = 0
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 tb = float(stream.time_base or Fraction(1, 90000))
-                n = 0
-                for frame in container.decode(stream):
-                    pts_s = frame.pts * tb if frame.pts is not None else n / (self.info.fps or 25.0)
-                    n += 1
-                    yield pts_s, frame.to_ndarray(format="rgb24")
-                    if self._closed.is_set():
-                        return
+                for packet in container.demux(stream):
+                    try:
+                        frames = packet.decode()
+                    except av.FFmpegError as exc:  # InvalidDataError and kin: this packet only
+                        damaged += 1
+                        last_error = exc.strerror or str(exc)
+                        if damaged == 1:
+                            log.warning("%s: damaged video data after frame %d skipped (%s)",
+                                        self.path, n, last_error)
+                        continue
+                    for frame in frames:
+                        pts_s = frame.pts * tb if frame.pts is not None else n / (self.info.fps or 25.0)
+                        n += 1
+                        yield pts_s, frame.to_ndarray(format="rgb24")
+                        if self._closed.is_set():
+                            return
         except av.FFmpegError as exc:
             raise SourceError(f"{self.path}: decoding failed ({exc.strerror or exc}); "
                               "the file may be truncated or damaged") from exc
+        if damaged and not n:
+            raise SourceError(f"{self.path}: decoding failed ({last_error}); no frame could be decoded")
+        if damaged:
+            log.warning("%s: %d damaged packet(s) skipped, %d frames decoded", self.path, damaged, n)
 
     def close(self) -> None:
         self._closed.set()
