@@ -155,3 +155,41 @@ def test_ctrl_c_works_even_when_started_with_sigint_ignored(clips: dict[str, Pat
         signal.signal(signal.SIGINT, previous)
     stdout, stderr = _ctrl_c(proc, out)
     assert proc.returncode == 0 and "(interrupted)" in stdout, stderr
+
+
+@pytest.mark.parametrize("first, second", [(signal.SIGTERM, signal.SIGTERM), (signal.SIGINT, signal.SIGINT),
+                                           (signal.SIGINT, signal.SIGTERM)])
+def test_a_second_signal_does_not_cut_the_summary_or_change_the_exit(first: int, second: int,
+                                                                    fast_weights: Path, tmp_path: Path) -> None:
+    """`timeout` signals the process group too, and impatient users press Ctrl-C twice: the first
+    stops the job, repeats are ignored, and the summary and exit 130 stay (were 143 or no summary)."""
+    clip = make_clip(tmp_path / "long.mp4", frames=600)
+    out = tmp_path / "out.mp4"
+    proc = _start_run(tmp_path, clip, fast_weights, out, loop=False)
+    try:
+        assert _wait(lambda: _has_fragments(out)), "no output from streamer run"
+        proc.send_signal(first)
+        proc.send_signal(second)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "partial output" in stdout and "Traceback" not in stderr
+    assert len(read_video(out)[0]) == int(re.match(r"(\d+) frames", stdout).group(1))
+
+
+def test_sigterm_stops_restore_like_ctrl_c(videos: list[Path], fast_weights: Path, tmp_path: Path) -> None:
+    """`docker stop`/systemd send SIGTERM: restore finishes nothing half-way, leaves no .part, exits 130."""
+    outdir = tmp_path / "out"
+    proc = subprocess.Popen([*CLI, "restore", *map(str, videos), "-o", str(outdir), "--model",
+                             str(fast_weights), "--threads", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait(lambda: outdir.is_dir() and any(p.name.endswith(".part") for p in outdir.iterdir()))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "streamer: interrupted" in stderr, stderr
+    assert not [p for p in outdir.iterdir() if p.name.endswith(".part")]
+    assert len(_check_outputs(outdir, videos)) < len(videos)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 
 INT8_HELP = "onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)"
 ARCH_HELP = "architecture of a .safetensors --model path that does not name it (files from `streamer train` do)"
@@ -24,3 +27,26 @@ def add_int8_args(p: argparse.ArgumentParser, help: str = INT8_HELP, default: bo
                    help="--int8 with the layers the model keeps fp32 quantized too: faster, costs more gain")
     p.add_argument("--no-int8", dest="int8", action="store_const", const=False,
                    help="the fp32 model even where the config asks for INT8 (e.g. configs/demo.yaml)")
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[None]:
+    """Ctrl-C, `kill` and `docker stop`/systemd's SIGTERM all take the one clean path: the first
+    raises KeyboardInterrupt (outputs are closed, the summary printed); every later one is ignored
+    until the process exits (`timeout` and a second Ctrl-C would otherwise cut the summary or turn
+    exit 130 into 143). SIGINT is handled even when a parent started us with it ignored (a
+    `cmd &` in a script does; Python then installs no handler of its own)."""
+    stopping: list[int] = []
+
+    def first_stops(signum: int, frame: object) -> None:
+        stopping.append(signum)
+        if len(stopping) == 1:  # repeats return quietly (this handler stays: swapping in SIG_IGN
+            raise KeyboardInterrupt  # races with a repeat already queued, and Python prints that)
+
+    previous = {sig: signal.signal(sig, first_stops) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        if not stopping:  # a stopped process stays deaf to repeats until it exits
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)

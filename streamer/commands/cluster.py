@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import signal
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +24,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_int8_args(p, default=None)
     p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
     p.set_defaults(func=run, source=None)  # no --source: a site's cameras each name their own
-
-
-def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,11 +47,12 @@ def run(args: argparse.Namespace) -> int:
             last[-1] = runner.server.url
             print(f"metrics: {runner.server.url}", flush=True)
 
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
-    try:
+    with stop_signals():
         result = run_cluster(cfg, args.address, on_poll=report)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        return _summary(result)
+
+
+def _summary(result) -> int:
     note = " (interrupted)" if result.interrupted else ""
     cams, groups = len(result.cameras), len(result.groups)
     print(f"{cams} camera{'s' * (cams != 1)} in {groups} group{'s' * (groups != 1)}, {result.seconds:.1f} s{note}")

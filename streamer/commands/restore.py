@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from streamer.api import restore
     from streamer.commands.progress import ProgressBar
 
-    with ProgressBar(disable=not sys.stderr.isatty()) as bar:
+    with stop_signals(), ProgressBar(disable=not sys.stderr.isatty()) as bar:  # kill: as Ctrl-C
         current: list[Path] = []
 
         def progress(path: Path, done: int, total: int | None) -> None:

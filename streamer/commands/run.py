@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from typing import Any
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -56,29 +55,20 @@ def _int8_fits(cfg: Any, args: argparse.Namespace) -> Any:
     return cfg.model_copy(update={"backend": cfg.backend.model_copy(update={"int8": False})})
 
 
-def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
-    """One clean shutdown path for Ctrl-C and `kill`; repeats (e.g. `timeout` signals the whole
-    process group as well) are ignored while the first one closes the outputs."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
     from streamer.api import run as run_pipeline
     from streamer.commands.progress import ProgressBar
     from streamer.config import RunConfig, load_config
 
     cfg = _int8_fits(load_config(RunConfig, args.config, overrides(args)), args)
-    previous = signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
-    # Ctrl-C / kill -INT always means a clean stop, even when a parent started us with SIGINT
-    # ignored (a `cmd &` in a script does; Python then installs no handler of its own)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
+    with stop_signals():
         with ProgressBar(disable=args.no_progress or not sys.stderr.isatty()) as bar:
             result = run_pipeline(cfg, on_progress=bar.update)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+        return _summary(cfg, result)
+
+
+def _summary(cfg: Any, result: Any) -> int:
+    """The closing lines and the exit status."""
     outs = ", ".join(s.url for s in cfg.camera_list()[0].sinks)
     note = ""
     if result.interrupted:
