@@ -130,3 +130,13 @@ def test_encoder_settings_reach_the_stream(clips: dict[str, Path], tmp_path: Pat
         keys = [i for i, p in enumerate(p for p in c.demux(video=0) if p.size) if p.is_keyframe]
     gaps = [b - a for a, b in zip(keys, keys[1:])]
     assert keys[0] == 0 and len(keys) >= 3 and max(gaps) <= 5  # 0.5 s at 10 fps (scene cuts add more)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc (a folder that takes no files)")
+def test_a_folder_that_takes_no_files_is_refused_when_the_sink_opens(tmp_path: Path) -> None:
+    """Root passes permission checks, so /proc (no new files, for anyone) stands in for a
+    read-only mount: refused at once, not at the first frame after the model and camera opened."""
+    with pytest.raises(SinkError, match=r"/proc/out\.mp4: cannot write to the folder /proc \("):
+        FileSink(Path("/proc/out.mp4"))
+    FileSink(tmp_path / "ok.mp4")
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone again

@@ -9,6 +9,7 @@ Fragmented MP4 has no edit list, so its timeline starts at 0 (MKV keeps the firs
 from __future__ import annotations
 
 import logging
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ class FileSink:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SinkError(f"{self.path.parent}: cannot create output folder ({exc.strerror})") from exc
+        _can_write_in(self.path)
 
     def _open(self, frame: Frame, width: int, height: int) -> None:
         options = dict(FRAGMENTED) if self.format == "mp4" and self.fragmented else {}
@@ -129,3 +131,14 @@ class FileSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _can_write_in(path: Path) -> None:
+    """Write and remove a hidden file beside ``path`` now: a read-only mount or a folder without
+    permission would otherwise surface only at the first frame, after the model and the camera
+    opened, under the name of whatever file the muxer happened to write."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise SinkError(f"{path}: cannot write to the folder {path.parent} ({exc.strerror or exc})") from None
