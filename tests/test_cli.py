@@ -57,3 +57,18 @@ def test_debug_after_the_command_shows_the_traceback(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["run", "--config", missing, "--bogus"])
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["synth", "x", "-o", "y", "--corruption", "dirt", "--limit", "-1"], "argument --limit: must be at least 1, got -1"),
+    (["synth", "x", "-o", "y", "--corruption", "dirt", "--frame-px", "-5"], "argument --frame-px: must be at least 0, got -5"),
+    (["run", "--config", "c.yaml", "--max-frames", "-5"], "argument --max-frames: must be at least 1, got -5"),
+    (["eval", "--clean", "x", "--corruption", "dirt", "--limit", "0"], "argument --limit: must be at least 1, got 0"),
+    (["bench", "--threads", "two"], "argument --threads: expected a whole number, got 'two'"),
+])
+def test_counts_out_of_range_are_refused_by_the_flag(argv, line, capsys) -> None:
+    """`--limit -1` processed all photos but one (a slice), `--limit 0` wrote nothing and said so,
+    `--max-frames -5` was blamed on the config file: the flag itself says what is wrong now."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and line in capsys.readouterr().err

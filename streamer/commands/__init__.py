@@ -5,10 +5,25 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 INT8_HELP = "onnxruntime/openvino: INT8 calibrated on calib/ (built once, cached)"
 ARCH_HELP = "architecture of a .safetensors --model path that does not name it (files from `streamer train` do)"
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer >= ``minimum`` (`--limit -1` took all photos but one: a slice)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"at least {minimum}"
+    return parse
 
 
 def add_backend_args(p: argparse.ArgumentParser, backend: str | None = None, device: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, at_least
 
 
 def _engine(report: dict) -> str:
@@ -23,9 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", help=ARCH_HELP)
     add_backend_args(p, "torch")
     p.add_argument("--size", default="1280x720", help="frame size WIDTHxHEIGHT")
-    p.add_argument("--frames", type=int, default=60, help="frames per measured run")
-    p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = engine default)")
-    p.add_argument("--inflight", type=int, default=2,
+    p.add_argument("--frames", type=at_least(2), default=60, help="frames per measured run")
+    p.add_argument("--threads", type=at_least(0), default=0, help="network CPU threads (0 = engine default)")
+    p.add_argument("--inflight", type=at_least(1), default=2,
                    help="openvino, torch on cuda, tensorrt: frames in flight (default 2, like backend.inflight)")
     p.add_argument("--preset", help="x264 preset of both runs (default: the encoder config's, veryfast)")
     add_int8_args(p)
@@ -33,13 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the full JSON report")
     p.add_argument("--streams", help="N cameras in one site, with and without batching: N (= 1,2,4..N) "
                    "or a list like 1,2,4,8; --frames is then per camera")
-    p.add_argument("--max-batch", type=int, default=8, help="--streams: most frames per network call")
+    p.add_argument("--max-batch", type=at_least(1), default=8, help="--streams: most frames per network call")
     p.add_argument("--batch-timeout-ms", type=float, default=20.0, help="--streams: batch wait after the first frame")
     p.add_argument("--soak", action="store_true",
                    help="long run instead: loop the clip (or --config's source) for --frames frames "
                         "and report RSS growth after --warmup (see docs/reliability.md)")
     p.add_argument("--config", help="--soak: a run config to soak (its source should loop)")
-    p.add_argument("--warmup", type=int, help="--soak: frames before the RSS baseline (default frames/3)")
+    p.add_argument("--warmup", type=at_least(0), help="--soak: frames before the RSS baseline (default frames/3)")
     p.add_argument("--latency", action="store_true",
                    help="also measure capture->display latency of the web view on loopback "
                         "(frames pushed at 30 fps, read back as MJPEG over HTTP)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.commands import at_least
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calib", help="make INT8 calibration sets")
@@ -16,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "so INT8 ranges cover the dirty frames the camera will deliver.")
     m.add_argument("sources", nargs="+", type=Path, help="video files, image folders or images")
     m.add_argument("-o", "--output", type=Path, required=True, help="folder to write, e.g. calib/")
-    m.add_argument("--frames", type=int, default=32, help="files to write in total (clean + dirty)")
+    m.add_argument("--frames", type=at_least(1), default=32, help="files to write in total (clean + dirty)")
     m.add_argument("--size", default="640x360", help="WIDTHxHEIGHT of every frame (default 640x360)")
     m.add_argument("--dirty", type=float, default=0.5,
                    help="share of the frames that are synthetic-dirty twins of clean picks (default 0.5)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, at_least, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,16 +13,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--address", help="Ray cluster address (e.g. 10.0.0.5:6379 or auto); "
                    "left out: an embedded local Ray")
     p.add_argument("--metrics-port", type=int, help="override cluster.metrics_port (0 = any free port)")
-    p.add_argument("--cameras-per-actor", type=int, help="override cluster.cameras_per_actor")
+    p.add_argument("--cameras-per-actor", type=at_least(1), help="override cluster.cameras_per_actor")
     p.add_argument("--num-gpus", type=float, help="override cluster.num_gpus per actor")
     p.add_argument("--sink", action="append", help="override the site-wide sinks (repeatable): "
                    "out/{camera}.mkv, rtsp://…/{camera}, null (the web view is per process: not here)")
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
     add_backend_args(p)
-    p.add_argument("--threads", type=int, help="network CPU threads per actor (0 = all cores)")
+    p.add_argument("--threads", type=at_least(0), help="network CPU threads per actor (0 = all cores)")
     add_int8_args(p, default=None)
-    p.add_argument("--max-frames", type=int, help="stop each camera after this many frames")
+    p.add_argument("--max-frames", type=at_least(1), help="stop each camera after this many frames")
     p.set_defaults(func=run, source=None)  # no --source: a site's cameras each name their own
 
 

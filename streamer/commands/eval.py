@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from streamer.commands import add_int8_args
+from streamer.commands import add_int8_args, at_least
 from streamer.errors import ConfigError, did_you_mean
 
 if TYPE_CHECKING:
@@ -45,12 +45,12 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
     p.add_argument("--split", choices=("val", "train", "all"), default="val",
                    help="val = photos held out of training (default); train = the training photos "
                         "(val vs train = the generalisation gap); all = every photo")
-    p.add_argument("--limit", type=int, help="first N photos only")
-    p.add_argument("--crop", type=int, default=0, help=f"centre crop side in px ({crop_help})")
-    p.add_argument("--crops", type=int, default=1,
+    p.add_argument("--limit", type=at_least(1), help="first N photos only")
+    p.add_argument("--crop", type=at_least(0), default=0, help=f"centre crop side in px ({crop_help})")
+    p.add_argument("--crops", type=at_least(1), default=1,
                    help="crops per photo with --crop: the centre one, then seeded positions (default 1)")
-    p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads")
+    p.add_argument("--frame-px", type=at_least(0), default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
+    p.add_argument("--threads", type=at_least(0), default=1, help="torch threads")
     p.add_argument("--json", dest="json_out", help="write the full result here")
 
 

@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from streamer.commands import at_least
 from streamer.export.formats import CALIB_METHODS, DEFAULT_CALIB_METHOD
 
 
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default="onnx", help="onnx | engine | torchtrt")
     p.add_argument("--precision", default="fp32", help="fp32 | fp16 | int8")
     p.add_argument("--calib", type=Path, help="calibration folder (calib/) or video, for int8")
-    p.add_argument("--calib-frames", type=int, default=32, help="use at most this many calibration frames")
+    p.add_argument("--calib-frames", type=at_least(0), default=32, help="use at most this many calibration frames")
     p.add_argument("--calib-method", default=DEFAULT_CALIB_METHOD, choices=CALIB_METHODS,
                    help="ONNX Runtime INT8 range estimator (default percentile, 99.999: a few outlier "
                         "activations no longer stretch a layer's 256 levels; the input stays within 0.2 of a level)")

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, at_least, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -16,8 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default="fast", help="registered model name or a weights/ONNX path")
     p.add_argument("--arch", help=ARCH_HELP)
     add_backend_args(p, "torch")
-    p.add_argument("--threads", type=int, default=0, help="network CPU threads (0 = all cores)")
-    p.add_argument("--tile", type=int, default=0, help="run big pictures in tiles of this side")
+    p.add_argument("--threads", type=at_least(0), default=0, help="network CPU threads (0 = all cores)")
+    p.add_argument("--tile", type=at_least(0), default=0, help="run big pictures in tiles of this side")
     add_int8_args(p)
     p.set_defaults(func=run)
 

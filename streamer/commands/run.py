@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, stop_signals
+from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, at_least, stop_signals
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,9 +19,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="registered model name or a weights/ONNX/engine path")
     p.add_argument("--arch", help=ARCH_HELP)
     add_backend_args(p)
-    p.add_argument("--threads", type=int, help="network CPU threads (0 = all cores)")
+    p.add_argument("--threads", type=at_least(0), help="network CPU threads (0 = all cores)")
     add_int8_args(p, default=None)
-    p.add_argument("--max-frames", type=int, help="stop after this many frames")
+    p.add_argument("--max-frames", type=at_least(1), help="stop after this many frames")
     p.add_argument("--no-progress", action="store_true", help="no progress bar for files")
     p.set_defaults(func=run)
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from streamer.commands import at_least
+from streamer.errors import ConfigError
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write (clean, corrupted, mask) PNG triples from clean photos")
@@ -14,8 +17,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="same seed + same file name = same output")
     p.add_argument("--heavy", action="store_true",
                    help="settings beyond the training ranges (generalisation tests)")
-    p.add_argument("--frame-px", type=int, default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
-    p.add_argument("--limit", type=int, help="only the first N files (sorted by name)")
+    p.add_argument("--frame-px", type=at_least(0), default=1280, help="size drops, stains and streaks for a frame this many px wide (default 1280, a 720p camera; 0 = each image's own size)")
+    p.add_argument("--limit", type=at_least(1), help="only the first N files (sorted by name)")
     p.set_defaults(func=run)
 
 
@@ -27,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
     files = list_images(args.in_dir)[: args.limit]
     out = Path(args.out)
+    try:  # before the first photo, and even for --limit 0 photos' worth of nothing
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"-o {out}: cannot make the folder ({exc.strerror or exc})") from None
     for path in tqdm(files, unit="img", desc=f"synth {args.corruption}"):
         write_pairs([path], out, args.corruption, args.seed, heavy=args.heavy,
                     frame_px=args.frame_px or None)

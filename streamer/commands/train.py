@@ -8,18 +8,20 @@ import shutil
 import time
 from pathlib import Path
 
+from streamer.commands import at_least
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a model on synthetic corruptions of clean photos")
     p.add_argument("--config", required=True, help="YAML file, e.g. configs/train_fast.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint in `out`")
-    p.add_argument("--steps", type=int, help="override the total step count")
+    p.add_argument("--steps", type=at_least(1), help="override the total step count")
     p.add_argument("--max-minutes", type=float, help="stop after this much wall time")
     p.add_argument("--out", help="override the run folder")
     p.add_argument("--data", help="override the clean-photo folder")
     p.add_argument("--weights", help="fine-tune: start from this weights file (fresh optimizer)")
-    p.add_argument("--threads", type=int, help="torch intra-op threads")
-    p.add_argument("--workers", type=int, help="data-synthesis worker processes")
+    p.add_argument("--threads", type=at_least(0), help="torch intra-op threads")
+    p.add_argument("--workers", type=at_least(0), help="data-synthesis worker processes")
     p.add_argument("--export-weights", metavar="DIR",
                    help="on finish copy final weights and card to DIR/<model>.safetensors/.card.json")
     p.add_argument("--export-name", metavar="NAME",
