@@ -231,6 +231,19 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     assert state["best"]["step"] == max(scores, key=scores.get)
     assert card["best_validation"] == state["best"]
     assert load_weights(DRN(), out / "best.safetensors") is not None
+    # the card keeps the first run's command and lists the resume with what it changed
+    assert [r["at_step"] for r in card["resumes"]] == [6] and card["resumes"][0]["changed"] == {"steps": [6, 9]}
+    assert card["git_commit"] != "unknown"  # streamer's own checkout, whatever the working folder
+
+
+def test_resume_with_another_recipe_is_warned_and_recorded(photos: Path, tmp_path: Path, caplog) -> None:
+    torch.set_num_threads(1)
+    out = tmp_path / "run"
+    train(_cfg(photos, out, steps=3, val_every=3))
+    with caplog.at_level("WARNING", logger="streamer.train.loop"):
+        card = train(_cfg(photos, out, steps=5, val_every=3, lr=0.01), resume=True)
+    assert "with a different recipe (lr: " in caplog.text and "steps" not in caplog.text.split("recipe")[1]
+    assert card["resumes"][0]["changed"]["lr"][1] == 0.01
 
 
 def test_val_score_prices_a_harmed_clean_photo() -> None:

@@ -113,9 +113,11 @@ def summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
 
 
 def _git(*args: str) -> str | None:
+    """Git in streamer's own checkout (not the working folder: training from another project's
+    repository would record that repository's commit); None when streamer is not a checkout."""
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True,
-                              timeout=5).stdout.strip()
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=5,
+                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -124,6 +126,25 @@ def _code_changed() -> bool | None:
     """Uncommitted changes to the code or configs: then the commit alone is not the recipe."""
     status = _git("status", "--porcelain", "--", "streamer", "configs", "scripts")
     return None if status is None else bool(status)
+
+
+# keys a resume is expected to change: how long and how fast, not what is learnt
+RESUME_KEEPS_RECIPE = {"steps", "max_minutes", "threads", "workers", "val_every", "device", "out"}
+
+
+def _resumed_card(card: dict, before: dict, step: int) -> dict:
+    """The card of a resumed run keeps its first command and lists each resume with the config
+    keys it changed; a change to the recipe itself (lr, mixes, losses) is also a warning, since
+    the weights then come from two recipes."""
+    old_cfg = before.get("config", {})
+    changed = {k: [old_cfg.get(k), v] for k, v in card["config"].items() if old_cfg.get(k) != v}
+    recipe = sorted(set(changed) - RESUME_KEEPS_RECIPE)
+    if recipe:
+        log.warning("resuming %s with a different recipe (%s); the card records both",
+                    card["config"]["out"], ", ".join(f"{k}: {changed[k][0]} -> {changed[k][1]}" for k in recipe))
+    resume = {"at_step": step, "command": card["command"], "changed": changed, "git_commit": card["git_commit"]}
+    return card | {"command": before.get("command", card["command"]),
+                   "resumes": [*before.get("resumes", []), resume]}
 
 
 def _trainable(model: nn.Module, prefixes: list[str]) -> list[nn.Parameter]:
@@ -189,13 +210,15 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
     state = {"step": 0, "wall_s": 0.0, "history": []}
     started_from = None  # the weights a fine-tune began with, as they were then
+    before: dict = {}  # the card of the run being resumed
     if resume:
         if head is not None:
             mask_head.load(head, cfg.out)
         state = load_checkpoint(cfg.out, model, opt)
         log.info("resumed %s at step %d", cfg.out, state["step"])
         if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
-            started_from = json.loads((cfg.out / "card.json").read_text()).get("fine_tuned_from")
+            before = json.loads((cfg.out / "card.json").read_text())
+            started_from = before.get("fine_tuned_from")
     elif cfg.weights:
         load_weights(model, cfg.weights, name=cfg.model, allow_missing=tuple(cfg.train_only + cfg.new_parts))
         log.info("fine-tuning from %s", cfg.weights)
@@ -229,6 +252,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         "host": {"python": platform.python_version(), "torch": torch.__version__, "device": str(device)}
         | {k: v for k, v in host().items() if k in ("cpu", "cpu_count", "gpu")},
     }
+    if before:
+        card = _resumed_card(card, before, state["step"])
     model.to(device).train()
     ema = _ema(cfg, model, state["step"], device)
     net = ema.module if ema is not None else model  # what is validated and saved
