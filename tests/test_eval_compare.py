@@ -184,3 +184,22 @@ def test_results_over_other_photos_are_a_config_error() -> None:
         compare_results(result("a"), result("b"))
     with pytest.raises(ConfigError, match=r"differ in split \('val' vs 'all'\)"):
         compare_results(result("a") | {"split": "val"}, result("a") | {"split": "all"})
+
+
+def test_one_model_each_side_pairs_them_under_both_names() -> None:
+    """`eval --model fast` against `eval --model runs/mine/best.safetensors`: the README's pattern
+    named the two differently and was refused; one model on each side now pairs, two do not."""
+    from streamer.errors import ConfigError
+    from streamer.evaluate.compare import compare_results
+
+    def result(method: str, gain: float, extra: tuple[str, ...] = ()) -> dict:
+        per_image = [{"file": f"p{i}.jpg", "crop_index": 0, INPUT_ROW: (20.0,), method: (20.0 + gain + i % 2,)}
+                     | {m: (20.0,) for m in extra} for i in range(6)]
+        return {"corruption": "dirt", "seed": 0, "rows": [{"method": m} for m in (INPUT_ROW, method, *extra)],
+                "per_image": per_image}
+
+    rows = compare_results(result("fast", 1.0), result("runs/mine/best.safetensors", 1.25))
+    assert rows[0]["method"] == "runs/mine/best.safetensors vs fast"
+    assert rows[0]["difference"].delta == pytest.approx(0.25)
+    with pytest.raises(ConfigError, match=r"share no method \(fast, drn vs x\.safetensors\): .*--weights fast=PATH"):
+        compare_results(result("fast", 1.0, ("drn",)), result("x.safetensors", 1.0))

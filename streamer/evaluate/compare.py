@@ -108,21 +108,30 @@ def compare_results(base: dict, new: dict) -> list[dict]:
             raise ConfigError(f"the two evaluations differ in {key} ({base.get(key)!r} vs {new.get(key)!r}): "
                               "rerun with the same --corruption/--seed/--split/--crop/--crops/--frame-px/--heavy")
 
-    def scored(key: str) -> bool:  # per-crop scores in both (results before session 13 lack clean ones)
-        return all(key in row for res in (base, new) for row in res["per_image"])
+    def scored(res: dict, key: str) -> bool:  # per-crop scores (results before session 13 lack clean ones)
+        return all(key in row for row in res["per_image"])
 
+    def methods(res: dict) -> list[str]:
+        return [r["method"] for r in res.get("rows", []) if r["method"] != INPUT_ROW]
+
+    old, mine = methods(base), methods(new)
+    pairs = [(m, m, m) for m in mine if m in old]
+    if not pairs and len(old) == len(mine) == 1:  # `--model fast` against `--model runs/x.safetensors`
+        pairs = [(f"{mine[0]} vs {old[0]}", old[0], mine[0])]
     rows = []
-    for m in (r["method"] for r in new.get("rows", []) if r["method"] != INPUT_ROW):
-        if scored(m):
-            d = _paired(crop_scores(base["per_image"], m), crop_scores(new["per_image"], m))
-            rows.append({"method": m, "measure": "PSNR gain", "difference": d})
-    for m in (r["method"] for r in new.get("clean_rows", [])):
-        if scored(f"clean {m}"):
-            a, b = (crop_scores(x["per_image"], m, clean=True) for x in (base, new))
-            rows.append({"method": m, "measure": "clean PSNR mean", "difference": _paired(a, b)})
-            rows.append({"method": m, "measure": "clean PSNR worst 5 %", "difference": _paired(a, b, tail_mean)})
+    for label, b, n in pairs:
+        if scored(base, b) and scored(new, n):
+            d = _paired(crop_scores(base["per_image"], b), crop_scores(new["per_image"], n))
+            rows.append({"method": label, "measure": "PSNR gain", "difference": d})
+    for label, b, n in pairs:
+        if scored(base, f"clean {b}") and scored(new, f"clean {n}"):
+            x, y = crop_scores(base["per_image"], b, clean=True), crop_scores(new["per_image"], n, clean=True)
+            rows.append({"method": label, "measure": "clean PSNR mean", "difference": _paired(x, y)})
+            rows.append({"method": label, "measure": "clean PSNR worst 5 %", "difference": _paired(x, y, tail_mean)})
     if not rows:
-        raise ConfigError("the two evaluations share no method: compare results of the same --model")
+        raise ConfigError(f"the two evaluations share no method ({', '.join(old) or 'none'} vs "
+                          f"{', '.join(mine) or 'none'}): compare results of the same --model, or one "
+                          "model each (a file scored as its model: --model fast --weights fast=PATH)")
     return rows
 
 
