@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +143,19 @@ def save_weights(
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (metadata or {}).items()}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    save_file(state, str(tmp), metadata=meta)
+    write_safetensors(state, tmp, meta)
     tmp.replace(path)
     return path
+
+
+def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
+                      metadata: dict[str, str] | None = None) -> None:
+    """safetensors' ``save_file`` with the permissions any new file gets (its writer makes them
+    0600, which a service user reading a model trained by another user cannot open)."""
+    save_file(tensors, str(path), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def convert_pickle(src: str | Path, dst: str | Path) -> Path:
@@ -157,5 +168,5 @@ def convert_pickle(src: str | Path, dst: str | Path) -> Path:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise WeightsError(f"{src}: holds no state dict")
-    save_file({k: v.contiguous() for k, v in state.items()}, str(dst))
+    write_safetensors({k: v.contiguous() for k, v in state.items()}, dst)
     return Path(dst)

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from streamer.errors import WeightsError
-from streamer.models.weights import load_weights, save_weights
+from streamer.models.weights import load_weights, save_weights, write_safetensors
 
 
 def save_checkpoint(out: Path, model: nn.Module, opt: torch.optim.Optimizer,
@@ -24,7 +24,7 @@ def save_checkpoint(out: Path, model: nn.Module, opt: torch.optim.Optimizer,
             if torch.is_tensor(val):
                 flat[f"{idx}.{key}"] = val.detach().cpu().contiguous().reshape(val.shape)
     tmp = out / "optimizer.safetensors.tmp"
-    save_file(flat, str(tmp))
+    write_safetensors(flat, tmp)
     tmp.replace(out / "optimizer.safetensors")
     tmp_json = out / "state.json.tmp"
     tmp_json.write_text(json.dumps(state, indent=2))
