@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
@@ -247,7 +248,7 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         "data": {"folder": str(cfg.data), "train_images": len(train_files), "val_images": len(val_files),
                  "val_files": [p.name for p in val_files],
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
-        "params": count_params(model), "flops_per_px": count_flops_per_px(model.cpu()),
+        "params": count_params(model), "flops_per_px": count_flops_per_px(copy.deepcopy(model).to("meta"), (720, 1280)),  # as `streamer models`
         "fine_tuned_from": started_from,
         "host": {"python": platform.python_version(), "torch": torch.__version__, "device": str(device)}
         | {k: v for k, v in host().items() if k in ("cpu", "cpu_count", "gpu")},
