@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     level = logging.DEBUG if args.debug else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname).1s %(name)s: %(message)s",
                         datefmt="%H:%M:%S")
+    if not args.debug:  # streamer's INFO lines, not its libraries' (torch prints FakeTensor cache stats at exit)
+        for noisy in ("torch", "onnxruntime", "openvino", "urllib3", "ray"):
+            logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
         return int(args.func(args) or 0)
     except StreamerError as exc:
