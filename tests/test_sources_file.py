@@ -94,3 +94,29 @@ def test_a_damaged_packet_costs_its_frame_not_the_rest(tmp_path: Path, caplog) -
     assert "1 damaged packet(s) skipped" in caplog.text
     with pytest.raises(SourceError, match=r": is a folder; give a video file"):
         FileSource(tmp_path)
+
+
+def test_a_display_rotation_is_applied_like_a_player_does(tmp_path: Path) -> None:
+    """A phone clip or a camera mounted on its side: stored 96×64 with a 90° display rotation, it
+    plays 64×96; the network and the output get it upright (as ffmpeg does when it re-encodes)."""
+    import av
+
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display rotation (PyAV >= 18 can)")
+    path = tmp_path / "phone.mp4"
+    stored = np.zeros((64, 96, 3), np.uint8)
+    stored[:8, :8] = 255  # a white corner: top-left as stored
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=10, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv444p"
+        stream.set_display_rotation(90)
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    image = next(iter(FileSource(path))).image
+    assert image.shape == (96, 64, 3)  # upright: taller than wide
+    assert image[-8:, :8].mean() > 200 and image[:8, :8].mean() < 50  # 90° counter-clockwise: corner at bottom-left

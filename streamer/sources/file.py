@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import av
+import numpy as np
 
 from streamer.errors import SourceError, looked_in
 from streamer.frame import Frame
@@ -133,7 +134,7 @@ class FileSource:
                     for frame in frames:
                         pts_s = frame.pts * tb if frame.pts is not None else n / (self.info.fps or 25.0)
                         n += 1
-                        yield pts_s, frame.to_ndarray(format="rgb24")
+                        yield pts_s, _upright(frame)
                         if self._closed.is_set():
                             return
         except av.FFmpegError as exc:
@@ -146,3 +147,12 @@ class FileSource:
 
     def close(self) -> None:
         self._closed.set()
+
+
+def _upright(frame: "av.VideoFrame") -> "object":
+    """RGB pixels as they are meant to be seen: a phone clip or a camera mounted on its side
+    stores a display rotation, which players (and ffmpeg when it re-encodes) apply; so do we, so
+    the network sees an upright scene and the output plays upright with no rotation of its own."""
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4  # counter-clockwise quarter turns
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
