@@ -65,10 +65,15 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
         backend = open_backend(cfg.model.name, cfg.backend.kind, cfg.backend.device,
                                arch=cfg.model.arch, threads=cfg.backend.threads, fp16=cfg.backend.fp16,
                                int8=cfg.backend.int8, calib=cfg.backend.calib, inflight=cfg.backend.inflight)
-        fps = getattr(getattr(source, "info", None), "fps", 0.0) or cfg.source.fps or 0.0
+        info = getattr(source, "info", None)
+        fps = getattr(info, "fps", 0.0) or cfg.source.fps or 0.0
+        # a file's sound goes along into file outputs, as in `restore` (not for loops: it would end
+        # after the first pass)
+        audio = getattr(source, "path", None) if getattr(info, "has_audio", False) and not cfg.source.loop else None
         for sink_cfg in cfg.camera_list()[0].sinks:  # `{camera}` filled in
             sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,
-                                   fps=fps, stats=stats, segment_s=sink_cfg.segment_s, keep=sink_cfg.keep))
+                                   fps=fps, stats=stats, segment_s=sink_cfg.segment_s, keep=sink_cfg.keep,
+                                   audio_from=audio))
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
                                  overlap=cfg.preprocess.tiling.overlap,
                                  keep_original=any(s.side_by_side or s.url.startswith("view")

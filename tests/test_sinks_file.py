@@ -140,3 +140,23 @@ def test_a_folder_that_takes_no_files_is_refused_when_the_sink_opens(tmp_path: P
         FileSink(Path("/proc/out.mp4"))
     FileSink(tmp_path / "ok.mp4")
     assert list(tmp_path.iterdir()) == []  # the probe file is gone again
+
+
+def test_run_keeps_a_files_sound_up_to_its_last_frame(clips: dict[str, Path], fast_weights: Path,
+                                                      tmp_path: Path) -> None:
+    """`run` dropped the audio `restore` keeps; with --max-frames the sound stops with the picture."""
+    import streamer
+
+    def audio(path: Path) -> tuple[int, float]:
+        """(packets, end in seconds) of the first audio stream."""
+        with av.open(str(path)) as c:
+            packets = [p for p in c.demux(c.streams.audio[0]) if p.size]
+            return len(packets), max(float((p.pts + p.duration) * p.time_base) for p in packets)
+
+    base = {"source": str(clips["audio"]), "model": {"name": str(fast_weights), "arch": "fast"},
+            "backend": {"threads": 1}}
+    streamer.run(base | {"sinks": [str(tmp_path / "all.mp4")]})
+    streamer.run(base | {"sinks": [str(tmp_path / "five.mp4")], "max_frames": 5})
+    assert audio(tmp_path / "all.mp4")[0] == audio(clips["audio"])[0]  # every packet, copied
+    # 5 frames at 10 fps + the 0.5 s tail + up to two 64-ms AAC packets (one partly past, priming): not the 2 s
+    assert audio(tmp_path / "five.mp4")[1] <= 0.4 + 0.5 + 0.13 < audio(clips["audio"])[1] - 0.8

@@ -22,6 +22,7 @@ from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
 
 log = logging.getLogger(__name__)
+AUDIO_TAIL_S = 0.5  # audio kept past the last frame's time at close
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".mkv": "matroska"}
 # flush_packets: hand each fragment to the OS at once, so a SIGKILL loses at most one fragment
@@ -52,6 +53,7 @@ class FileSink:
         self._audio_out: Any = None
         self._pending_audio: Any = None
         self._closed = False
+        self._last_pts_s = 0.0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -104,6 +106,7 @@ class FileSink:
             video: VideoEncoder = self._video  # type: ignore[assignment]
             video.encode(image, frame.pts_s)
             self._mux_audio(frame.pts_s)
+            self._last_pts_s = frame.pts_s
         except (av.FFmpegError, OSError) as exc:
             raise SinkError(f"{self.path}: writing frame {frame.index} failed "
                             f"({getattr(exc, 'strerror', None) or exc})") from exc
@@ -117,7 +120,9 @@ class FileSink:
         try:
             if self._video is not None:
                 self._video.flush()
-                self._mux_audio(None)
+                # the audio's tail up to the last frame (+0.5 s): all of it for a whole file, not
+                # minutes of sound over a frozen picture after a stop or --max-frames
+                self._mux_audio(self._last_pts_s + AUDIO_TAIL_S)
         except (av.FFmpegError, OSError) as exc:
             raise SinkError(f"{self.path}: finishing the file failed ({exc})") from exc
         finally:
