@@ -43,7 +43,7 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> CountingBackend:
 
 
 def site_cfg(cameras: list[dict[str, Any]], **extra: Any) -> RunConfig:
-    return RunConfig.model_validate({"cameras": cameras, "backend": {"threads": 1}, **extra})
+    return load_config(RunConfig, None, {"cameras": cameras, "backend": {"threads": 1}, **extra})
 
 
 def wait_for(cond: Callable[[], bool], timeout_s: float = 30.0) -> None:
@@ -97,10 +97,13 @@ def test_a_broken_camera_is_reported_and_the_others_finish(clips: dict[str, Path
 
 def test_one_file_sink_for_two_cameras_is_refused(clips: dict[str, Path], counting: CountingBackend,
                                                   tmp_path: Path) -> None:
-    cfg = site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
-                   sinks=[str(tmp_path / "same.mp4")])
+    """A file: refused with the config (before anything opens); a stream URL: when the sinks open."""
+    cameras = [{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)]
+    with pytest.raises(ConfigError, match=r"same\.mp4: this file is written twice \(by cameras c0 and c1; "
+                                          r"e\.g\. put \{camera\} in the name\)"):
+        site_cfg(cameras, sinks=[str(tmp_path / "same.mp4")])
     with pytest.raises(ConfigError, match=r"used by cameras c0 and c1.*\{camera\}"):
-        run(cfg)
+        run(site_cfg(cameras, sinks=["rtsp://127.0.0.1:9/same"]))
 
 
 @pytest.mark.parametrize("text, msg", [
