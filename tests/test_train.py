@@ -244,6 +244,21 @@ def test_resume_with_another_recipe_is_warned_and_recorded(photos: Path, tmp_pat
         card = train(_cfg(photos, out, steps=5, val_every=3, lr=0.01), resume=True)
     assert "with a different recipe (lr: " in caplog.text and "steps" not in caplog.text.split("recipe")[1]
     assert card["resumes"][0]["changed"]["lr"][1] == 0.01
+    # an option the old card lacks (added to streamer since) is not a change of recipe
+    saved = json.loads((out / "card.json").read_text())
+    del saved["config"]["clean_ohem"]
+    (out / "card.json").write_text(json.dumps(saved))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="streamer.train.loop"):
+        card = train(_cfg(photos, out, steps=6, val_every=3, lr=0.01), resume=True)
+    assert "different recipe" not in caplog.text and "clean_ohem" not in card["resumes"][-1]["changed"]
+
+
+def test_cuda_asked_without_cuda_is_one_line(photos: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ConfigError, match="device: cuda, but this torch sees no CUDA GPU.*use device: auto"):
+        train(_cfg(photos, tmp_path / "run", steps=1, device="cuda"))
 
 
 def test_val_score_prices_a_harmed_clean_photo() -> None:

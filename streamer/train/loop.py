@@ -138,7 +138,8 @@ def _resumed_card(card: dict, before: dict, step: int) -> dict:
     keys it changed; a change to the recipe itself (lr, mixes, losses) is also a warning, since
     the weights then come from two recipes."""
     old_cfg = before.get("config", {})
-    changed = {k: [old_cfg.get(k), v] for k, v in card["config"].items() if old_cfg.get(k) != v}
+    # a key the old card lacks is an option added since: that run had its default
+    changed = {k: [old_cfg[k], v] for k, v in card["config"].items() if k in old_cfg and old_cfg[k] != v}
     recipe = sorted(set(changed) - RESUME_KEEPS_RECIPE)
     if recipe:
         log.warning("resuming %s with a different recipe (%s); the card records both",
@@ -177,6 +178,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
     """Train ``cfg.model``; returns the training card (also written to ``cfg.out``)."""
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: cuda, but this torch sees no CUDA GPU (torch {torch.__version__}); "
+                          "use device: auto (the GPU when there is one) or run it on a CUDA machine")
     device = torch.device("cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu")
     spec = get_spec(cfg.model)
     # a fine-tune keeps the architecture its weights were trained with (the shipped `fast` has
