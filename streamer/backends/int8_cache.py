@@ -16,7 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, WeightsError, looked_in
 from streamer.export.calibration import DEFAULT_CALIB, resolve_calib
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DE
         raise ConfigError(f"{model}: int8 quantizes a registered model or .safetensors weights, and this "
                           "file is already exported; run it with --no-int8 (or int8: false): an INT8 "
                           "export runs as INT8 as it is")
+    if path.suffix == ".safetensors" and not path.is_file():  # before the architecture is read from it
+        raise WeightsError(f"{model}: weights file not found{looked_in(path)}")
     spec = spec_for_weights(path, arch) if path.suffix == ".safetensors" else get_spec(model)
     weights = path if path.suffix == ".safetensors" else spec.weights_path
     if weights is None or not Path(weights).is_file():
