@@ -163,6 +163,9 @@ def into_readme(readme: str, measured: str) -> str:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     eval_dir, bench_dir = (Path(a) for a in sys.argv[1:3])
     text = "\n\n".join([quality(eval_dir), signs(eval_dir), speed(bench_dir)])
     if "--readme" in sys.argv:

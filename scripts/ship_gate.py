@@ -131,6 +131,9 @@ def main() -> int:
     p.add_argument("--split", choices=("val", "train"), default="val",
                    help="photos for the gain rows (val = the rule; train = the confirmation)")
     args = p.parse_args()
+    missing = [str(w) for w in [*args.candidates, args.against] if w is not None and not w.is_file()]
+    if missing:
+        p.error(f"weights not found: {', '.join(missing)}")
     import torch
 
     torch.set_num_threads(1)
