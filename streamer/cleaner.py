@@ -45,6 +45,8 @@ class Cleaner:
 
         if calib is not None and not int8:
             raise ConfigError("calib= calibrates an INT8 model: add int8=True, or drop calib")
+        if tile > 0 and not 0 <= overlap <= tile // 2:  # before the model loads; the tiler would clamp it
+            raise ConfigError(f"overlap={overlap}: use 0 to tile // 2 ({tile // 2}) for tile={tile}")
         self.backend = open_backend(model, backend, device, arch=arch, threads=threads, fp16=fp16,
                                     int8=int8, calib=calib)
         self._restorer = FrameRestorer(self.backend, tile=tile, overlap=overlap)

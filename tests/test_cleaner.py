@@ -95,3 +95,5 @@ def test_cleaner_options_are_checked_by_their_own_names() -> None:
         streamer.Cleaner("fast", threads=1, tile=-3)
     with pytest.raises(ConfigError, match="calib= calibrates an INT8 model: add int8=True"):
         streamer.Cleaner("fast", calib="calib/")
+    with pytest.raises(ConfigError, match=r"overlap=100: use 0 to tile // 2 \(8\) for tile=16"):
+        streamer.Cleaner("fast", tile=16, overlap=100)  # was clamped to 8 without a word
