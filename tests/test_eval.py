@@ -241,3 +241,14 @@ def test_eval_refuses_what_it_would_ignore_or_fail_to_write(photos: Path, weight
         assert main([*base, *extra]) == 1
         err = capsys.readouterr().err
         assert re.search(line, err) and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_crop_larger_than_the_photos_says_so(photos: Path) -> None:
+    """72×88 photos at --crop 80: the 72-px side is used whole, and the header says it was."""
+    from streamer.evaluate.runner import EvalRequest, run_eval
+
+    res = run_eval(EvalRequest(clean=photos, corruption="dirt", models=(), split="all", crop=80, baselines=False))
+    assert res["crop_smaller_photos"] == 3
+    assert "centre crop 80 px (3 photos smaller on a side: that side whole)" in res["table"]
+    res = run_eval(EvalRequest(clean=photos, corruption="dirt", models=(), split="all", crop=64, baselines=False))
+    assert res["crop_smaller_photos"] == 0 and "smaller" not in res["table"]

@@ -193,7 +193,10 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
     seconds = {m: 0.0 for m in methods}
     strips: dict[str, np.ndarray] = {}
     per_image = []
+    smaller: set[str] = set()  # photos under --crop on a side: that side is used whole
     for path, k, clean in _inputs(req, files):
+        if req.crop and min(clean.shape[:2]) < req.crop:
+            smaller.add(path.name)
         tag = path.stem if k == 0 else f"{path.stem}#{k}"
         ref = to_uint8(clean)
         row: dict = {"file": path.name, "crop_index": k}
@@ -228,6 +231,7 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
     result = {
         "corruption": req.corruption, "heavy": req.heavy, "seed": req.seed, "split": req.split,
         "crop": req.crop, "crops": req.crops, "frame_px": req.frame_px, "int8": req.int8, "backend": req.backend, "n_images": len(files),
+        "crop_smaller_photos": len(smaller),
         "models": {name: {"weights": str(p), "sha256": sha256_file(p)}
                    for name in req.models if (p := _weights_of(name, req)) is not None},
         "rows": summarize(scores) if scores else [],

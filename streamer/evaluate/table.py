@@ -56,7 +56,9 @@ def format_table(result: dict) -> str:
     crop, crops = result.get("crop"), result.get("crops", 1)
     head = (f"Corruption: {result['corruption']}{' (heavy)' if result['heavy'] else ''}, "
             f"{result['n_images']} images ({result['split']} split), seed {result['seed']}"
-            + (f", {crops} crops of {crop} px per photo" if crops > 1 else f", centre crop {crop} px" if crop else ""))
+            + (f", {crops} crops of {crop} px per photo" if crops > 1 else f", centre crop {crop} px" if crop else "")
+            + (f" ({result['crop_smaller_photos']} photos smaller on a side: that side whole)"
+               if result.get("crop_smaller_photos") else ""))
     lines = [head]
     if result["rows"]:  # none with corruption "none": only the clean-input check ran
         lines += ["", "| method | PSNR (dB) | SSIM | UQI | PSNR gain (dB) | gain 95 % interval | SSIM gain | UQI gain |",
