@@ -191,7 +191,7 @@ def _media(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
 
 def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model: str = "fast",
             backend: str = "torch", device: str | None = None, *, arch: str | None = None,
-            threads: int = 0, tile: int = 0, overlap: int = 32, int8: bool | str = False,
+            threads: int = 0, tile: int = 0, overlap: int | None = None, int8: bool | str = False,
             on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:
     """Clean each image (-> ``outdir/<stem>.png``) and video (-> ``outdir/<stem>.mp4``);
     ``inputs`` is one path or several, a folder meaning the pictures and videos in it.

@@ -39,13 +39,15 @@ class Cleaner:
 
     def __init__(self, model: str = "fast", backend: str = "torch", device: str | None = None, *,
                  arch: str | None = None, threads: int = 0, int8: bool | str = False, fp16: bool = True,
-                 calib: str | Path | None = None, tile: int = 0, overlap: int = 32) -> None:
+                 calib: str | Path | None = None, tile: int = 0, overlap: int | None = None) -> None:
         from streamer.backends import open_backend
         from streamer.preprocess.frames import FrameRestorer
 
         if calib is not None and not int8:
             raise ConfigError("calib= calibrates an INT8 model: add int8=True, or drop calib")
-        if tile > 0 and not 0 <= overlap <= tile // 2:  # before the model loads; the tiler would clamp it
+        if overlap is None:  # 32 px, or half a smaller tile
+            overlap = min(32, tile // 2) if tile > 0 else 32
+        elif tile > 0 and not 0 <= overlap <= tile // 2:  # before the model loads; the tiler would clamp it
             raise ConfigError(f"overlap={overlap}: use 0 to tile // 2 ({tile // 2}) for tile={tile}")
         self.backend = open_backend(model, backend, device, arch=arch, threads=threads, fp16=fp16,
                                     int8=int8, calib=calib)

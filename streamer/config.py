@@ -483,9 +483,9 @@ class RunConfig(Strict):
 
 def _local_file(url: str) -> Path | None:
     """A video file path in a source or sink (resolved), else None (URLs, cameras, null, view)."""
-    if "://" in url or url.startswith("/dev/") or not Path(url).suffix:
+    if url in ("null", "view") or url.startswith(("view:", "/dev/")) or "://" in url or not Path(url).suffix:
         return None
-    return Path(url).expanduser().resolve()
+    return Path(url).resolve()  # as the sources and sinks open it (no ~ expansion there either)
 
 
 def _no_file_written_twice(cameras: list[CameraConfig]) -> None:

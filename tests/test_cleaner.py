@@ -97,3 +97,5 @@ def test_cleaner_options_are_checked_by_their_own_names() -> None:
         streamer.Cleaner("fast", calib="calib/")
     with pytest.raises(ConfigError, match=r"overlap=100: use 0 to tile // 2 \(8\) for tile=16"):
         streamer.Cleaner("fast", tile=16, overlap=100)  # was clamped to 8 without a word
+    with streamer.Cleaner("fast", threads=1, tile=48) as clean:  # no overlap given: half a small tile
+        assert clean.restorer.tiler.overlap == 24

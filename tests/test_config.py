@@ -215,5 +215,5 @@ def test_a_file_is_never_both_read_and_written_or_written_twice(data: dict, mess
     with pytest.raises(ConfigError, match=message):
         load_config(RunConfig, None, data)
     ok = {"cameras": [{"name": "a", "source": "a.mp4"}, {"name": "b", "source": "b.mp4"}],
-          "sinks": ["out/{camera}.mkv", "null", "null"]}
+          "sinks": ["out/{camera}.mkv", "null", "null", "view:0.0.0.0:9000"]}  # one shared view (a dotted host)
     assert len(load_config(RunConfig, None, ok).camera_list()) == 2

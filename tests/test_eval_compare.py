@@ -203,3 +203,20 @@ def test_one_model_each_side_pairs_them_under_both_names() -> None:
     assert rows[0]["difference"].delta == pytest.approx(0.25)
     with pytest.raises(ConfigError, match=r"share no method \(fast, drn vs x\.safetensors\): .*--weights fast=PATH"):
         compare_results(result("fast", 1.0, ("drn",)), result("x.safetensors", 1.0))
+    # with the baselines both sides share (eval's default), the two models still pair
+    base, mine = result("fast", 1.0, ("median 5x5",)), result("x.safetensors", 1.5, ("median 5x5",))
+    base["models"], mine["models"] = {"fast": {}}, {"x.safetensors": {}}
+    assert [r["method"] for r in compare_results(base, mine)] == ["median 5x5", "x.safetensors vs fast"]
+
+
+def test_clean_only_results_compare_their_clean_rows() -> None:
+    """`eval --corruption none` has no gain rows: its models are in clean_rows only."""
+    from streamer.evaluate.compare import compare_results
+
+    def result(psnr: float) -> dict:
+        return {"corruption": "none", "seed": 0, "rows": [], "clean_rows": [{"method": "fast"}],
+                "per_image": [{"file": f"p{i}.jpg", "crop_index": 0, "clean fast": (psnr + i,)} for i in range(4)]}
+
+    rows = compare_results(result(50.0), result(51.0))
+    assert [r["measure"] for r in rows] == ["clean PSNR mean", "clean PSNR worst 5 %"]
+    assert rows[0]["difference"].delta == pytest.approx(1.0)

@@ -160,3 +160,32 @@ def test_run_keeps_a_files_sound_up_to_its_last_frame(clips: dict[str, Path], fa
     assert audio(tmp_path / "all.mp4")[0] == audio(clips["audio"])[0]  # every packet, copied
     # 5 frames at 10 fps + the 0.5 s tail + up to two 64-ms AAC packets (one partly past, priming): not the 2 s
     assert audio(tmp_path / "five.mp4")[1] <= 0.4 + 0.5 + 0.13 < audio(clips["audio"])[1] - 0.8
+
+
+def test_sound_the_output_cannot_hold_is_left_out_with_a_warning(fast_weights: Path, tmp_path: Path,
+                                                                 caplog) -> None:
+    """An IP camera's AVI with G.711 (pcm_mulaw) sound: .mp4 cannot hold it; the picture is still
+    cleaned (copying the sound raised a ValueError traceback)."""
+    import streamer
+
+    clip = tmp_path / "cam.avi"
+    with av.open(str(clip), "w") as out:
+        video = out.add_stream("mjpeg", rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuvj420p"
+        sound = out.add_stream("pcm_mulaw", rate=8000)
+        sound.layout = "mono"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * i, np.uint8), format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+            pcm = np.zeros((1, 800), np.int16)
+            samples = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+            samples.sample_rate, samples.pts = 8000, i * 800
+            out.mux(sound.encode(samples))
+        out.mux(video.encode())
+        out.mux(sound.encode())
+    with caplog.at_level("WARNING", logger="streamer.sinks.file"):
+        result = streamer.run({"source": str(clip), "sinks": [str(tmp_path / "out.mp4")],
+                               "model": {"name": str(fast_weights), "arch": "fast"}, "backend": {"threads": 1}})
+    assert result.frames_out == 5 and len(read_video(tmp_path / "out.mp4")[0]) == 5
+    assert "sound not copied (pcm_mulaw" in caplog.text

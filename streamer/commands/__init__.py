@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import signal
 from collections.abc import Callable, Iterator
 
@@ -49,7 +50,7 @@ def stop_signals() -> Iterator[None]:
     """Ctrl-C, `kill` and `docker stop`/systemd's SIGTERM all take the one clean path: the first
     raises KeyboardInterrupt (outputs are closed, the summary printed); every later one is ignored
     until the process exits (`timeout` and a second Ctrl-C would otherwise cut the summary or turn
-    exit 130 into 143). SIGINT is handled even when a parent started us with it ignored (a
+    exit 130 into 143), except a third Ctrl-C, which kills at once (a close that hangs). SIGINT is handled even when a parent started us with it ignored (a
     `cmd &` in a script does; Python then installs no handler of its own)."""
     stopping: list[int] = []
 
@@ -57,6 +58,9 @@ def stop_signals() -> Iterator[None]:
         stopping.append(signum)
         if len(stopping) == 1:  # repeats return quietly (this handler stays: swapping in SIG_IGN
             raise KeyboardInterrupt  # races with a repeat already queued, and Python prints that)
+        if stopping.count(signal.SIGINT) >= 3:  # Ctrl-C three times: a way out of a hung close
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
 
     previous = {sig: signal.signal(sig, first_stops) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:

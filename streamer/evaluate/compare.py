@@ -111,13 +111,21 @@ def compare_results(base: dict, new: dict) -> list[dict]:
     def scored(res: dict, key: str) -> bool:  # per-crop scores (results before session 13 lack clean ones)
         return all(key in row for row in res["per_image"])
 
-    def methods(res: dict) -> list[str]:
-        return [r["method"] for r in res.get("rows", []) if r["method"] != INPUT_ROW]
+    def methods(res: dict) -> list[str]:  # scored rows, and the clean check's (all there is for --corruption none)
+        names = [r["method"] for r in [*res.get("rows", []), *res.get("clean_rows", [])]]
+        return list(dict.fromkeys(m for m in names if m != INPUT_ROW))
+
+    def models(res: dict, names: list[str]) -> list[str]:  # the --model entries, not the baselines
+        listed = res.get("models")
+        return [m for m in names if m in listed] if listed else names
 
     old, mine = methods(base), methods(new)
     pairs = [(m, m, m) for m in mine if m in old]
-    if not pairs and len(old) == len(mine) == 1:  # `--model fast` against `--model runs/x.safetensors`
-        pairs = [(f"{mine[0]} vs {old[0]}", old[0], mine[0])]
+    # `--model fast` against `--model runs/x.safetensors`: one model left unpaired on each side
+    left_old, left_mine = ([m for m in models(r, ms) if m not in shared]
+                           for r, ms, shared in ((base, old, mine), (new, mine, old)))
+    if len(left_old) == len(left_mine) == 1:
+        pairs.append((f"{left_mine[0]} vs {left_old[0]}", left_old[0], left_mine[0]))
     rows = []
     for label, b, n in pairs:
         if scored(base, b) and scored(new, n):

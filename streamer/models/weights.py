@@ -150,12 +150,10 @@ def save_weights(
 
 def write_safetensors(tensors: dict[str, torch.Tensor], path: str | Path,
                       metadata: dict[str, str] | None = None) -> None:
-    """safetensors' ``save_file`` with the permissions any new file gets (its writer makes them
-    0600, which a service user reading a model trained by another user cannot open)."""
+    """safetensors' ``save_file``, readable by other users (its writer makes files 0600, which a
+    service user reading a model trained by another user cannot open)."""
     save_file(tensors, str(path), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, 0o644)  # not via os.umask(0): that would open a window for other threads' files
 
 
 def convert_pickle(src: str | Path, dst: str | Path) -> Path:

@@ -81,7 +81,14 @@ class FileSink:
             self._audio_in = None
             return
         ain = self._audio_in.streams.audio[0]
-        self._audio_out = self._container.add_stream_from_template(ain)
+        try:
+            self._audio_out = self._container.add_stream_from_template(ain)
+        except (ValueError, av.FFmpegError) as exc:  # e.g. pcm_mulaw (IP cameras) cannot go into .mp4
+            log.warning("%s: sound not copied (%s %s cannot go into %s: %s)", self.path, ain.codec_context.name,
+                        self.audio_from.name, self.path.suffix, exc)
+            self._audio_in.close()
+            self._audio_in = None
+            return
         self._audio_packets = (p for p in self._audio_in.demux(ain) if p.dts is not None)
 
     def _mux_audio(self, until_s: float | None) -> None:

@@ -116,9 +116,12 @@ def summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
 def _git(*args: str) -> str | None:
     """Git in streamer's own checkout (not the working folder: training from another project's
     repository would record that repository's commit); None when streamer is not a checkout."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # an installed copy: git would find whatever repo holds the venv
+        return None
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=5,
-                              cwd=Path(__file__).resolve().parents[2]).stdout.strip()
+                              cwd=root).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
 
