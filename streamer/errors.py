@@ -15,6 +15,7 @@ Messages say the thing, what is wrong and what to do, e.g.
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,6 +52,25 @@ def looked_in(path: str | Path, why: str = "") -> str:
     """`` (looked in CWD)`` for a relative path that was not found, else "": paths in configs and
     on the command line start from the working folder, not from the config's."""
     return "" if Path(path).is_absolute() else f" (looked in {Path.cwd()}{why})"
+
+
+def check_output(path: Path, flag: str, *, folder: bool = False, example: str = "out",
+                 error: type[StreamerError] = ConfigError) -> None:
+    """An output (a file, or with ``folder`` a folder) that cannot be written fails now, in one
+    ``error`` line naming ``flag``, not after minutes of work: no file where a folder must be, its
+    folder made if need be and writable."""
+    target = path if folder else path.parent
+    if not folder and path.is_dir():
+        raise error(f"{flag} {path}: is a folder; give a file name, e.g. {path / example}")
+    blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise error(f"{flag} {path}: {blocking} is a file, not a folder")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"{flag} {path}: cannot make the folder {target} ({exc.strerror or exc})") from None
+    if not os.access(target, os.W_OK):
+        raise error(f"{flag} {path}: the folder {target} is not writable")
 
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streamer.commands import add_int8_args, at_least
-from streamer.errors import ConfigError, did_you_mean
+from streamer.errors import ConfigError, check_output, did_you_mean
 
 if TYPE_CHECKING:
     from streamer.evaluate.runner import EvalRequest
@@ -54,27 +54,13 @@ def add_request_args(p: argparse.ArgumentParser, crop_help: str = "0 = whole ima
     p.add_argument("--json", dest="json_out", help="write the full result here")
 
 
-def _writable(path: Path, what: str, folder: bool) -> None:
-    """An output that cannot be written fails now, not after minutes of evaluation."""
-    target = path if folder else path.parent
-    blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
-    if blocking is not None:
-        raise ConfigError(f"{what} {path}: {blocking} is a file, not a folder")
-    if not folder and path.is_dir():
-        raise ConfigError(f"{what} {path}: is a folder; give a file name, e.g. {path / 'eval.json'}")
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{what} {path}: cannot make {target} ({exc.strerror or exc})") from None
-
-
 def request_from(args: argparse.Namespace) -> EvalRequest:
     from streamer.evaluate.runner import EvalRequest
 
     if getattr(args, "json_out", None):
-        _writable(Path(args.json_out), "--json", folder=False)
+        check_output(Path(args.json_out), "--json", example="eval.json")
     if getattr(args, "report", None):
-        _writable(Path(args.report), "--report", folder=True)
+        check_output(Path(args.report), "--report", folder=True)
 
     return EvalRequest(
         clean=Path(args.clean), corruption=args.corruption, models=tuple(args.model),

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from streamer.commands import at_least
-from streamer.errors import ConfigError
+from streamer.errors import check_output
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -30,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
     files = list_images(args.in_dir)[: args.limit]
     out = Path(args.out)
-    try:  # before the first photo, and even for --limit 0 photos' worth of nothing
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"-o {out}: cannot make the folder ({exc.strerror or exc})") from None
+    check_output(out, "-o", folder=True)  # before the first photo
     for path in tqdm(files, unit="img", desc=f"synth {args.corruption}"):
         write_pairs([path], out, args.corruption, args.seed, heavy=args.heavy,
                     frame_px=args.frame_px or None)

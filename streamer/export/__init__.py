@@ -8,7 +8,6 @@ sidecar next to it. Heavy modules are imported inside the functions: the TensorR
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from streamer.export.formats import (
     validate_request,
 )
 from streamer.export.sidecar import Sidecar, sidecar_path, write_sidecar
-from streamer.errors import ExportError
+from streamer.errors import ExportError, check_output
 
 Progress = Callable[[str, int, int], None]  # (phase, step, steps); the CLI draws it
 PARITY_SHAPES = [(1, 80, 128), (1, 128, 192)]  # small, non-square, two sizes: proves dynamic H/W
@@ -56,7 +55,7 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     weights = req.weights or spec.weights_path
     if weights is None:
         raise WeightsError(f"model {spec.name} ships no weights; pass --weights FILE.safetensors")
-    _writable_folder(req.output)  # before minutes of work
+    check_output(req.output, "-o", example="fast.onnx", error=ExportError)  # before minutes of work
     net = build_with_weights(spec, weights).eval()
     weights_sha = sha256_file(weights)
     meta = {"model": spec.name, "weights_sha256": weights_sha, "multiple": str(spec.multiple),
@@ -89,22 +88,6 @@ def export(req: ExportRequest, *, env: Environment | None = None,
     except OSError as exc:  # a full disk, a folder that takes no files (/proc, a read-only mount)
         where = f" {exc.filename}" if exc.filename else ""
         raise ExportError(f"-o {req.output}: cannot write{where} ({exc.strerror or exc})") from None
-
-
-def _writable_folder(output: Path) -> None:
-    """The output's folder exists (made if need be) and takes files, or one line says why not."""
-    if output.is_dir():
-        raise ExportError(f"-o {output}: is a folder; give a file name, e.g. {output / 'fast.onnx'}")
-    blocking = next((p for p in output.parents if p.is_file()), None)
-    if blocking is not None:
-        raise ExportError(f"-o {output}: {blocking} is a file, not a folder")
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExportError(f"-o {output}: cannot make the folder {output.parent} "
-                          f"({exc.strerror or exc})") from None
-    if not os.access(output.parent, os.W_OK):
-        raise ExportError(f"-o {output}: the folder {output.parent} is not writable")
 
 
 def _onnx_fp32(net, path: Path, req: ExportRequest, meta: dict, side: Sidecar, progress: Progress) -> None:
