@@ -134,9 +134,10 @@ def _exported(model: str) -> dict[str, Any]:
     """What an exported file is, from its sidecar (precision, shapes, calibration, builder): a
     report of an .onnx/.engine run says whether it was FP16 or INT8 and which profile."""
     from streamer.errors import EngineError
+    from streamer.export.formats import EXPORTED_SUFFIXES
     from streamer.export.sidecar import read_sidecar
 
-    if Path(model).suffix not in (".onnx", ".engine", ".ep"):
+    if Path(model).suffix not in EXPORTED_SUFFIXES:
         return {}
     try:
         side = read_sidecar(model)

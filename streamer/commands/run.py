@@ -37,16 +37,15 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-EXPORTED = (".onnx", ".engine", ".ep")
-
-
 def _int8_fits(cfg: Any, args: argparse.Namespace) -> Any:
     """A config's `int8: true` (demo.yaml has it) does not follow a `--model`/`--backend` given here
     that cannot take it (an exported file runs at the precision it was exported with; TensorRT and
     torch have no on-the-fly INT8); an explicit `--int8` still gets its error."""
+    from streamer.export.formats import EXPORTED_SUFFIXES
+
     if args.int8 is not None or cfg.source is None or not cfg.backend.int8:
         return cfg
-    exported = bool(args.model) and args.model.lower().endswith(EXPORTED)
+    exported = bool(args.model) and args.model.lower().endswith(EXPORTED_SUFFIXES)
     other_backend = bool(args.backend) and args.backend not in ("onnxruntime", "openvino")
     if not (exported or other_backend):
         return cfg

@@ -58,6 +58,7 @@ FORMATS: tuple[ExportFormat, ...] = (
                  ("size", "dynamic", "calib", "workspace_gib", "device"),
                  "Torch-TensorRT exported program (torch_tensorrt.save), reload with torch_tensorrt.load"),
 )
+EXPORTED_SUFFIXES = tuple(f.suffix for f in FORMATS)  # files that run as exported (.onnx, .engine, .ep)
 # names people type for a format, mapped to the table's name
 ALIASES = {"tensorrt": "engine", "trt": "engine", "plan": "engine", "torch_tensorrt": "torchtrt",
            "torch-tensorrt": "torchtrt", "ort": "onnx", "onnxruntime": "onnx"}
