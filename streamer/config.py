@@ -490,22 +490,26 @@ def _local_file(url: str) -> Path | None:
 
 def _no_file_written_twice(cameras: list[CameraConfig]) -> None:
     """A sink that is its own source would overwrite the recording it reads (exit 0, original
-    gone); two sinks on one file would interleave. Refused before anything opens."""
+    gone); two sinks on one file would interleave (two loop recorders on one name would also
+    delete each other's segments); two publishers on one stream URL fight over it. Refused before
+    anything opens. ``null`` and ``view`` (one server for every camera) are not targets."""
     inputs = {p: c.name for c in cameras if (p := _local_file(c.source.url))}
-    written: dict[Path, str] = {}
+    written: dict[Path | str, str] = {}
     for cam in cameras:
         for sink in cam.sinks:
-            path = _local_file(sink.url)
-            if path is None or sink.segment_s:
+            if sink.url in ("null", "view") or sink.url.startswith("view:"):
                 continue
-            if path in inputs:
+            path = _local_file(sink.url)
+            if path in inputs and not sink.segment_s:  # segments get names of their own
                 raise ValueError(f"sink {sink.url}: is the source of camera {inputs[path]}; writing it would "
                                  "replace the recording being read; write to another file")
-            if path in written:
-                who = (f"by camera {cam.name}" if written[path] == cam.name
-                       else f"by cameras {written[path]} and {cam.name}; e.g. put {{camera}} in the name")
-                raise ValueError(f"sink {sink.url}: this file is written twice ({who})")
-            written[path] = cam.name
+            target = path or sink.url
+            if target in written:
+                what = "this file is written twice" if path else "this stream is published twice"
+                who = (f"by camera {cam.name}" if written[target] == cam.name
+                       else f"by cameras {written[target]} and {cam.name}; e.g. put {{camera}} in the name")
+                raise ValueError(f"sink {sink.url}: {what} ({who})")
+            written[target] = cam.name
 
 
 def _named(sinks: list[SinkConfig], camera: str) -> list[SinkConfig]:

@@ -60,7 +60,6 @@ class SinkPool:
         self.cfg, self.stats = cfg, stats
         self._shared: dict[str, Sink] = {}
         self._owned: list[Sink] = []
-        self._files: dict[str, str] = {}
 
     def open(self, cam: CameraConfig, fps: float) -> list[Sink]:
         from streamer.sinks import open_sink
@@ -71,11 +70,6 @@ class SinkPool:
             if sc.url in self._shared:
                 sinks.append(self._shared[sc.url])
                 continue
-            if not shared and sc.url != "null":
-                other = self._files.setdefault(sc.url, cam.name)
-                if other != cam.name:
-                    raise ConfigError(f"sink {sc.url!r}: used by cameras {other} and {cam.name}; "
-                                      "give each its own, e.g. out/{camera}.mp4")
             sink = open_sink(sc.url, encoder=self.cfg.encoder, side_by_side=sc.side_by_side, fps=fps,
                              stats=self.stats, segment_s=sc.segment_s, keep=sc.keep)
             (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))

@@ -209,6 +209,8 @@ def test_an_encoder_preset_typo_is_caught_before_the_first_frame() -> None:
      r"sink out/x\.mp4: this file is written twice \(by camera main\)"),
     ({"cameras": [{"name": "a", "source": "a.mp4"}, {"name": "b", "source": "b.mp4"}], "sinks": ["out/all.mkv"]},
      r"written twice \(by cameras a and b; e\.g\. put \{camera\} in the name\)"),
+    ({"source": "a.mp4", "sinks": ["rtsp://127.0.0.1:8554/a", "rtsp://127.0.0.1:8554/a"]},
+     r"sink rtsp://127\.0\.0\.1:8554/a: this stream is published twice \(by camera main\)"),
 ])
 def test_a_file_is_never_both_read_and_written_or_written_twice(data: dict, message: str) -> None:
     """`--source rec.mp4 --sink rec.mp4` ran, exited 0 and left 46 of 50 frames of the recording."""
@@ -217,3 +219,5 @@ def test_a_file_is_never_both_read_and_written_or_written_twice(data: dict, mess
     ok = {"cameras": [{"name": "a", "source": "a.mp4"}, {"name": "b", "source": "b.mp4"}],
           "sinks": ["out/{camera}.mkv", "null", "null", "view:0.0.0.0:9000"]}  # one shared view (a dotted host)
     assert len(load_config(RunConfig, None, ok).camera_list()) == 2
+    loop = {"source": "rec/a.mp4", "sinks": [{"url": "rec/a.mp4", "segment_s": 60}]}  # a-<time>-<n>.mp4
+    assert load_config(RunConfig, None, loop).sinks[0].segment_s == 60

@@ -97,13 +97,19 @@ def test_a_broken_camera_is_reported_and_the_others_finish(clips: dict[str, Path
 
 def test_one_file_sink_for_two_cameras_is_refused(clips: dict[str, Path], counting: CountingBackend,
                                                   tmp_path: Path) -> None:
-    """A file: refused with the config (before anything opens); a stream URL: when the sinks open."""
+    """Files, loop recordings and stream URLs alike: refused with the config, before anything opens."""
     cameras = [{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)]
     with pytest.raises(ConfigError, match=r"same\.mp4: this file is written twice \(by cameras c0 and c1; "
                                           r"e\.g\. put \{camera\} in the name\)"):
         site_cfg(cameras, sinks=[str(tmp_path / "same.mp4")])
-    with pytest.raises(ConfigError, match=r"used by cameras c0 and c1.*\{camera\}"):
-        run(site_cfg(cameras, sinks=["rtsp://127.0.0.1:9/same"]))
+    with pytest.raises(ConfigError, match=r"same: this stream is published twice \(by cameras c0 and c1; "
+                                          r"e\.g\. put \{camera\} in the name\)"):
+        site_cfg(cameras, sinks=["rtsp://127.0.0.1:9/same"])
+    loop = {"url": str(tmp_path / "loop.mp4"), "segment_s": 60, "keep": 3}  # each would delete the other's
+    with pytest.raises(ConfigError, match=r"loop\.mp4: this file is written twice"):
+        site_cfg(cameras, sinks=[loop])
+    assert len(site_cfg(cameras, sinks=["null", "view", {**loop, "url": str(tmp_path / "{camera}.mp4")}])
+               .camera_list()) == 2
 
 
 @pytest.mark.parametrize("text, msg", [
