@@ -17,12 +17,12 @@ from streamer.sinks import open_sink
 NAME = re.compile(r"cam-\d{8}-\d{6}-(\d{4})\.(?:mp4|mkv)")
 
 
-def _run(clip: Path, out: Path, fast_weights: Path, suffix: str = ".mp4", **sink) -> None:
+def _run(clip: Path, out: Path, fast_weights: Path, suffix: str = ".mp4", frames: int = 25, **sink) -> None:
     cfg = RunConfig.model_validate({
         "source": {"url": str(clip)}, "sinks": [{"url": str(out / f"cam{suffix}"), **sink}],
         "model": {"name": str(fast_weights), "arch": "fast"}, "backend": {"threads": 1}})
     result = run(cfg)
-    assert result.frames_out == 25
+    assert result.frames_out == frames
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
@@ -56,6 +56,25 @@ def test_keep_deletes_the_oldest_segments_across_runs(fast_weights: Path, tmp_pa
     assert len(second) == 3 and not set(first) & set(second)
     assert (out / "notes.mp4").exists()
     assert all(len(read_video(out / n)[0]) == 5 for n in second)
+
+
+def test_segments_a_killed_recorder_left_without_frames_do_not_count_toward_keep(fast_weights: Path,
+                                                                                 tmp_path: Path) -> None:
+    """SIGKILL between opening a segment and its first fragment leaves a header (or nothing); kept
+    and counted, it would push a real recording out of ``keep``."""
+    clip = make_clip(tmp_path / "in.mp4", frames=10, fps=10)
+    out = tmp_path / "out"
+    out.mkdir()
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3, frames=10)  # 2 segments
+    real = sorted(out.glob("cam-*.mp4"))
+    prefix, n = real[1].stem[:-4], int(real[1].stem[-4:])  # the last run's newest, then the killed ones
+    (out / f"{prefix}{n + 2:04d}.mp4").write_bytes(b"")  # killed before the header
+    with av.open(str(out / f"{prefix}{n + 1:04d}.mp4"), "w", options={"movflags": "frag_keyframe+empty_moov"}) as c:
+        c.add_stream("libx264", rate=10).width = 64  # killed after the header: no packet
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3, frames=10)  # 2 more: only the oldest real one goes
+    left = sorted(out.glob("cam-*.mp4"))
+    assert len(left) == 3 and real[0] not in left and left[0] == real[1]
+    assert all(len(read_video(p)[0]) == 5 for p in left)
 
 
 def test_segment_options_are_checked() -> None:

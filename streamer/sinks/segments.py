@@ -19,6 +19,8 @@ import re
 import time
 from pathlib import Path
 
+import av
+
 from streamer.config import EncoderConfig
 from streamer.errors import SinkError
 from streamer.frame import Frame
@@ -68,17 +70,37 @@ class SegmentedFileSink:
         self.segments.append(name)
         log.info("recording %s", name)
         if self.keep:
-            self._prune(name)
+            self._prune(name, first=len(self.segments) == 1)
 
-    def _prune(self, current: Path) -> None:
-        """Delete the oldest segments of this name (earlier runs' too) beyond ``keep``."""
+    def _prune(self, current: Path, first: bool = False) -> None:
+        """Delete the oldest segments of this name (earlier runs' too) beyond ``keep``; on the
+        first roll, also earlier runs' segments without a frame, so they do not count."""
         ours = sorted(p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != current)
+        if first:
+            empty = [p for p in ours if _frameless(p)]
+            for p in empty:
+                self._delete(p)
+            ours = [p for p in ours if p not in empty]
         for old in ours[: max(0, len(ours) - self.keep + 1)]:
-            try:
-                old.unlink()
-            except OSError as exc:
-                raise SinkError(f"{old}: cannot delete an old segment ({exc.strerror})") from exc
+            self._delete(old)
+
+    @staticmethod
+    def _delete(old: Path) -> None:
+        try:
+            old.unlink()
+        except OSError as exc:
+            raise SinkError(f"{old}: cannot delete an old segment ({exc.strerror})") from exc
 
     def close(self) -> None:
         if self._current is not None:
             self._current.close()
+
+
+def _frameless(path: Path) -> bool:
+    """No video packet in it: a recorder killed (SIGKILL, power cut) between opening a segment
+    and writing its first fragment leaves a header, or nothing."""
+    try:
+        with av.open(str(path)) as container:
+            return not any(packet.size for packet in container.demux(video=0))
+    except (av.FFmpegError, OSError, IndexError):  # empty file, no header, no video stream
+        return True
