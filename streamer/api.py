@@ -200,13 +200,10 @@ def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model
     Outputs are written under a temporary name and renamed, never left half-written.
     """
     from streamer.cleaner import Cleaner
-    from streamer.errors import SinkError
+    from streamer.errors import SinkError, check_output
 
     outdir = Path(outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SinkError(f"{outdir}: cannot create output folder ({exc.strerror})") from exc
+    check_output(outdir, folder=True, error=SinkError)  # before the model opens
     results: list[RestoreResult] = []
     claimed: dict[Path, Path] = {}  # output -> the input writing it: nothing is overwritten
     with Cleaner(model, backend, device, arch=arch, threads=threads, int8=int8, tile=tile,

@@ -15,7 +15,7 @@ Messages say the thing, what is wrong and what to do, e.g.
 from __future__ import annotations
 
 import difflib
-import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -54,23 +54,28 @@ def looked_in(path: str | Path, why: str = "") -> str:
     return "" if Path(path).is_absolute() else f" (looked in {Path.cwd()}{why})"
 
 
-def check_output(path: Path, flag: str, *, folder: bool = False, example: str = "out",
-                 error: type[StreamerError] = ConfigError) -> None:
+def check_output(path: Path, flag: str = "", *, folder: bool = False, example: str = "out",
+                 error: type[StreamerError] = ConfigError, hint: str = "") -> None:
     """An output (a file, or with ``folder`` a folder) that cannot be written fails now, in one
-    ``error`` line naming ``flag``, not after minutes of work: no file where a folder must be, its
-    folder made if need be and writable."""
+    ``error`` line naming ``flag`` (and ending in ``hint``), not after minutes of work or at the
+    first frame: no file where a folder must be, its folder made if need be, and a file written
+    and removed there (a read-only mount, or /proc, passes permission checks)."""
+    name, end = f"{flag} {path}".strip(), f"; {hint}" if hint else ""
     target = path if folder else path.parent
     if not folder and path.is_dir():
-        raise error(f"{flag} {path}: is a folder; give a file name, e.g. {path / example}")
+        raise error(f"{name}: is a folder; give a file name, e.g. {path / example}")
     blocking = next((p for p in (target, *target.parents) if p.exists() and not p.is_dir()), None)
     if blocking is not None:
-        raise error(f"{flag} {path}: {blocking} is a file, not a folder")
+        raise error(f"{name}: {blocking} is a file, not a folder{end}")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise error(f"{flag} {path}: cannot make the folder {target} ({exc.strerror or exc})") from None
-    if not os.access(target, os.W_OK):
-        raise error(f"{flag} {path}: the folder {target} is not writable")
+        raise error(f"{name}: cannot make the folder {target} ({exc.strerror or exc}){end}") from None
+    try:
+        with tempfile.NamedTemporaryFile(dir=target, prefix=".streamer-", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise error(f"{name}: cannot write to the folder {target} ({exc.strerror or exc}){end}") from None
 
 
 def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:

@@ -111,7 +111,7 @@ def test_a_misspelt_sink_kind_gets_a_hint() -> None:
 def test_unwritable_destination_is_a_sink_error(clips: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(SinkError, match="cannot create output folder"):
+    with pytest.raises(SinkError, match=r"file/sub/out\.mp4: .*file is a file, not a folder"):
         FileSink(blocker / "sub" / "out.mp4")
     with pytest.raises(SinkError, match="unknown video suffix '.avi'"):
         FileSink(tmp_path / "out.avi")

@@ -16,7 +16,7 @@ import os
 import threading
 from pathlib import Path
 
-from streamer.errors import ConfigError, WeightsError, looked_in
+from streamer.errors import ConfigError, WeightsError, check_output, looked_in
 from streamer.export.calibration import DEFAULT_CALIB, resolve_calib
 
 log = logging.getLogger(__name__)
@@ -58,20 +58,6 @@ def _code_sha() -> str:
     return ":".join(_tree_sha(root / pkg, "*.py") for pkg in ("models", "export"))
 
 
-def _writable(folder: Path) -> None:
-    """Read-only root filesystems are common on dashcams: say where the cache is and how to move it."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        ok = os.access(folder, os.W_OK)
-    except OSError as exc:
-        ok, why = False, exc.strerror or str(exc)
-    else:
-        why = "not writable"
-    if not ok:
-        raise ConfigError(f"INT8 cache {folder}: {why}; set STREAMER_CACHE to a writable folder, or "
-                          "run an INT8 file made with `streamer export --format onnx --precision int8`")
-
-
 def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DEFAULT_CALIB, *,
               all_layers: bool = False) -> Path:
     """Path of the calibrated INT8 ONNX for a registered model or a .safetensors file;
@@ -101,7 +87,9 @@ def int8_onnx(model: str, arch: str | None = None, calib: str | Path | None = DE
     out = int8_dir() / f"{spec.name}{'-all' if all_layers else ''}-{key}.onnx"
     with _BUILD_LOCK:
         if not out.exists():
-            _writable(out.parent)
+            check_output(out.parent, "INT8 cache", folder=True, hint=(  # read-only roots are common on dashcams
+                "set STREAMER_CACHE to a writable folder, or run an INT8 file made with "
+                "`streamer export --format onnx --precision int8`"))
             log.info("quantizing %s to INT8 with %s (once; cached in %s)", spec.name, calib, out.parent)
             tmp = out.with_name(out.stem + f".{os.getpid()}.tmp.onnx")  # other processes: own names
             export(ExportRequest(model=spec.name, format="onnx", precision="int8", output=tmp,

@@ -9,7 +9,6 @@ Fragmented MP4 has no edit list, so its timeline starts at 0 (MKV keeps the firs
 from __future__ import annotations
 
 import logging
-import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import av
 
 from streamer.config import EncoderConfig
-from streamer.errors import SinkError
+from streamer.errors import SinkError, check_output
 from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
 
@@ -54,11 +53,7 @@ class FileSink:
         self._pending_audio: Any = None
         self._closed = False
         self._last_pts_s = 0.0
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SinkError(f"{self.path.parent}: cannot create output folder ({exc.strerror})") from exc
-        _can_write_in(self.path)
+        check_output(self.path, error=SinkError)  # now, not at the first frame after the model and camera
 
     def _open(self, frame: Frame, width: int, height: int) -> None:
         options = dict(FRAGMENTED) if self.format == "mp4" and self.fragmented else {}
@@ -143,14 +138,3 @@ class FileSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _can_write_in(path: Path) -> None:
-    """Write and remove a hidden file beside ``path`` now: a read-only mount or a folder without
-    permission would otherwise surface only at the first frame, after the model and the camera
-    opened, under the name of whatever file the muxer happened to write."""
-    try:
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
-            pass
-    except OSError as exc:
-        raise SinkError(f"{path}: cannot write to the folder {path.parent} ({exc.strerror or exc})") from None
