@@ -76,7 +76,7 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
                                    audio_from=audio))
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
                                  overlap=cfg.preprocess.tiling.overlap,
-                                 keep_original=any(s.side_by_side or s.url.startswith("view")
+                                 keep_original=any(s.side_by_side or s.kind == "view"
                                                    for s in cfg.sinks))
         pipeline = Pipeline(source, restorer, sinks, stats=stats, queue_frames=cfg.queue_frames,
                             max_frames=cfg.max_frames, on_progress=on_progress, stop=stop,

@@ -246,6 +246,21 @@ class SourceConfig(Strict):
         return "://" not in self.url and not self.url.startswith("/dev/") and not self.loop
 
 
+def sink_kind(url: str) -> str:
+    """What a sink spec names: ``null``, ``view`` (the web page), ``rtsp-serve`` (our server),
+    ``rtsp`` (push), ``scheme`` (another URL) or ``file``. Decided here only, so that e.g.
+    `views/{camera}.mkv` is a file for the site, the cluster and the sinks alike."""
+    if url == "null":
+        return "null"
+    if url == "view" or url.startswith("view:"):
+        return "view"
+    if url.startswith("rtsp-serve://"):
+        return "rtsp-serve"
+    if url.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    return "scheme" if "://" in url else "file"
+
+
 class SinkConfig(Strict):
     """One output. In YAML a plain string is accepted as `{url: that string}`."""
 
@@ -259,6 +274,11 @@ class SinkConfig(Strict):
     keep: int = Field(default=0, ge=0)
     """With `segment_s`: keep the newest this many segments, deleting older ones (earlier runs'
     too), so the disk never fills; 0 = keep all."""
+
+    @property
+    def kind(self) -> str:
+        """``sink_kind`` of the URL: null, view, rtsp-serve, rtsp, scheme or file."""
+        return sink_kind(self.url)
 
     @model_validator(mode="after")
     def _segments(self) -> "SinkConfig":
@@ -497,9 +517,9 @@ def _no_file_written_twice(cameras: list[CameraConfig]) -> None:
     written: dict[Path | str, str] = {}
     for cam in cameras:
         for sink in cam.sinks:
-            if sink.url in ("null", "view") or sink.url.startswith("view:"):
+            if sink.kind in ("null", "view"):
                 continue
-            path = _local_file(sink.url)
+            path = _local_file(sink.url) if sink.kind == "file" else None
             if path in inputs and not sink.segment_s:  # segments get names of their own
                 raise ValueError(f"sink {sink.url}: is the source of camera {inputs[path]}; writing it would "
                                  "replace the recording being read; write to another file")

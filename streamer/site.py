@@ -28,7 +28,7 @@ from streamer.stats import RunStats
 log = logging.getLogger(__name__)
 
 _END = object()
-SHARED_SINKS = ("view",)  # one instance serves every camera (the page is a grid by frame.source)
+SHARED_SINKS = ("view",)  # sink kinds (config.sink_kind) one instance serves for every camera (a grid)
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SinkPool:
 
         sinks: list[Sink] = []
         for sc in cam.sinks:
-            shared = sc.url.startswith(SHARED_SINKS)
+            shared = sc.kind in SHARED_SINKS
             if sc.url in self._shared:
                 sinks.append(self._shared[sc.url])
                 continue
@@ -134,7 +134,7 @@ class Site:
 
         grouped: dict[tuple[Any, ...], list[Camera]] = {}
         for cam_cfg in self.cfg.camera_list():
-            keep = any(s.side_by_side or s.url.startswith("view") for s in cam_cfg.sinks)
+            keep = any(s.side_by_side or s.kind == "view" for s in cam_cfg.sinks)
             cam = Camera(cam_cfg, Lane(cam_cfg.name, False, self.cfg.queue_frames, keep),
                          out_q=queue.Queue(self.cfg.queue_frames))
             self.cameras.append(cam)

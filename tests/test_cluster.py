@@ -45,6 +45,8 @@ def test_plan_splits_cameras_and_resolves_sinks(clips: dict[str, Path], fast_wei
 def test_plan_refuses_the_view_sink(clips: dict[str, Path], fast_weights: Path) -> None:
     with pytest.raises(ConfigError, match="not served in cluster mode"):
         plan_groups(site(clips, fast_weights, ["a"], sinks=["view"]))
+    groups = plan_groups(site(clips, fast_weights, ["a"], sinks=["views/{camera}.mkv"]))  # a file
+    assert [s.url for s in groups[0].camera_list()[0].sinks] == ["views/a.mkv"]
 
 
 def test_cli_sink_replaces_the_site_view(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

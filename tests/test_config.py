@@ -6,7 +6,7 @@ import pytest
 
 from conftest import REPO
 from streamer.commands.run import add_parser
-from streamer.config import RunConfig, TrainConfig, load_config
+from streamer.config import RunConfig, SinkConfig, TrainConfig, load_config
 from streamer.errors import ConfigError
 
 RUN_CONFIGS = sorted(p for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("train_"))
@@ -221,3 +221,16 @@ def test_a_file_is_never_both_read_and_written_or_written_twice(data: dict, mess
     assert len(load_config(RunConfig, None, ok).camera_list()) == 2
     loop = {"source": "rec/a.mp4", "sinks": [{"url": "rec/a.mp4", "segment_s": 60}]}  # a-<time>-<n>.mp4
     assert load_config(RunConfig, None, loop).sinks[0].segment_s == 60
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("null", "null"), ("view", "view"), ("view:9000", "view"), ("view://0.0.0.0:9000", "view"),
+    ("views/{camera}.mkv", "file"), ("viewer.mp4", "file"), ("out/cam", "file"),
+    ("rtsp-serve://127.0.0.1:8554/x", "rtsp-serve"), ("rtsp://h/x", "rtsp"), ("rtsps://h/x", "rtsp"),
+    ("srt://h:9000", "scheme"),
+])
+def test_one_place_decides_what_a_sink_url_names(url: str, kind: str) -> None:
+    """`views/{camera}.mkv` was the live view for the cluster and the site, a file for the sinks."""
+    from streamer.config import sink_kind
+
+    assert sink_kind(url) == kind == SinkConfig(url=url).kind

@@ -16,7 +16,7 @@ def plan_groups(cfg: RunConfig) -> list[RunConfig]:
     cams = cfg.camera_list()
     for cam in cams:
         for sink in cam.sinks:
-            if sink.url.startswith("view"):
+            if sink.kind == "view":
                 raise ConfigError(f"sink {sink.url!r} (camera {cam.name}): the live view runs per process "
                                   "and is not served in cluster mode; use files or rtsp:// sinks "
                                   "(e.g. --sink 'out/{camera}.mkv') and the head's /metrics")

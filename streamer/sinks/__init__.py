@@ -9,7 +9,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from streamer.config import EncoderConfig
+from streamer.config import EncoderConfig, sink_kind
 from streamer.errors import ConfigError, did_you_mean
 from streamer.sinks.base import Sink
 from streamer.stats import RunStats
@@ -24,42 +24,29 @@ def _lazy(module: str, what: str) -> Any:
         raise ConfigError(f"sink {what!r}: not available in this build ({module} is missing)") from exc
 
 
-def _view_address(spec: str) -> tuple[str, int]:
-    """``view`` -> 127.0.0.1:8080; ``view:9000``; ``view://0.0.0.0:9000`` (needs a token)."""
-    rest = spec[len("view"):].lstrip(":/")
-    host, _, port = rest.rpartition(":") if ":" in rest else ("", "", rest)
-    try:
-        return host or "127.0.0.1", int(port) if port else 8080
-    except ValueError:
-        raise ConfigError(f"sink {spec!r}: expected view, view:PORT or view://HOST:PORT") from None
-
-
 def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
               fps: float = 0.0, stats: RunStats | None = None, audio_from: str | Path | None = None,
               segment_s: float = 0.0, keep: int = 0, **options: Any) -> Sink:
     """``null``, ``view``, ``rtsp://`` (push), ``rtsp-serve://`` (serve), or a .mp4/.mkv path
     (``segment_s``: loop recording into files of that many seconds, the newest ``keep`` kept)."""
-    if segment_s and (spec in ("null", "view") or "://" in spec or spec.startswith("view:")):
+    kind = sink_kind(spec)
+    if segment_s and kind != "file":
         raise ConfigError(f"sink {spec!r}: segment_s (loop recording) is for .mp4/.mkv files")
-    if spec == "null":
+    if kind == "null":
         from streamer.sinks.null import NullSink
 
         return NullSink()
-    if spec == "view" or spec.startswith("view:"):
-        view = _lazy("streamer.sinks.view", spec)
-        if hasattr(view, "open_view_sink"):
-            return view.open_view_sink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps,
-                                       stats=stats, **options)
-        host, port = _view_address(spec)
-        return view.ViewSink(stats=stats, host=host, port=port, **options)
-    if spec.startswith("rtsp-serve://"):
+    if kind == "view":
+        return _lazy("streamer.sinks.view", spec).open_view_sink(
+            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
+    if kind == "rtsp-serve":
         return _lazy("streamer.sinks.rtsp_serve", spec).open_rtsp_serve_sink(
             spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
-    if spec.startswith(("rtsp://", "rtsps://")):
+    if kind == "rtsp":
         from streamer.sinks.rtsp import RtspSink
 
         return RtspSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps)
-    if "://" in spec:
+    if kind == "scheme":
         raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
                           "rtsp-serve://…, view or null")
     if not Path(spec).suffix:  # `viewer`, `nul`, `out/cam`: neither a sink kind nor a video file
