@@ -7,14 +7,31 @@ types become one ``ConfigError`` line naming the file and the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError, did_you_mean
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def parse_wxh(text: str) -> tuple[int, int]:
+    """``1280x720`` (or ``1280×720``) -> (width, height): every size streamer reads is WxH.
+    A ValueError says what is wrong; callers add which option it was."""
+    try:
+        w, h = (int(v) for v in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise ValueError("expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    if w <= 0 or h <= 0:
+        raise ValueError("width and height must be positive")
+    return w, h
+
+
+WxH = Annotated[str, AfterValidator(lambda v: "%dx%d" % parse_wxh(v))]
+"""A `WIDTHxHEIGHT` option, checked when the config is read (not when the camera opens) and
+written plainly (`1280×720` -> `1280x720`, as FFmpeg's `video_size` wants it)."""
 
 
 class Strict(BaseModel):
@@ -230,7 +247,7 @@ class SourceConfig(Strict):
     """Files only: deliver frames at their PTS pace and drop when behind, like a camera."""
     timeout_s: float = Field(default=5.0, gt=0.0)
     """Live sources: open and read timeout; a silent camera counts as lost after this."""
-    size: str | None = None
+    size: WxH | None = None
     """USB only: capture size `WIDTHxHEIGHT` asked from the driver (None = driver default)."""
     fps: float | None = None
     """USB only: frame rate asked from the driver (None = driver default)."""
@@ -350,7 +367,7 @@ class TilingConfig(Strict):
 class PreprocessConfig(Strict):
     """Done to every frame before the network."""
 
-    resize: str | None = None
+    resize: WxH | None = None
     """`WIDTHxHEIGHT` to scale frames to before the network (None = keep the camera size)."""
     tiling: TilingConfig = TilingConfig()
     """Overlapping tiles for big frames."""

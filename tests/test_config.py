@@ -234,3 +234,15 @@ def test_one_place_decides_what_a_sink_url_names(url: str, kind: str) -> None:
     from streamer.config import sink_kind
 
     assert sink_kind(url) == kind == SinkConfig(url=url).kind
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"source": "a.mp4", "preprocess": {"resize": "1280by720"}}, r"preprocess\.resize: expected WIDTHxHEIGHT"),
+    ({"source": {"url": "/dev/video0", "size": "0x720"}}, r"source\.size: width and height must be positive"),
+])
+def test_sizes_are_checked_when_the_config_is_read(data: dict, message: str) -> None:
+    """They were checked when the camera opened, in an error that named neither file nor key."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(RunConfig, None, data)
+    usb = load_config(RunConfig, None, {"source": {"url": "/dev/video0", "size": "1280×720"}})
+    assert usb.source.size == "1280x720"  # as FFmpeg's video_size takes it

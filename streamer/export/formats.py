@@ -23,6 +23,7 @@ import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from streamer.config import parse_wxh
 from streamer.errors import ExportError, did_you_mean, install_extra
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -148,13 +149,10 @@ def check_calib_method(name: str) -> None:
 def parse_hw(text: str, what: str = "--size") -> tuple[int, int]:
     """``1280x720`` (WIDTHxHEIGHT, as every size on the command line) -> (720, 1280), height first
     like the tensors."""
-    parts = text.lower().replace("×", "x").split("x")
     try:
-        w, h = (int(p) for p in parts)
-    except ValueError:
-        raise ExportError(f"{what} {text}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
-    if h <= 0 or w <= 0:
-        raise ExportError(f"{what} {text}: width and height must be positive")
+        w, h = parse_wxh(text)
+    except ValueError as exc:
+        raise ExportError(f"{what} {text}: {exc}") from None
     return h, w
 
 

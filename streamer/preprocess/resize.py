@@ -5,18 +5,16 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from streamer.config import parse_wxh
 from streamer.errors import ConfigError
 
 
 def parse_size(text: str) -> tuple[int, int]:
     """``"1280x720"`` -> (1280, 720)."""
     try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"size {text!r}: expected WIDTHxHEIGHT, e.g. 1280x720") from None
-    if w <= 0 or h <= 0:
-        raise ConfigError(f"size {text!r}: width and height must be positive")
-    return w, h
+        return parse_wxh(text)
+    except ValueError as exc:
+        raise ConfigError(f"size {text!r}: {exc}") from None
 
 
 def resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
