@@ -235,7 +235,7 @@ class ReconnectConfig(Strict):
 
 
 class SourceConfig(Strict):
-    """One camera or file. `cameras:` (several sources) will be a list of these."""
+    """One camera or file: `source:`, and each entry of `cameras:` (as its `source`)."""
 
     url: str
     """A video file path, `rtsp://…`, or a V4L2 device `/dev/videoN`."""
