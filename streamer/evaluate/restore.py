@@ -32,6 +32,6 @@ def restore_image(net: nn.Module, img: np.ndarray, multiple: int = 1) -> np.ndar
     ph, pw = (-h) % multiple, (-w) % multiple
     x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).unsqueeze(0)
     if ph or pw:
-        x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")  # tiny crops
     y = net(x)[0, :, :h, :w]
     return np.clip(y.numpy().transpose(1, 2, 0), 0.0, 1.0).astype(np.float32)
