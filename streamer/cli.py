@@ -28,14 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     _add_global_flags(parser, default=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"streamer.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"streamer.commands.{name}":
-                continue  # command not built yet
-            raise
-        module.add_parser(sub)
+    for name in COMMANDS:  # a missing module fails here: a subcommand lost in packaging is a bug
+        importlib.import_module(f"streamer.commands.{name}").add_parser(sub)
     for command in sub.choices.values():  # `streamer run … --debug` works too
         _add_global_flags(command, default=argparse.SUPPRESS)  # unset: the top level's value stands
     return parser
