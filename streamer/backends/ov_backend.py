@@ -5,9 +5,10 @@ It runs the same ONNX files as ONNX Runtime, fp32 or the INT8 QDQ file `streamer
 2-core AVX-512 VNNI box, 1280×720 INT8: OpenVINO 29 ms, ONNX Runtime 43 ms (docs/model-log.md).
 
 Each input shape is compiled once (static shapes let OpenVINO pick its fastest kernels; a camera
-has one frame size) and cached. ``run_uint8`` takes the frames as they come (N×H×W×3 uint8) and
-lets OpenVINO fuse the uint8 → float, HWC → CHW conversions (and back, rounded) into the network:
-at 720p that saves the ~9 ms per frame the numpy/OpenCV conversions cost on 2 cores.
+has one frame size) and cached. ``start_uint8``/``wait_uint8`` take the frames as they come
+(N×H×W×3 uint8) and let OpenVINO fuse the uint8 → float, HWC → CHW conversions (and back,
+rounded) into the network: at 720p that saves the ~9 ms per frame the numpy/OpenCV conversions
+cost on 2 cores.
 """
 
 from __future__ import annotations
@@ -198,10 +199,6 @@ class OpenVinoBackend:
         """The restored frames (same shape, uint8, rounded and saturated)."""
         handle.wait()
         return handle.get_output_tensor(0).data.copy()
-
-    def run_uint8(self, images: np.ndarray) -> np.ndarray:
-        """N×H×W×3 uint8 RGB in, same out; H, W multiples of ``multiple``."""
-        return self.wait_uint8(self.start_uint8(images))
 
     def close(self) -> None:
         self._compiled.clear()

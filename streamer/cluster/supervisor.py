@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from streamer.cluster import require_ray
-from streamer.cluster.metrics import MergedCollector, MetricsServer, merge_text
+from streamer.cluster.metrics import MergedCollector, MetricsServer
 from streamer.cluster.plan import plan_groups
 from streamer.config import RunConfig
 from streamer.errors import ConfigError
@@ -179,10 +179,6 @@ class ClusterRunner:
             moves.add_metric([str(g.index)], float(g.moves))
         parts = [({"node": g.node, "group": str(g.index)}, g.metrics) for g in self.groups if g.metrics]
         self.collector.update(parts, [up, moves])
-
-    def metrics_text(self) -> str:
-        parts = [({"node": g.node, "group": str(g.index)}, g.metrics) for g in self.groups if g.metrics]
-        return merge_text(parts)
 
     def camera_status(self) -> dict[str, dict[str, Any]]:
         """Every camera's last known counters, with the node and state of its group."""

@@ -54,12 +54,6 @@ def _model_named(meta: dict[str, str]) -> str | None:
     return json.loads(meta.get("card", "{}")).get("model")
 
 
-def weights_model(path: str | Path) -> str | None:
-    """The registered model a weights file was trained as (``runs/mine/best.safetensors`` ->
-    ``fast``), from its metadata or its training card; None when the file does not say."""
-    return _model_named(_metadata(path) or {})
-
-
 def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
     """The model spec for a .safetensors file: ``arch`` if given, else what the file says it
     is, else its file name (``fast.safetensors``)."""

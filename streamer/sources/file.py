@@ -23,17 +23,14 @@ log = logging.getLogger(__name__)
 class VideoInfo:
     """What a sink or a progress bar needs to know before the first frame."""
 
-    width: int
-    height: int
     fps: float
     frames: int  # 0 when the container does not say
     time_base: tuple[int, int]
-    duration_s: float
     has_audio: bool
 
 
 def probe(path: str | Path) -> VideoInfo:
-    """Open ``path`` once to check it is a video and read its geometry and timing."""
+    """Open ``path`` once to check it is a video (with a size) and read its timing."""
     path = Path(path)
     if path.is_dir():
         raise SourceError(f"{path}: is a folder; give a video file (`streamer restore FOLDER` cleans a folder)")
@@ -61,8 +58,7 @@ def probe(path: str | Path) -> VideoInfo:
             else:
                 duration = 0.0
             frames = int(stream.frames or round(duration * float(rate)))
-            return VideoInfo(ctx.width, ctx.height, float(rate), frames,
-                             (tb.numerator, tb.denominator), duration, bool(container.streams.audio))
+            return VideoInfo(float(rate), frames, (tb.numerator, tb.denominator), bool(container.streams.audio))
     except av.FFmpegError as exc:
         raise SourceError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
 

@@ -30,7 +30,6 @@ from streamer.train.data import list_images, one_opencv_thread, read_rgb, split,
 from streamer.train.feed import build_streams, pool_workers
 
 log = logging.getLogger(__name__)
-VAL_KINDS = ("dirt", "raindrop", "streaks", "clean")
 EMA_FILE = "ema.safetensors"  # the weight average at the last checkpoint (``ema:``), for --resume
 
 
