@@ -45,6 +45,17 @@ def test_metrics_identical_and_different() -> None:
     assert 30 < psnr_db(b, a) < 35 and ssim(b, a) < 1.0
 
 
+def test_psnr_one_scale_for_uint8_and_float() -> None:
+    """Eval (uint8), training and export parity (float in [0, 1]) read the same dB and cap."""
+    a = np.random.default_rng(1).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    b = np.clip(a.astype(int) + 5, 0, 255).astype(np.uint8)
+    fa, fb = a / 255.0, (b / 255.0).astype(np.float32)
+    assert psnr_db(fb, fa) == pytest.approx(psnr_db(b, a), abs=1e-5)
+    assert psnr_db(fa, fa) == psnr_db(fa + 1e-9, fa) == 100.0
+    with pytest.raises(ValueError, match="one range"):
+        psnr_db(b, fa)
+
+
 def test_uqi_matches_the_definition_window_by_window() -> None:
     """Wang & Bovik 2002 by hand: Q per 8×8 window, averaged over windows and channels."""
     rng = np.random.default_rng(2)

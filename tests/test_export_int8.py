@@ -84,7 +84,8 @@ def test_calibration_hash_is_stable(calib: Path) -> None:
 
 
 def test_minmax_calibration_builds(weights: Path, calib: Path, tmp_path: Path) -> None:
-    from streamer.export.onnx_export import export_onnx, onnx_outputs, probe_inputs, psnr_db
+    from streamer.evaluate.metrics import psnr_db
+    from streamer.export.onnx_export import export_onnx, onnx_outputs, probe_inputs
     from streamer.export.ort_int8 import Int8Options, quantize_int8
     from streamer.models.weights import load_weights
 

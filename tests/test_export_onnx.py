@@ -11,13 +11,13 @@ import torch
 
 from streamer.errors import ExportError
 from streamer.export import ExportRequest, export
+from streamer.evaluate.metrics import psnr_db
 from streamer.export.sidecar import read_sidecar
 from streamer.export.onnx_export import (
     check_parity,
     export_onnx,
     onnx_outputs,
     probe_inputs,
-    psnr_db,
     read_metadata,
     torch_outputs,
 )

@@ -15,10 +15,11 @@ pytestmark = [
 ]
 
 from conftest import assert_uint8_path_matches_float  # noqa: E402
+from streamer.evaluate.metrics import psnr_db  # noqa: E402
 from streamer.backends.trt_backend import open_trt_backend  # noqa: E402
 from streamer.export import ExportRequest, export  # noqa: E402
 from streamer.export.calibration import make_calib  # noqa: E402
-from streamer.export.onnx_export import probe_inputs, psnr_db, torch_outputs  # noqa: E402
+from streamer.export.onnx_export import probe_inputs, torch_outputs  # noqa: E402
 from streamer.export.sidecar import check_engine_compatible, current_gpu  # noqa: E402
 from streamer.models import get_spec  # noqa: E402
 from streamer.models.weights import load_weights  # noqa: E402

@@ -1,7 +1,7 @@
 """Image-quality numbers as the papers report them: PSNR on RGB 0–255, Gaussian SSIM, and UQI
 (the DRN case study's third metric).
 
-Both take uint8 H×W×3 RGB: a restored frame is judged as the user would see it (rounded to 8 bit).
+All take uint8 H×W×3 RGB (``psnr_db`` takes float [0, 1] images too): a restored frame is judged as the user would see it (rounded to 8 bit).
 SSIM is Wang et al. 2004 with an 11-tap Gaussian window σ = 1.5 and population covariances
 (scikit-image ``structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)``), computed per colour channel and averaged. UQI is Wang & Bovik's
@@ -16,13 +16,19 @@ import cv2
 import numpy as np
 from skimage.metrics import structural_similarity
 
-PSNR_CAP_DB = 100.0  # identical images: reported as 100 dB instead of infinity
+PSNR_CAP_DB = 100.0  # identical images: a finite number (JSON has no infinity)
 
 
-def psnr_db(result: np.ndarray, reference: np.ndarray) -> float:
-    """10·log10(255² / MSE) over all pixels and channels, uint8 inputs."""
-    mse = float(np.mean((result.astype(np.float64) - reference.astype(np.float64)) ** 2))
-    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(255.0**2 / mse))
+def psnr_db(result: np.ndarray, reference: np.ndarray, data_range: float | None = None) -> float:
+    """10·log10(range² / MSE) over all pixels and channels, at most ``PSNR_CAP_DB``. The one PSNR
+    of eval, training validation and export parity; ``data_range`` defaults to 255 for uint8 and
+    1 for float images in [0, 1]."""
+    if data_range is None:
+        if (result.dtype == np.uint8) != (reference.dtype == np.uint8):
+            raise ValueError(f"psnr_db: {result.dtype} against {reference.dtype}; give both in one range")
+        data_range = 255.0 if result.dtype == np.uint8 else 1.0
+    mse = float(np.mean((np.asarray(result, np.float64) - np.asarray(reference, np.float64)) ** 2))
+    return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(data_range**2 / mse))
 
 
 def ssim(result: np.ndarray, reference: np.ndarray) -> float:

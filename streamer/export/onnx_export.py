@@ -8,7 +8,6 @@ emits opset 18 (then down-converts). Layout: ``input`` / ``output``, N×3×H×W 
 from __future__ import annotations
 
 import inspect
-import math
 import threading
 import warnings
 from dataclasses import asdict, dataclass
@@ -20,10 +19,10 @@ from torch import nn
 
 from streamer.backends.ort_backend import ort_reason
 from streamer.errors import ExportError
+from streamer.evaluate.metrics import psnr_db
 
 INPUT, OUTPUT = "input", "output"
 FP32_MIN_PSNR_DB = 50.0
-PSNR_CAP_DB = 120.0  # identical outputs: report a finite number (JSON has no infinity)
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,6 @@ def torchscript_export(module: nn.Module, args: tuple, f, **kwargs) -> None:
         kwargs["dynamo"] = False
     with _EXPORT_LOCK:
         torch.onnx.export(module, args, f, **kwargs)
-
-
-def psnr_db(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR for [0, 1] images: 10·log10(1 / MSE), capped at 120 dB when identical."""
-    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
-    return PSNR_CAP_DB if mse <= 0 else min(PSNR_CAP_DB, 10.0 * math.log10(1.0 / mse))
 
 
 def export_onnx(net: nn.Module, path: str | Path, *, shape: tuple[int, int, int],

@@ -31,9 +31,10 @@ from pathlib import Path
 import numpy as np
 
 from streamer.errors import ExportError
+from streamer.evaluate.metrics import psnr_db
 from streamer.export.calibration import CalibSet
 from streamer.export.formats import DEFAULT_CALIB_METHOD, check_calib_method
-from streamer.export.onnx_export import onnx_outputs, psnr_db
+from streamer.export.onnx_export import onnx_outputs
 
 log = logging.getLogger(__name__)
 QUANTIZED_OPS = ["Conv", "ConvTranspose", "LeakyRelu", "Add"]

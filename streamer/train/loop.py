@@ -20,6 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from streamer.config import TrainConfig
 from streamer.errors import ConfigError
+from streamer.evaluate.metrics import psnr_db
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
 from streamer.models.weights import ARCH_KEY, MODEL_KEY, load_weights, save_weights, sha256_file, weights_arch
@@ -76,11 +77,6 @@ def _lr_at(cfg: TrainConfig, step: int, minutes: float = 0.0) -> float:
     return cfg.lr * (0.02 + 0.98 * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 100.0 if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-
 @torch.no_grad()
 def validate(model: torch.nn.Module, val, device: torch.device) -> dict[str, dict[str, float]]:
     model.eval()
@@ -88,7 +84,7 @@ def validate(model: torch.nn.Module, val, device: torch.device) -> dict[str, dic
     for kind, dirty, clean in val:
         x = torch.from_numpy(dirty.transpose(2, 0, 1)).unsqueeze(0).to(device)
         y = model(x)[0].cpu().numpy().transpose(1, 2, 0)
-        res.setdefault(kind, []).append((psnr(dirty, clean), psnr(y, clean)))
+        res.setdefault(kind, []).append((psnr_db(dirty, clean), psnr_db(y, clean)))
     model.train()
     return {
         k: {"input_db": float(np.mean([a for a, _ in v])), "output_db": float(np.mean([b for _, b in v])),
