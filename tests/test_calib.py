@@ -138,3 +138,12 @@ def test_default_calib_is_the_shipped_set_from_any_directory(tmp_path, monkeypat
     assert read_calib(None).sha256 == read_calib(repo_calib).sha256
     (tmp_path / "calib").mkdir()  # a calib/ of the user's own wins, and so does any other path
     assert resolve_calib("calib") == Path("calib") and resolve_calib("mine") == Path("mine")
+
+
+def test_an_unreadable_calibration_image_is_a_source_error(tmp_path: Path) -> None:
+    from streamer.errors import SourceError
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    (tmp_path / "b.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(SourceError, match=r"b\.jpg: not a readable image"):
+        read_calib(tmp_path)

@@ -621,3 +621,12 @@ def test_a_file_given_as_the_data_folder_is_named_so(tmp_path: Path) -> None:
         list_images(photo)
     with pytest.raises(ConfigError, match=r"nope: image folder not found \(looked in"):
         list_images("nope")
+
+
+def test_an_unreadable_photo_is_named_as_a_config_error(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "a.webp"), np.zeros((8, 8, 3), np.uint8))  # every suffix OpenCV reads
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    a, b = list_images(tmp_path)
+    assert read_rgb(a).shape == (8, 8, 3)
+    with pytest.raises(ConfigError, match=r"b\.png: not a readable image; remove it or convert"):
+        read_rgb(b)

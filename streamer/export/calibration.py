@@ -20,9 +20,8 @@ import cv2
 import numpy as np
 
 from streamer.errors import SourceError
+from streamer.preprocess.color import IMAGE_SUFFIXES, read_rgb8
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
-VIDEO_SUFFIXES = {".mp4", ".mkv", ".avi", ".mov", ".webm", ".ts", ".m4v"}
 MANIFEST = "manifest.json"
 # twins cycle through these: dirt is the product's main case, so it gets half of them
 DEFAULT_KINDS = ("dirt", "raindrop", "dirt", "streaks")
@@ -78,13 +77,6 @@ def crop_multiple(img: np.ndarray, multiple: int) -> np.ndarray:
     nh, nw = h // multiple * multiple, w // multiple * multiple
     y, x = (h - nh) // 2, (w - nw) // 2
     return img[y:y + nh, x:x + nw]
-
-
-def read_image(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise SourceError(f"{path}: not a readable image; remove it or convert it to PNG/JPEG")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 def _thumb(rgb_or_grey: np.ndarray) -> np.ndarray:
@@ -166,7 +158,7 @@ def pick_from_images(paths: list[Path], n: int, min_diff: float = 0.004) -> list
             raise SourceError(f"{p}: not a readable image; remove it or convert it to PNG/JPEG")
         thumbs.append(_thumb(small))
     chosen = pick_varied(np.stack(thumbs).astype(np.float32) / 255.0, n, min_diff)
-    return [Picked(read_image(paths[k]), paths[k].name, k, None) for k in chosen]
+    return [Picked(read_rgb8(paths[k]), paths[k].name, k, None) for k in chosen]
 
 
 def _expand(sources: list[Path]) -> list[tuple[str, list[Path]]]:
@@ -177,7 +169,7 @@ def _expand(sources: list[Path]) -> list[tuple[str, list[Path]]]:
         if s.is_dir():
             files = sorted(p for p in s.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not files:
-                raise SourceError(f"{s}: no .jpg/.png/.bmp images in it")
+                raise SourceError(f"{s}: no {'/'.join(sorted(IMAGE_SUFFIXES))} images in it")
             groups.append(("images", files))
         elif s.suffix.lower() in IMAGE_SUFFIXES and s.exists():
             loose.append(s)
@@ -242,7 +234,7 @@ def make_calib(sources: list[Path], out: Path, *, frames: int = 32, size_wh: tup
                 "min_diff": min_diff, "requested": frames, "frames": rows,
                 "sources": [str(s) for s in sources]}
     # the key read_calib(out) will compute: decoded pixels in manifest order
-    manifest["data_sha256"] = hash_frames([read_image(out / r["file"]) for r in rows]) if rows else None
+    manifest["data_sha256"] = hash_frames([read_rgb8(out / r["file"]) for r in rows]) if rows else None
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
@@ -292,7 +284,7 @@ def read_calib(source: str | Path, *, max_frames: int | None = None, size_hw: tu
                               f"`streamer calib make VIDEO -o {source}`")
         if max_frames and len(names) > max_frames:
             names = [names[int(k)] for k in np.linspace(0, len(names) - 1, max_frames).round()]
-        images = [read_image(source / n) for n in names]
+        images = [read_rgb8(source / n) for n in names]
     elif source.is_file():
         picks = pick_from_video(source, max_frames or 32)
         images = [p.image for p in picks]

@@ -6,9 +6,15 @@ temporaries cost more than the conversion itself on a small CPU.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from streamer.errors import SourceError, StreamerError
+
 _INV_255 = np.float32(1.0 / 255.0)
+# picture files restore, train, eval and calib take: what OpenCV's wheels read
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})
 
 
 def to_batch(images: list[np.ndarray], out: np.ndarray | None = None) -> np.ndarray:
@@ -51,3 +57,14 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     if image.shape[2] == 4:
         return cv2.cvtColor(image, cv2.COLOR_BGRA2RGB)
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def read_rgb8(path: str | Path, error: type[StreamerError] = SourceError) -> np.ndarray:
+    """An image file as H×W×3 uint8 RGB (gray expanded, alpha and 16 bit dropped). ``error`` is
+    raised for an unreadable file: a training folder is config, a calibration set a source."""
+    import cv2
+
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise error(f"{path}: not a readable image; remove it or convert it to PNG/JPEG")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 
 from streamer.errors import ConfigError, looked_in
+from streamer.preprocess.color import IMAGE_SUFFIXES, read_rgb8
 from streamer.synth import DirtParams, corrupt
 from streamer.train.negatives import HardNegatives, paste_sign
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 MIN_CLEAN_VAR = 0.001  # Eigen et al.: a training patch's clean variance is at least this
 # Eigen et al.: a dirt patch has ≥ 1 px with α ≥ this. Ours, the same rule for drops: a raindrop
 # patch is cut over a drop (mask ≥ this); a region holds ~1 drop, so a random window of it often
@@ -50,7 +50,7 @@ def list_images(folder: str | Path) -> list[Path]:
         raise ConfigError(f"{folder}: image folder not found{looked_in(folder)}")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise ConfigError(f"{folder}: no .jpg/.png/.bmp images in it")
+        raise ConfigError(f"{folder}: no {'/'.join(sorted(IMAGE_SUFFIXES))} images in it")
     return files
 
 
@@ -62,10 +62,7 @@ def split(files: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def read_rgb(path: Path) -> np.ndarray:
     """float32 H×W×3 RGB in [0,1]; grayscale is expanded (some training photos are gray)."""
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        raise ConfigError(f"{path}: cannot be decoded as an image")
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    return read_rgb8(path, ConfigError).astype(np.float32) / 255.0
 
 
 @contextmanager
