@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import difflib
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 
@@ -78,10 +78,13 @@ def check_output(path: Path, flag: str = "", *, folder: bool = False, example: s
         raise error(f"{name}: cannot write to the folder {target} ({exc.strerror or exc}){end}") from None
 
 
-def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6) -> str:
-    """``did you mean 'x'?`` for the closest of ``choices`` to a misspelt ``word``, else ""."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
-    return f"did you mean {close[0]!r}?" if close else ""
+def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6,
+                 aliases: Mapping[str, str] | None = None) -> str:
+    """``did you mean 'x'?`` for the closest of ``choices`` to a misspelt ``word``, else "".
+    ``aliases`` (other name -> choice) match too, and suggest the choice they stand for."""
+    aliases = aliases or {}
+    close = difflib.get_close_matches(word, [*choices, *aliases], n=1, cutoff=cutoff)
+    return f"did you mean {aliases.get(close[0], close[0])!r}?" if close else ""
 
 
 def install_extra(extra: str) -> str:

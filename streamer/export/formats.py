@@ -18,7 +18,6 @@ Decisions (each refusal names the thing, what is wrong and what to type instead)
 
 from __future__ import annotations
 
-import difflib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,13 +79,8 @@ def get_format(name: str) -> ExportFormat:
         if f.name == name:
             return f
     names = [f.name for f in FORMATS]
-    if name.lower() in ALIASES:
-        hint = ALIASES[name.lower()]
-    else:
-        close = difflib.get_close_matches(name.lower(), names + list(ALIASES), n=1, cutoff=0.5)
-        hint = ALIASES.get(close[0], close[0]) if close else ""
-    extra = f"; did you mean {hint!r}?" if hint else ""
-    raise ExportError(f"--format {name}: unknown format{extra} (known: {', '.join(names)})")
+    hint = did_you_mean(name.lower(), names, 0.5, aliases=ALIASES)
+    raise ExportError(f"--format {name}: unknown format{'; ' + hint if hint else ''} (known: {', '.join(names)})")
 
 
 @dataclass(frozen=True)
