@@ -7,13 +7,26 @@ they are imported on first use so ``import streamer`` stays light.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-__version__ = "0.1.0"
 __all__ = ["Cleaner", "restore", "run"]
 
 
+@functools.cache
+def _version() -> str:
+    """pyproject's version, as installed; read on first use (importlib.metadata costs ~70 ms)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("streamer")
+    except PackageNotFoundError:  # a source tree never installed (PYTHONPATH=.)
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        return _version()
     if name == "Cleaner":
         from streamer.cleaner import Cleaner
 

@@ -39,6 +39,23 @@ def test_version(capsys):
     assert _help(["--version"], capsys).strip() == f"streamer {streamer.__version__}"
 
 
+def test_version_is_pyproject_s_or_says_it_is_unknown(monkeypatch):
+    """One version, pyproject's, read from the installed metadata; a never-installed tree says so."""
+    import importlib.metadata
+
+    assert streamer.__version__ == importlib.metadata.version("streamer")
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    streamer._version.cache_clear()
+    try:
+        assert streamer.__version__ == "0+unknown"
+    finally:
+        streamer._version.cache_clear()
+
+
 def test_python_dash_m_runs_the_cli():
     """`python -m streamer` where pip's scripts folder is not on PATH (JetPack images)."""
     done = subprocess.run([sys.executable, "-m", "streamer", "--version"], capture_output=True, text=True, timeout=60)

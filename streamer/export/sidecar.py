@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import streamer
 from streamer.errors import EngineError
 
 
@@ -59,20 +60,11 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".json")
 
 
-def streamer_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("streamer")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def write_sidecar(path: str | Path, sidecar: Sidecar) -> Path:
     if not sidecar.created:
         sidecar.created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     if not sidecar.streamer_version:
-        sidecar.streamer_version = streamer_version()
+        sidecar.streamer_version = streamer.__version__
     out = sidecar_path(path)
     out.write_text(json.dumps(asdict(sidecar), indent=2, sort_keys=False) + "\n")
     return out
