@@ -145,7 +145,7 @@ def _exported(model: str) -> dict[str, Any]:
         return {"file": str(model), "sidecar": None}
     return {"file": str(model), "format": side.format, "precision": side.precision, "shapes": side.shapes,
             "calibration_sha256": (side.calibration or {}).get("data_sha256"),
-            "tensorrt_version": side.tensorrt_version, "gpu": side.gpu}
+            "tensorrt_version": side.tensorrt_version, "gpu": side.model_dump()["gpu"]}
 
 
 class _LatencySink:

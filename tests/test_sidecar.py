@@ -94,3 +94,21 @@ def test_backend_without_tensorrt_says_install(tmp_path: Path) -> None:
         open_trt_backend(str(engine))
     with pytest.raises(EngineError, match=r"runs a built engine \(\.engine or \.ep\)"):
         open_trt_backend(str(tmp_path / "fast.onnx"))
+
+
+@pytest.mark.parametrize("damage, where", [
+    (lambda d: d["gpu"].pop("capability"), r"gpu\.capability: Field required"),
+    (lambda d: d.update(tensorrt_version=10.3), r"tensorrt_version: Input should be a valid string"),
+    (lambda d: d.update(shapes=[1, 3, 720, 1280]), r"shapes: Input should be a valid dictionary"),
+    (lambda d: d.pop("model"), r"model: Field required"),
+])
+def test_damaged_sidecar_is_one_line_naming_the_file(tmp_path: Path, damage, where) -> None:
+    engine = crafted(tmp_path)
+    data = json.loads(sidecar_path(engine).read_text())
+    damage(data)
+    sidecar_path(engine).write_text(json.dumps(data))
+    with pytest.raises(EngineError, match=rf"fast\.engine\.json: damaged sidecar, {where}; rebuild the engine"):
+        check_engine_compatible(engine, tensorrt_version="8.6.1", gpu=ORIN)
+    sidecar_path(engine).write_text("[]")
+    with pytest.raises(EngineError, match="damaged sidecar, the whole file: Input should be a valid dictionary"):
+        read_sidecar(engine)

@@ -53,7 +53,7 @@ def test_engine_builds_loads_and_matches(precision: str, min_psnr: float, weight
                                weights=weights, dynamic=PROFILE, workspace_gib=1.0,
                                calib=calib if precision == "int8" else None))
     side = check_engine_compatible(out)
-    assert side.tensorrt_version == trt.__version__ and side.gpu["capability"] == current_gpu().capability
+    assert side.tensorrt_version == trt.__version__ and side.gpu.capability == current_gpu().capability
     assert res.sidecar.shapes["profile"]["max"] == [2, 3, 128, 192]
     net = load_weights(get_spec("fast").build(), weights)
     inputs = probe_inputs([(1, 64, 64), (2, 128, 192)])

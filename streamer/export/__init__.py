@@ -156,9 +156,8 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
     built = build_engine(fp32, req.output, precision=req.precision, profile=profile,
                          workspace_gib=req.workspace_gib or 2.0, device=req.device or 0, calib=calib,
                          model_sha256=sha256_file(fp32), qdq_onnx=qdq, progress=progress)
-    gpu = current_gpu(req.device or 0)
     side.tensorrt_version = built.tensorrt_version
-    side.gpu = {"name": gpu.name, "capability": gpu.capability} if gpu else None
+    side.gpu = current_gpu(req.device or 0)
     side.shapes = {"profile": built.profile}
     side.options |= {"workspace_gib": req.workspace_gib or 2.0, "flags": built.flags,
                      "int8_mode": built.int8_mode}
@@ -201,10 +200,9 @@ def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, progress: Progress)
     res = compile_torchtrt(net, req.output, precision=req.precision, profile=profile,
                            workspace_gib=req.workspace_gib or 2.0, device=req.device or 0, calib=calib)
     progress("torch-tensorrt compile", 1, 1)
-    gpu = current_gpu(req.device or 0)
     side.tensorrt_version = res.tensorrt_version
     side.torch_tensorrt_version = res.torch_tensorrt_version
-    side.gpu = {"name": gpu.name, "capability": gpu.capability} if gpu else None
+    side.gpu = current_gpu(req.device or 0)
     side.shapes = {"profile": res.profile}
     side.parity["torchtrt_vs_torch"] = _backend_parity(req, net, profile[1], side)
 

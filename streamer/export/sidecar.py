@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.dataclasses import dataclass
 
 import streamer
 from streamer.errors import EngineError
@@ -29,9 +31,11 @@ class GpuInfo:
         return "sm_" + self.capability.replace(".", "")
 
 
-@dataclass
-class Sidecar:
-    """What was built, from what, where, and how close it is to PyTorch."""
+class Sidecar(BaseModel):
+    """What was built, from what, where, and how close it is to PyTorch. Keys a newer streamer
+    adds are ignored, so its sidecars still load here."""
+
+    model_config = ConfigDict(extra="ignore", protected_namespaces=())
 
     model: str
     format: str
@@ -41,15 +45,15 @@ class Sidecar:
     model_sha256: str | None = None  # of the exported file itself
     input_name: str = "input"
     output_name: str = "output"
-    shapes: dict[str, Any] = field(default_factory=dict)  # {"fixed": [n,h,w]} or min/opt/max
+    shapes: dict[str, Any] = Field(default_factory=dict)  # {"fixed": [n,h,w]} or min/opt/max
     multiple: int | None = None  # frames are padded to this (FastNet 16); None in older sidecars
     tensorrt_version: str | None = None
     torch_tensorrt_version: str | None = None
     onnxruntime_version: str | None = None
-    gpu: dict[str, str] | None = None  # GpuInfo as dict
+    gpu: GpuInfo | None = None  # what built a TensorRT engine
     calibration: dict[str, Any] | None = None  # data hash, frames, method, cache
-    parity: dict[str, Any] = field(default_factory=dict)
-    options: dict[str, Any] = field(default_factory=dict)
+    parity: dict[str, Any] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
     created: str = ""
     streamer_version: str = ""
 
@@ -66,7 +70,7 @@ def write_sidecar(path: str | Path, sidecar: Sidecar) -> Path:
     if not sidecar.streamer_version:
         sidecar.streamer_version = streamer.__version__
     out = sidecar_path(path)
-    out.write_text(json.dumps(asdict(sidecar), indent=2, sort_keys=False) + "\n")
+    out.write_text(json.dumps(sidecar.model_dump(mode="json"), indent=2) + "\n")  # ASCII, any locale
     return out
 
 
@@ -80,11 +84,13 @@ def read_sidecar(path: str | Path) -> Sidecar:
         data = json.loads(side.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise EngineError(f"{side}: unreadable sidecar ({exc}); rebuild the engine with `streamer export`") from exc
-    known = {f.name for f in fields(Sidecar)}
     try:
-        return Sidecar(**{k: v for k, v in data.items() if k in known})
-    except TypeError as exc:
-        raise EngineError(f"{side}: sidecar lacks required fields ({exc}); rebuild the engine") from exc
+        return Sidecar.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(map(str, first["loc"])) or "the whole file"
+        raise EngineError(f"{side}: damaged sidecar, {where}: {first['msg']}; rebuild the engine with "
+                          "`streamer export`") from exc
 
 
 def _major_minor(version: str) -> str:
@@ -137,7 +143,7 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
     if here is None:
         raise EngineError(f"{path}: needs an NVIDIA GPU and this machine has none; "
                           "use --backend onnxruntime with the ONNX model")
-    built_gpu = GpuInfo(**side.gpu) if side.gpu else None
+    built_gpu = side.gpu
     if built_gpu is None or built_gpu.capability != here.capability:
         was = f"{built_gpu.name} ({built_gpu.sm})" if built_gpu else "an unknown GPU"
         raise EngineError(f"{path}: built for GPU {was}, this is {here.name} ({here.sm}); "
