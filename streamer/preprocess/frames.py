@@ -41,8 +41,8 @@ class FrameRestorer:
 
     @property
     def depth(self) -> int:
-        """Frames the pipeline may have in flight here: >1 only for backends that run several
-        uint8 frames at once (OpenVINO with ``inflight``); use ``submit``/``finish`` then."""
+        """Frames the pipeline may have in flight here: the backend's ``inflight`` on the uint8
+        path (OpenVINO, torch on CUDA, TensorRT), else 1; use ``submit``/``finish`` then."""
         return int(getattr(self.backend, "inflight", 1)) if self.uint8 else 1
 
     def submit(self, frame: Frame, timer: StageTimer | None = None) -> tuple:
