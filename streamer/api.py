@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from streamer.config import RunConfig, load_config
 from streamer.errors import ConfigError, StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
+from streamer.preprocess.color import IMAGE_SUFFIXES
 from streamer.stats import RunStats
 
 if TYPE_CHECKING:
@@ -21,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}  # what OpenCV's wheels read
 # A folder given to ``restore`` stands for its pictures and videos (other files in it are not media)
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg",
                   ".flv", ".wmv", ".3gp", ".gif"}
