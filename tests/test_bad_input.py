@@ -202,7 +202,7 @@ CASES = [
          r"future\.onnx: onnxruntime cannot load it \(Unsupported model IR version: 99, max supported IR "
          r"version: \d+\); re-export the model$"),
     Case("engine from another TensorRT", _run("run.yaml", *TRT, model="trt86.engine"),
-         r"fast\.engine: built by TensorRT 8\.6, this is 10\.3; rebuild it on this device"),
+         r"fast\.engine: built by TensorRT 8\.6\.1, this is 10\.3\.0; rebuild it on this device"),
     Case("engine from another GPU", _run("run.yaml", *TRT, model="orin.engine"),
          r"fast\.engine: built for GPU Orin \(sm_87\), this is NVIDIA H100 \(sm_90\); rebuild it on this device"),
     Case("unwritable output folder", _run(sink="blocked.mp4"), r"blocker/out\.mp4: .*blocker is a file, not a folder"),

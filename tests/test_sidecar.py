@@ -35,20 +35,25 @@ def crafted(tmp_path: Path, trt: str | None = "8.6.1", gpu: GpuInfo | None = ORI
 
 def test_other_tensorrt_version(tmp_path: Path) -> None:
     engine = crafted(tmp_path, trt="8.6.1")
-    with pytest.raises(EngineError, match=r"fast\.engine: built by TensorRT 8\.6, this is 10\.3; rebuild it on this device"):
+    with pytest.raises(EngineError, match=r"fast\.engine: built by TensorRT 8\.6\.1, this is 10\.3\.0; rebuild it on this device"):
         check_engine_compatible(engine, tensorrt_version="10.3.0", gpu=ORIN)
 
 
 def test_other_gpu_architecture(tmp_path: Path) -> None:
     engine = crafted(tmp_path, trt="10.3.0", gpu=ORIN)
     with pytest.raises(EngineError, match=r"built for GPU Orin \(sm_87\), this is NVIDIA H100 80GB HBM3 \(sm_90\); rebuild it on this device"):
-        check_engine_compatible(engine, tensorrt_version="10.3.0.26", gpu=H100)
+        check_engine_compatible(engine, tensorrt_version="10.3.0", gpu=H100)
 
 
-def test_patch_release_and_same_arch_are_fine(tmp_path: Path) -> None:
-    engine = crafted(tmp_path, trt="10.3.0", gpu=ORIN)
-    side = check_engine_compatible(engine, tensorrt_version="10.3.0.30", gpu=GpuInfo("Orin NX", "8.7"))
+def test_another_patch_release_is_refused_and_another_gpu_of_the_arch_warns(tmp_path: Path, caplog) -> None:
+    """TensorRT refuses engines of another patch release ("expecting library version 8.5.1.7 got
+    8.5.3.1"): said here in one line, not as "could not deserialize". Orin NX runs an Orin Nano's engine."""
+    engine = crafted(tmp_path, trt="10.3.0.26", gpu=ORIN)
+    with pytest.raises(EngineError, match=r"built by TensorRT 10\.3\.0\.26, this is 10\.3\.0\.30; rebuild"):
+        check_engine_compatible(engine, tensorrt_version="10.3.0.30", gpu=ORIN)
+    side = check_engine_compatible(engine, tensorrt_version="10.3.0.26", gpu=GpuInfo("Orin NX", "8.7"))
     assert side.model == "fast" and side.shapes["profile"]["opt"] == [1, 3, 720, 1280]
+    assert "built on Orin, running on Orin NX (same architecture)" in caplog.text
 
 
 def test_missing_or_broken_sidecar(tmp_path: Path) -> None:
@@ -63,7 +68,7 @@ def test_missing_or_broken_sidecar(tmp_path: Path) -> None:
 
 def test_unknown_build_version_and_wrong_model(tmp_path: Path) -> None:
     engine = crafted(tmp_path, trt=None)
-    with pytest.raises(EngineError, match="built by TensorRT unknown, this is 10.3"):
+    with pytest.raises(EngineError, match="built by TensorRT unknown, this is 10.3.0"):
         check_engine_compatible(engine, tensorrt_version="10.3.0", gpu=ORIN)
     engine = crafted(tmp_path, trt="10.3.0")
     with pytest.raises(EngineError, match="built for model fast, not drn"):

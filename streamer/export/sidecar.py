@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from pydantic.dataclasses import dataclass
 
 import streamer
 from streamer.errors import EngineError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -93,10 +96,6 @@ def read_sidecar(path: str | Path) -> Sidecar:
                           "`streamer export`") from exc
 
 
-def _major_minor(version: str) -> str:
-    return ".".join(version.split(".")[:2])
-
-
 def current_tensorrt_version() -> str | None:
     try:
         import tensorrt as trt  # optional extra
@@ -120,8 +119,10 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
     """Raise EngineError unless the engine at ``path`` was built by this TensorRT on this GPU arch.
 
     ``tensorrt_version``/``gpu`` default to what this machine has (tests inject them). Engines are
-    built without TensorRT's version/hardware compatibility modes, so major.minor and the compute
-    capability must both match exactly.
+    built without TensorRT's version/hardware compatibility modes, so the TensorRT version (to the
+    patch: 8.5.1 refuses 8.5.3's engines) and the compute capability must both match exactly; a
+    different GPU of the same architecture (Orin NX and Orin Nano are both sm_87) runs it, tuned
+    for the other one, with a warning.
     """
     side = read_sidecar(path)
     if side.format not in ("engine", "torchtrt"):
@@ -136,9 +137,9 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
         from streamer.backends import TRT_MISSING
 
         raise EngineError(f"{path}: {TRT_MISSING}")
-    if built is None or _major_minor(built) != _major_minor(now):
-        raise EngineError(f"{path}: built by TensorRT {_major_minor(built) if built else 'unknown'}, "
-                          f"this is {_major_minor(now)}; rebuild it on this device")
+    if built != now:
+        raise EngineError(f"{path}: built by TensorRT {built or 'unknown'}, this is {now}; "
+                          "rebuild it on this device")
     here = gpu or current_gpu(device)
     if here is None:
         raise EngineError(f"{path}: needs an NVIDIA GPU and this machine has none; "
@@ -148,4 +149,7 @@ def check_engine_compatible(path: str | Path, *, tensorrt_version: str | None = 
         was = f"{built_gpu.name} ({built_gpu.sm})" if built_gpu else "an unknown GPU"
         raise EngineError(f"{path}: built for GPU {was}, this is {here.name} ({here.sm}); "
                           "rebuild it on this device")
+    if built_gpu.name != here.name:
+        log.warning("%s: built on %s, running on %s (same architecture): it runs, tuned for the other "
+                    "GPU; rebuild it here for full speed", path, built_gpu.name, here.name)
     return side
