@@ -7,7 +7,8 @@ frame or ``timeout_s`` after the first one arrived, whichever comes first. Live 
 their oldest queued frame when full (latest frame wins); files wait for room, never drop.
 
 ``BatchRestorer`` runs such a batch: frames of equal size after resizing become one
-N×3×H×W array and one backend call; other sizes get their own call.
+N×3×H×W array and one backend call (several when the backend takes fewer, e.g. an export with a
+fixed size takes one); other sizes get their own call.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 from streamer.backends.base import Backend
 from streamer.frame import Frame
 from streamer.preprocess.color import from_batch, to_batch
+from streamer.preprocess.frames import plan_calls
 from streamer.preprocess.resize import resize
-from streamer.preprocess.tiles import Tiler, run_padded
+from streamer.preprocess.tiles import run_padded
 
 StageTimer = Callable[[str, str, float], None]  # (camera, stage, seconds)
 
@@ -110,7 +112,8 @@ class Muxer:
 
 
 class BatchRestorer:
-    """Resize, batch frames of equal size, one backend call per size, split back into frames.
+    """Resize, batch frames of equal size, one backend call per size (up to ``max_batch``
+    frames each), split back into frames.
 
     Stage seconds are shared out evenly over the frames of a call, so per-camera histograms
     show each frame's cost with batching included.
@@ -120,11 +123,9 @@ class BatchRestorer:
                  tile: int = 0, overlap: int = 32) -> None:
         self.backend = backend
         self.size = size
-        self.multiple = int(getattr(backend, "multiple", 1) or 1)
-        fixed = getattr(backend, "input_hw", None)  # engines built for one shape
-        if fixed and not tile:
-            tile = max(fixed)
-        self.tiler = Tiler(tile, min(overlap, tile // 2), self.multiple) if tile else None
+        calls = plan_calls(backend, tile, overlap)  # FrameRestorer's: fixed-size exports take 1 frame
+        self.multiple, self.tiler = calls.multiple, calls.tiler
+        self.max_batch = calls.max_batch  # frames per call, 0 = any; the site takes no more
         self.calls = 0  # backend calls made (for batching statistics)
 
     def __call__(self, items: list[tuple[Lane, Frame]], timer: StageTimer | None = None) -> list[Frame]:
@@ -137,7 +138,8 @@ class BatchRestorer:
             by_shape: dict[tuple[int, ...], list[int]] = {}
             for i, img in enumerate(images):
                 by_shape.setdefault(img.shape, []).append(i)
-            for idx in by_shape.values():
+            step = self.max_batch or len(images)
+            for idx in (same[i:i + step] for same in by_shape.values() for i in range(0, len(same), step)):
                 t1 = time.perf_counter()
                 batch = to_batch([images[i] for i in idx])
                 t2 = time.perf_counter()

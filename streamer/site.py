@@ -206,9 +206,10 @@ class Site:
         b = self.cfg.batching
         timer = self.stats.on_stage
         by_lane = {id(c.lane): c for c in cams}
+        limit = min(b.max_batch, restorer.max_batch or b.max_batch)  # a fixed-size export takes 1
         try:
             while True:
-                items = mux.take(b.max_batch, b.timeout_ms / 1000.0)
+                items = mux.take(limit, b.timeout_ms / 1000.0)
                 if items is None:
                     break
                 items = [(ln, f) for ln, f in items if not ln.closed]

@@ -92,3 +92,16 @@ def test_restorer_groups_equal_sizes_into_one_call_and_keeps_order() -> None:
     assert int(out[0].image[0, 0, 0]) == 20 and int(out[2].image[0, 0, 0]) == 60
     assert out[1].original is not None and out[0].original is None
     assert ("c", "network") in stages and len(stages) == 9
+
+
+def test_restorer_splits_calls_to_the_backends_max_batch() -> None:
+    """A fixed-size export takes one frame, or one tile, per call (its batch is fixed at 1)."""
+    backend = Doubler()
+    backend.max_batch = 1
+    lanes = [Lane(n, live=True, capacity=1) for n in "abc"]
+    out = BatchRestorer(backend)([(ln, frame(ln.name, 10)) for ln in lanes])
+    assert backend.shapes == [(1, 3, 8, 8)] * 3 and [int(f.image[0, 0, 0]) for f in out] == [20] * 3
+    backend.shapes.clear()
+    backend.input_hw = (8, 8)  # larger frames go in 8x8 tiles
+    BatchRestorer(backend)([(lanes[0], frame("a", 10, 16, 16))])
+    assert len(backend.shapes) > 1 and set(backend.shapes) == {(1, 3, 8, 8)}

@@ -202,3 +202,23 @@ def test_streamer_run_site_config_prints_each_camera(clips: dict[str, Path], fas
     text = capsys.readouterr().out
     assert "24 frames" in text and "a: in 12, out 12" in text and "b: in 12, out 12" in text
     assert len(read_video(tmp_path / "b.mkv")[0]) == 12
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_fixed_size_export_runs_every_camera_of_a_group(backend: str, clips: dict[str, Path],
+                                                        fast_weights: Path, tmp_path: Path) -> None:
+    """`export --size` fixes the batch at 1 too: two same-size cameras take turns, not one 2-frame call."""
+    if backend == "openvino":
+        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from streamer.export import ExportRequest, export
+
+    onnx = tmp_path / "fast-96x64.onnx"
+    export(ExportRequest(model="fast", format="onnx", precision="fp32", output=onnx, weights=fast_weights,
+                         size=(64, 96)))
+    cfg = site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
+                   sinks=[str(tmp_path / "{camera}.mp4")], model={"name": str(onnx)},
+                   backend={"kind": backend, "threads": 1}, batching={"max_batch": 4, "timeout_ms": 200})
+    result = run(cfg)
+    assert not result.errors and result.frames_out == 24 and result.batches == 24
+    for i in range(2):
+        assert len(read_video(tmp_path / f"c{i}.mp4")[0]) == 12

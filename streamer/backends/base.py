@@ -2,7 +2,8 @@
 
 A backend that also takes uint8 frames (OpenVINO; torch and TensorRT on CUDA) sets ``uint8_io``
 true and offers ``start_uint8(N×H×W×3 uint8)`` / ``wait_uint8(handle)``, with ``inflight`` frames
-at most outstanding; ``FrameRestorer`` then skips its float conversions.
+at most outstanding; ``FrameRestorer`` then skips its float conversions. A backend whose batch
+size is bounded (a fixed-size export: 1) says so with ``max_batch`` (0 or absent: any).
 """
 
 from __future__ import annotations

@@ -108,6 +108,7 @@ class OrtBackend:
         self.fp16_io = inp.type == "tensor(float16)"
         h, w = inp.shape[2], inp.shape[3]
         self.input_hw = (h, w) if isinstance(h, int) and isinstance(w, int) else None
+        self.max_batch = inp.shape[0] if isinstance(inp.shape[0], int) else 0  # export --size: 1
         meta = self.session.get_modelmeta().custom_metadata_map
         self.multiple = int(meta.get("multiple", multiple) or multiple)
         self.providers = self.session.get_providers()

@@ -134,6 +134,7 @@ class OpenVinoBackend:
             raise EngineError(f"{self.label}: input has shape {shape}, expected N×3×H×W; {_NOT_OURS}")
         self.input_hw = (tuple(d.get_length() for d in (shape[2], shape[3]))
                          if shape[2].is_static and shape[3].is_static else None)
+        self.max_batch = shape[0].get_length() if shape[0].is_static else 0  # export --size: 1
         self.multiple = _onnx_multiple(proto) or multiple
         self.uint8_io = True  # FrameRestorer hands it uint8 frames (unless it tiles)
         self.inflight = max(1, int(inflight))

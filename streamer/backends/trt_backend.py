@@ -90,6 +90,7 @@ class TensorRTBackend:
                                   "float32 I/O; rebuild with `streamer export --format engine`")
         lo, _, hi = self.engine.get_tensor_profile_shape(self.input_name, 0)
         self.min_shape, self.max_shape = tuple(lo), tuple(hi)
+        self.max_batch = self.max_shape[0]  # the restorers split larger batches
         # FrameRestorer pads frames to this, as the ONNX backends read it from the file's
         # metadata: a 1080p frame reaches an engine built for 1920x1088 (docs/jetson.md) as 1088
         self.multiple = self.sidecar.multiple or _model_multiple(self.sidecar.model)

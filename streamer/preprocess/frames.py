@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
@@ -17,6 +17,29 @@ from streamer.preprocess.tiles import Tiler, pad_image_to_multiple, run_padded
 StageTimer = Callable[[str, float], None]  # (stage, seconds)
 
 
+@dataclass(frozen=True)
+class Calls:
+    """How frames reach a backend; one setup for ``FrameRestorer`` and ``BatchRestorer``."""
+
+    multiple: int  # H and W padded to this
+    max_batch: int  # frames or tiles per backend call; 0 = any
+    tiler: Tiler | None
+
+
+def plan_calls(backend: Backend | None, tile: int = 0, overlap: int = 32, *,
+               even_tiles: bool = False) -> Calls:
+    """An engine built for one shape (``export --size``) gets tiles of that shape and, its batch
+    being fixed too (at 1), one frame or tile per call; a backend says so with ``max_batch``."""
+    multiple = int(getattr(backend, "multiple", 1) or 1)
+    fixed = getattr(backend, "input_hw", None)  # engines built for one shape
+    if fixed and not tile:
+        tile = max(fixed)
+    max_batch = int(getattr(backend, "max_batch", 1 if fixed else 0) or 0)
+    per_call = 1 if even_tiles else min(8, max_batch or 8)  # even tiles (big photos): bounded memory
+    tiler = Tiler(tile, min(overlap, tile // 2), multiple, max_batch=per_call, even=even_tiles) if tile else None
+    return Calls(multiple, max_batch, tiler)
+
+
 class FrameRestorer:
     """Cleans one frame with ``backend``; reports preprocess/network/postprocess seconds."""
 
@@ -26,14 +49,8 @@ class FrameRestorer:
         self.backend = backend  # None = passthrough (benchmarks, plumbing tests)
         self.size = size
         self.keep_original = keep_original
-        multiple = int(getattr(backend, "multiple", 1) or 1)
-        fixed = getattr(backend, "input_hw", None)  # engines built for one shape
-        if fixed and not tile:
-            tile = max(fixed)
-        self.multiple = multiple
-        # one tile per call for a fixed-size export too: its batch is fixed at 1
-        self.tiler = (Tiler(tile, min(overlap, tile // 2), multiple,
-                            max_batch=1 if even_tiles or fixed else 8, even=even_tiles) if tile else None)
+        calls = plan_calls(backend, tile, overlap, even_tiles=even_tiles)
+        self.multiple, self.tiler = calls.multiple, calls.tiler
         # backends that take uint8 frames and convert inside the network or on the GPU say so
         # with ``uint8_io`` (base.Backend); tiles take the float path
         self.uint8 = self.tiler is None and bool(getattr(backend, "uint8_io", False))
