@@ -279,3 +279,11 @@ def test_device_is_checked_against_the_backend_before_loading(device, backend, w
             resolve_device(device, backend)
     else:
         assert resolve_device(device, backend) == want
+
+
+def test_onnxruntime_run_errors_are_one_engine_error_line(fast_weights: Path) -> None:
+    with open_backend(str(fast_weights), "onnxruntime", threads=1) as b:
+        with pytest.raises(EngineError, match=r"^\S+ \(exported in memory\): onnxruntime cannot run a "
+                                              r"1x4x16x16 batch \(Got invalid dimensions .* index: 1 Got: 4 "
+                                              r"Expected: 3[^\n]*$"):
+            b(np.zeros((1, 4, 16, 16), np.float32))

@@ -20,13 +20,14 @@ from streamer.errors import EngineError
 log = logging.getLogger(__name__)
 
 
-def ort_reason(exc: BaseException, limit: int = 200) -> str:
+def ort_reason(exc: BaseException, limit: int = 200, lines: int = 1) -> str:
     """ONNX Runtime's error without its C++ source location and signature, which fill the first
     200 characters of e.g. "[ONNXRuntimeError] : 1 : FAIL : /onnxruntime_src/…/model.cc:181
     onnxruntime::Model::Model(onnx::ModelProto&&, …) Unsupported model IR version: 14, max
-    supported IR version: 11" and hid the part a user can act on."""
-    lines = str(exc).strip().splitlines()
-    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", lines[0] if lines else type(exc).__name__)
+    supported IR version: 11" and hid the part a user can act on. ``lines``: how many of its lines
+    to join (a run error's second one says which dimension: "index: 0 Got: 2 Expected: 1")."""
+    first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:lines])
+    text = re.sub(r"^\[ONNXRuntimeError\] : \d+ : \w+ : ", "", first or type(exc).__name__)
     where = re.match(r"(?:Load model from \S+ failed:)?\s*/\S+:\d+ [\w:~<>]+\(", text)
     if where:  # skip past the signature's balanced parentheses
         depth, i = 1, where.end()
@@ -118,7 +119,11 @@ class OrtBackend:
         x = batch.astype(np.float16 if self.fp16_io else np.float32, copy=False)
         if self.input_hw and tuple(x.shape[2:]) != self.input_hw:
             raise EngineError(fixed_size_error(self.label, self.input_hw, tuple(x.shape[2:])))
-        out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        try:
+            out = self.session.run(None, {self.input_name: np.ascontiguousarray(x)})[0]
+        except Exception as exc:  # ORT's own untyped errors (InvalidArgument, Fail, ...)
+            raise EngineError(f"{self.label}: onnxruntime cannot run a {'x'.join(map(str, x.shape))} batch "
+                              f"({ort_reason(exc, lines=2)})") from exc
         return out.astype(np.float32, copy=False)
 
     def close(self) -> None:
