@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from streamer.frame import Frame
 from streamer.preprocess.frames import FrameRestorer
-from streamer.sinks.base import Sink, write_order
+from streamer.sinks.base import Sink, close_sinks, write_order
 from streamer.sources import reports_up
 from streamer.sources.base import Source
 from streamer.stats import RunStats
@@ -228,19 +228,7 @@ class Pipeline:
         self.source.close()
         timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + 5.0
         interrupted = join_threads(threads, timeout_s, self.cam)
-        while True:
-            try:
-                self._close_sinks()
-                return interrupted
-            except KeyboardInterrupt:
-                interrupted = True  # sinks already closed stay closed (close is idempotent)
-
-    def _close_sinks(self) -> None:
-        for sink in self.sinks:
-            try:
-                sink.close()
-            except BaseException as exc:  # noqa: BLE001  keep closing the others
-                self._fail(exc)
+        return close_sinks(self.sinks, self._fail) or interrupted
 
     def stats_line(self) -> str:
         st = self.stats.camera(self.cam)

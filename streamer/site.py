@@ -21,7 +21,7 @@ from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.pipeline import Progress, RunResult, join_threads, put_latest
-from streamer.sinks.base import Sink, write_order
+from streamer.sinks.base import Sink, close_sinks, write_order
 from streamer.sources import reports_up
 from streamer.stats import RunStats
 
@@ -85,15 +85,12 @@ class SinkPool:
         """Serve cameras whose sinks name ``spec`` with this one instance (benchmarks, embedding)."""
         self._shared[spec] = sink
 
-    def close(self) -> list[BaseException]:
-        """Close every sink once (cameras' own first, shared last); returns the errors."""
-        errors = []
-        for sink in [*self._owned, *self._shared.values()]:
-            try:
-                sink.close()
-            except BaseException as exc:  # noqa: BLE001  keep closing the others
-                errors.append(exc)
-        return errors
+    def close(self) -> tuple[list[Exception], bool]:
+        """Close every sink once (cameras' own first, shared last); returns the errors and whether
+        Ctrl-C came meanwhile (``close_sinks``: an interrupted close is retried)."""
+        errors: list[Exception] = []
+        interrupted = close_sinks([*self._owned, *self._shared.values()], errors.append)
+        return errors, interrupted
 
 
 @dataclass(eq=False)
@@ -324,11 +321,12 @@ class Site:
                 cam.source.close()
         timeout_s = max([float(getattr(c.source, "timeout_s", 5.0)) for c in self.cameras] or [5.0])
         interrupted = join_threads(threads, timeout_s + 5.0, "site")
-        for exc in self.pool.close():
-            log.error("site: closing a sink failed: %s", exc)
+        errors, sinks_interrupted = self.pool.close()
+        for exc in errors:
+            log.error("site: closing a sink failed: %s", str(exc) or type(exc).__name__)
         for backend in self._backends:
             backend.close()
-        return interrupted
+        return interrupted or sinks_interrupted
 
     def _result(self, seconds: float, interrupted: bool) -> SiteResult:
         cams = {}

@@ -13,6 +13,8 @@ from streamer.errors import SinkError
 from streamer.frame import Frame
 from streamer.pipeline import Pipeline, put_latest
 from streamer.preprocess.frames import FrameRestorer
+from streamer.sinks.base import close_sinks
+from streamer.sinks.file import FileSink
 from streamer.sinks.null import NullSink
 from streamer.sources import open_source
 from streamer.stats import STAGES
@@ -195,3 +197,55 @@ def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weig
     assert "(interrupted)" in stdout and "Traceback" not in stderr
     times, _, _ = read_video(out)
     assert len(times) >= 5 and all(b > a for a, b in zip(times, times[1:]))
+
+
+class _CtrlCInClose(FileSink):
+    """A Ctrl-C lands while the encoder is drained, after the first of its last packets."""
+
+    def close(self) -> None:
+        video = self._video
+        if video is not None and not hasattr(self, "hit"):
+            self.hit, real = True, video.container
+
+            class Cut:
+                def mux(self, packet: object) -> None:
+                    video.container = real
+                    real.mux(packet)
+                    raise KeyboardInterrupt
+
+            video.container = Cut()
+        super().close()
+
+
+def test_ctrl_c_while_closing_finishes_the_file_and_returns_interrupted(clips: dict[str, Path],
+                                                                        tmp_path: Path) -> None:
+    sink = _CtrlCInClose(tmp_path / "out.mp4", fps=10)
+    result = Pipeline(open_source(str(clips["small"])), FrameRestorer(None), [sink]).run()
+    assert sink.hit and result.interrupted and result.frames_out == 12
+    assert len(read_video(tmp_path / "out.mp4")[0]) == 12  # the frames still in the encoder too
+
+
+class _Closing(NullSink):
+    def __init__(self, interrupts: int = 0, error: Exception | None = None) -> None:
+        super().__init__()
+        self.interrupts, self.error, self.closed = interrupts, error, False
+
+    def close(self) -> None:
+        if self.interrupts:
+            self.interrupts -= 1
+            raise KeyboardInterrupt
+        if self.error is not None:
+            raise self.error
+        self.closed = True
+
+
+def test_close_sinks_retries_after_ctrl_c_and_a_third_goes_through() -> None:
+    errors: list[Exception] = []
+    sinks = [_Closing(interrupts=1), _Closing(error=SinkError("a.mp4: disk full")), _Closing(interrupts=1)]
+    assert close_sinks(sinks, errors.append)
+    assert sinks[0].closed and sinks[2].closed and [str(e) for e in errors] == ["a.mp4: disk full"]
+    assert not close_sinks([_Closing()], errors.append)
+    hung = _Closing(interrupts=5)
+    with pytest.raises(KeyboardInterrupt):
+        close_sinks([hung], errors.append)
+    assert hung.interrupts == 2  # tried three times

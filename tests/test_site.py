@@ -222,3 +222,25 @@ def test_fixed_size_export_runs_every_camera_of_a_group(backend: str, clips: dic
     assert not result.errors and result.frames_out == 24 and result.batches == 24
     for i in range(2):
         assert len(read_video(tmp_path / f"c{i}.mp4")[0]) == 12
+
+
+def test_ctrl_c_while_a_site_closes_its_sinks_is_retried_and_reported(clips: dict[str, Path],
+                                                                       counting: CountingBackend) -> None:
+    class CtrlCOnce:
+        def __init__(self) -> None:
+            self.calls = self.frames = 0
+
+        def write(self, frame: Any) -> None:
+            self.frames += 1
+
+        def close(self) -> None:
+            self.calls += 1
+            if self.calls == 1:
+                raise KeyboardInterrupt
+
+    site = Site(site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
+                         sinks=["view:0"]))
+    sink = CtrlCOnce()
+    site.pool.share("view:0", sink)  # one instance for both cameras, closed once
+    result = site.run()
+    assert result.interrupted and sink.calls == 2 and sink.frames == 24 and not result.errors

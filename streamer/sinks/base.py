@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
 
 from streamer.frame import Frame
@@ -11,7 +12,7 @@ from streamer.frame import Frame
 class Sink(Protocol):
     def write(self, frame: Frame) -> None: ...
 
-    def close(self) -> None: ...  # flush encoder; file stays playable; idempotent
+    def close(self) -> None: ...  # flush encoder; file stays playable; idempotent; resumes if interrupted
 
 
 def write_order(sinks: list[Sink]) -> list[Sink]:
@@ -19,3 +20,24 @@ def write_order(sinks: list[Sink]) -> list[Sink]:
     server) then stops the run before a file holds that one frame (a 1-frame segment that would
     count against `keep`). Within each group the configured order stands."""
     return sorted(sinks, key=lambda sink: bool(getattr(sink, "records", False)))
+
+
+def close_sinks(sinks: Iterable[Sink], on_error: Callable[[Exception], None]) -> bool:
+    """Close each sink, the last step of a run. A Ctrl-C meanwhile is noted and that sink's close
+    tried again (a file sink resumes where it stopped: the file is finished, not cut short); a
+    third goes through, the way out of a close that hangs, as with the CLI's ``stop_signals``.
+    Other errors go to ``on_error`` and the next sinks are still closed. Returns whether Ctrl-C came."""
+    interrupts = 0
+    for sink in sinks:
+        while True:
+            try:
+                sink.close()
+                break
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts >= 3:
+                    raise
+            except Exception as exc:  # noqa: BLE001  keep closing the others
+                on_error(exc)
+                break
+    return interrupts > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from fractions import Fraction
 from typing import Any
 
@@ -52,6 +53,7 @@ class VideoEncoder:
         self.time_base = time_base
         self.frame_ticks = max(1, round(1 / (float(rate) * time_base)))
         self.last_pts: int | None = None
+        self._tail: deque | None = None  # the drained encoder's packets not muxed yet
 
     def encode(self, image: np.ndarray, pts_s: float) -> None:
         h, w = image.shape[:2]
@@ -67,5 +69,9 @@ class VideoEncoder:
             self.container.mux(packet)
 
     def flush(self) -> None:
-        for packet in self.stream.encode(None):
-            self.container.mux(packet)
+        """Drain the encoder (its lookahead holds the last frames); called again after Ctrl-C cut
+        it short, it muxes what is left (the encoder can be drained only once)."""
+        if self._tail is None:
+            self._tail = deque(self.stream.encode(None))
+        while self._tail:
+            self.container.mux(self._tail.popleft())

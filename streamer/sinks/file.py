@@ -115,10 +115,11 @@ class FileSink:
         self.frames += 1
 
     def close(self) -> None:
-        """Flush the encoder and finish the file; safe to call twice."""
+        """Flush the encoder and finish the file; safe to call twice. Cut short by Ctrl-C, it
+        leaves the file open, so a second call resumes where it stopped (``close_sinks`` makes
+        it): closing at once would drop the frames still in the encoder."""
         if self._closed:
             return
-        self._closed = True
         try:
             if self._video is not None:
                 self._video.flush()
@@ -126,12 +127,20 @@ class FileSink:
                 # minutes of sound over a frozen picture after a stop or --max-frames
                 self._mux_audio(self._last_pts_s + AUDIO_TAIL_S)
         except (av.FFmpegError, OSError) as exc:
+            self._finish()
             raise SinkError(f"{self.path}: finishing the file failed ({exc})") from exc
+        self._finish()
+
+    def _finish(self) -> None:
+        self._closed = True
+        container, self._container = self._container, None
+        audio_in, self._audio_in = self._audio_in, None
+        try:
+            if container is not None:
+                container.close()
         finally:
-            if self._container is not None:
-                self._container.close()
-            if self._audio_in is not None:
-                self._audio_in.close()
+            if audio_in is not None:
+                audio_in.close()
 
     def __enter__(self) -> "FileSink":
         return self
