@@ -52,3 +52,29 @@ def test_push_to_nothing_is_a_one_line_error(clips: dict[str, Path]) -> None:
     with pytest.raises(SinkError, match="cannot push RTSP"):
         sink.write(frame)
     sink.close()
+
+
+def test_frames_dropped_while_the_server_is_gone_show_in_the_run_stats(
+        gst_rtsp_available: None, clips: dict[str, Path], tmp_path: Path) -> None:
+    from streamer.stats import RunStats
+    from streamer.testing.rtsp_server import RtspTestServer
+
+    stats = RunStats()
+    server = RtspTestServer(path="/in", record=tmp_path / "received.h264")
+    server.start()
+    try:
+        sink = open_sink(server.url, fps=10, stats=stats)
+        src = open_source(str(clips["small"]), name="door", loop=True, realtime=True)
+        frames = iter(src)
+        for _ in range(5):
+            sink.write(next(frames))
+        server.stop()
+        end = time.monotonic() + 20
+        while sink.dropped < 3 and time.monotonic() < end:  # a few frames until TCP notices
+            sink.write(next(frames))
+        src.close()
+        sink.close()
+    finally:
+        server.stop()
+    assert sink.dropped >= 3 and stats.camera("door").dropped == sink.dropped  # the run summary's
+    assert stats.registry.get_sample_value("streamer_frames_dropped_total", {"camera": "door"}) == sink.dropped

@@ -41,11 +41,11 @@ def open_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: 
             spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
     if kind == "rtsp-serve":
         return _lazy("streamer.sinks.rtsp_serve", spec).open_rtsp_serve_sink(
-            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats, **options)
+            spec, encoder=encoder, side_by_side=side_by_side, fps=fps, **options)
     if kind == "rtsp":
         from streamer.sinks.rtsp import RtspSink
 
-        return RtspSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps)
+        return RtspSink(spec, encoder=encoder, side_by_side=side_by_side, fps=fps, stats=stats)
     if kind == "scheme":
         raise ConfigError(f"sink {spec!r}: unsupported scheme; use a .mp4/.mkv path, rtsp://…, "
                           "rtsp-serve://…, view or null")

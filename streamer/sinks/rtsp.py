@@ -1,7 +1,8 @@
 """Push H.264 to an RTSP server (``ANNOUNCE``/``RECORD`` over TCP), e.g. mediamtx.
 
 Serving RTSP ourselves is ``rtsp-serve://`` (another sink). If the server goes away, frames
-are dropped (counted) and the connection is retried with capped backoff; the run goes on.
+are dropped (counted in ``stats`` for the frame's camera: run summary, /metrics) and the
+connection is retried with capped backoff; the run goes on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from streamer.errors import SinkError
 from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
 from streamer.sources.live import Backoff, redact
+from streamer.stats import RunStats
 
 log = logging.getLogger(__name__)
 TIME_BASE = Fraction(1, 90000)
@@ -26,12 +28,13 @@ TIME_BASE = Fraction(1, 90000)
 class RtspSink:
     def __init__(self, url: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
                  fps: float = 0.0, reconnect: ReconnectConfig | None = None,
-                 timeout_s: float = 5.0) -> None:
+                 timeout_s: float = 5.0, stats: RunStats | None = None) -> None:
         self.url = url
         self.encoder_cfg = encoder or EncoderConfig()
         self.side_by_side = side_by_side
         self.fps = fps
         self.timeout_s = timeout_s
+        self.stats = stats
         self.backoff = Backoff(reconnect or ReconnectConfig(max_attempts=0))
         self.frames = 0
         self.dropped = 0
@@ -51,7 +54,7 @@ class RtspSink:
 
     def write(self, frame: Frame) -> None:
         if time.monotonic() < self._retry_at:
-            self.dropped += 1
+            self._drop(frame)
             return
         image = compose(frame, self.side_by_side)
         if self._t0 is None:
@@ -75,7 +78,12 @@ class RtspSink:
             log.warning("%s: RTSP output lost (%s); retry in %.1f s, attempt %d",
                         redact(self.url), error, delay, self.backoff.attempt)
             self._retry_at = time.monotonic() + delay
-            self.dropped += 1
+            self._drop(frame)
+
+    def _drop(self, frame: Frame) -> None:
+        self.dropped += 1
+        if self.stats is not None:
+            self.stats.on_drop(frame.source)
 
     def _drop_connection(self) -> None:
         container, self._container, self._video = self._container, None, None

@@ -3,8 +3,8 @@
 Wiring (for ``open_sink``)::
 
     RtspServeSink(url: str, fps: float = 25.0, width: int | None = None, height: int | None = None, *,
-                  stats: RunStats | None = None, token: str | None = None, user: str = "streamer",
-                  side_by_side: bool = False, encoder: EncoderConfig | None = None)
+                  token: str | None = None, user: str = "streamer", side_by_side: bool = False,
+                  encoder: EncoderConfig | None = None)
 
 The server is GStreamer's gst-rtsp-server. Its Python bindings (Debian python3-gi,
 gir1.2-gst-rtsp-server-1.0) exist only for the system python, so it runs as a child process
@@ -38,7 +38,6 @@ from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
 from streamer.sinks.encode import compose
 from streamer.sinks.view.access import resolve_token
-from streamer.stats import RunStats
 
 log = logging.getLogger(__name__)
 SCRIPT = Path(__file__).with_name("rtsp_serve_gst.py")
@@ -114,14 +113,13 @@ class RtspServeSink:
     """Serve the cleaned stream over RTSP; ``client_url`` is what to give ffplay/VLC/OpenCV."""
 
     def __init__(self, url: str, fps: float = 25.0, width: int | None = None, height: int | None = None, *,
-                 stats: RunStats | None = None, token: str | None = None, user: str = "streamer",
-                 side_by_side: bool = False, encoder: EncoderConfig | None = None) -> None:
+                 token: str | None = None, user: str = "streamer", side_by_side: bool = False,
+                 encoder: EncoderConfig | None = None) -> None:
         self.host, self.port, self.path = parse_url(url)
         self.token = resolve_token("rtsp-serve sink", self.host, token)
         self.user = user
         self.fps = fps if fps and fps > 0 else 25.0
         self.size = (width, height) if width and height else None
-        self.stats = stats
         self.side_by_side = side_by_side
         self.encoder = encoder or EncoderConfig()
         self._python = gst_python()
@@ -235,7 +233,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def open_rtsp_serve_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
-                         fps: float = 0.0, stats: RunStats | None = None, **options: Any) -> RtspServeSink:
+                         fps: float = 0.0, **options: Any) -> RtspServeSink:
     """``open_sink``'s entry: size comes from the first frame; ``options`` may carry token/user/width/height."""
     return RtspServeSink(spec, fps or 25.0, options.pop("width", None), options.pop("height", None),
-                         stats=stats, encoder=encoder, side_by_side=side_by_side, **options)
+                         encoder=encoder, side_by_side=side_by_side, **options)
