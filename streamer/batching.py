@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from streamer.frame import Frame
 from streamer.preprocess.color import from_batch, to_batch
 from streamer.preprocess.frames import plan_calls
 from streamer.preprocess.resize import resize
-from streamer.preprocess.tiles import run_padded
+from streamer.preprocess.tiles import pad_image_to_multiple, run_padded
 
 StageTimer = Callable[[str, str, float], None]  # (camera, stage, seconds)
 
@@ -111,10 +111,41 @@ class Muxer:
             return [ln for ln in self.lanes if ln.ended and not ln.frames]
 
 
+@dataclass(eq=False)
+class Call:
+    """One backend call of a batch: which of its frames, the uint8 path's handle, the result."""
+
+    idx: list[int]
+    handle: Any = None
+    out: np.ndarray | None = None  # N×H×W×3 uint8, padded to the multiple, once waited for
+
+
+@dataclass(eq=False)
+class Batch:
+    """A submitted batch; ``BatchRestorer.finish`` turns it into frames, in submission order."""
+
+    items: list[tuple[Lane, Frame]]
+    images: list[np.ndarray]  # resized, before the network
+    outs: list[np.ndarray | None]
+    calls: list[Call] = field(default_factory=list)
+    t_pre: float = 0.0
+    t_net: float = 0.0
+    t_post: float = 0.0
+    t_started: float = 0.0  # uint8 path: first call started
+
+    @property
+    def lanes(self) -> list[Lane]:
+        return [lane for lane, _ in self.items]
+
+
 class BatchRestorer:
     """Resize, batch frames of equal size, one backend call per size (up to ``max_batch``
     frames each), split back into frames.
 
+    Backends with ``uint8_io`` (OpenVINO; torch and TensorRT on CUDA) get uint8 frames, as from
+    ``FrameRestorer``: the colour conversion runs in the network or on the GPU, and ``depth``
+    batches may be in the network at once (``submit``/``finish``). At most ``inflight`` calls are
+    started and not waited for (each slot's buffers are reused by the call ``inflight`` later).
     Stage seconds are shared out evenly over the frames of a call, so per-camera histograms
     show each frame's cost with batching included.
     """
@@ -126,37 +157,83 @@ class BatchRestorer:
         calls = plan_calls(backend, tile, overlap)  # FrameRestorer's: fixed-size exports take 1 frame
         self.multiple, self.tiler = calls.multiple, calls.tiler
         self.max_batch = calls.max_batch  # frames per call, 0 = any; the site takes no more
+        self.uint8 = self.tiler is None and bool(getattr(backend, "uint8_io", False))
         self.calls = 0  # backend calls made (for batching statistics)
+        self._started: deque[Call] = deque()  # uint8 calls not waited for, oldest first
+
+    @property
+    def depth(self) -> int:
+        """Batches the site may have in flight here (>1 only on the uint8 path with ``inflight``)."""
+        return max(1, int(getattr(self.backend, "inflight", 1))) if self.uint8 else 1
 
     def __call__(self, items: list[tuple[Lane, Frame]], timer: StageTimer | None = None) -> list[Frame]:
+        return self.finish(self.submit(items), timer)
+
+    def submit(self, items: list[tuple[Lane, Frame]]) -> Batch:
+        """Start ``items`` through the network (the float path runs it to the end here)."""
         t0 = time.perf_counter()
         images = [resize(f.image, self.size) if self.size else f.image for _, f in items]
-        t_pre = time.perf_counter() - t0
-        outs: list[np.ndarray | None] = list(images) if self.backend is None else [None] * len(images)
-        t_net = t_post = 0.0
-        if self.backend is not None:
-            by_shape: dict[tuple[int, ...], list[int]] = {}
-            for i, img in enumerate(images):
-                by_shape.setdefault(img.shape, []).append(i)
-            step = self.max_batch or len(images)
-            for idx in (same[i:i + step] for same in by_shape.values() for i in range(0, len(same), step)):
-                t1 = time.perf_counter()
-                batch = to_batch([images[i] for i in idx])
-                t2 = time.perf_counter()
-                out = (self.tiler(self.backend, batch) if self.tiler is not None
-                       else run_padded(self.backend, batch, self.multiple))
-                t3 = time.perf_counter()
-                for i, img in zip(idx, from_batch(out)):
-                    outs[i] = img
-                self.calls += 1
-                t_pre += t2 - t1
-                t_net += t3 - t2
-                t_post += time.perf_counter() - t3
-        n = len(items)
+        batch = Batch(items, images, list(images) if self.backend is None else [None] * len(images),
+                      t_pre=time.perf_counter() - t0)
+        if self.backend is None:
+            return batch
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, img in enumerate(images):
+            by_shape.setdefault(img.shape, []).append(i)
+        step = self.max_batch or len(images)
+        for idx in (same[i:i + step] for same in by_shape.values() for i in range(0, len(same), step)):
+            self.calls += 1
+            if self.uint8:
+                self._start(batch, idx)
+                continue
+            t1 = time.perf_counter()
+            floats = to_batch([images[i] for i in idx])
+            t2 = time.perf_counter()
+            out = (self.tiler(self.backend, floats) if self.tiler is not None
+                   else run_padded(self.backend, floats, self.multiple))
+            t3 = time.perf_counter()
+            for i, img in zip(idx, from_batch(out)):
+                batch.outs[i] = img
+            batch.t_pre += t2 - t1
+            batch.t_net += t3 - t2
+            batch.t_post += time.perf_counter() - t3
+        return batch
+
+    def _start(self, batch: Batch, idx: list[int]) -> None:
+        t0 = time.perf_counter()
+        while len(self._started) >= self.depth:  # a slot is free once its call is waited for
+            self._wait_oldest()
+        padded = np.stack([pad_image_to_multiple(batch.images[i], self.multiple) for i in idx])
+        t1 = time.perf_counter()
+        call = Call(idx, self.backend.start_uint8(padded))  # type: ignore[union-attr]
+        batch.t_pre += t1 - t0
+        batch.t_started = batch.t_started or t1
+        batch.calls.append(call)
+        self._started.append(call)
+
+    def _wait_oldest(self) -> None:
+        call = self._started.popleft()  # handles are waited for in the order they were started
+        call.out = self.backend.wait_uint8(call.handle)  # type: ignore[union-attr]
+        call.handle = None
+
+    def finish(self, batch: Batch, timer: StageTimer | None = None) -> list[Frame]:
+        """The cleaned frames of ``batch``, in its order; batches finish in the order submitted."""
+        if batch.calls:
+            for call in batch.calls:
+                while call.out is None:
+                    self._wait_oldest()
+            t0 = time.perf_counter()
+            batch.t_net += t0 - batch.t_started  # start to result, as FrameRestorer.finish
+            for call in batch.calls:
+                for i, out in zip(call.idx, call.out):  # type: ignore[arg-type]
+                    h, w = batch.images[i].shape[:2]
+                    batch.outs[i] = out if out.shape[:2] == (h, w) else np.ascontiguousarray(out[:h, :w])
+            batch.t_post += time.perf_counter() - t0
+        n = len(batch.items)
         if timer is not None:
-            for lane, _ in items:
-                timer(lane.name, "preprocess", t_pre / n)
-                timer(lane.name, "network", t_net / n)
-                timer(lane.name, "postprocess", t_post / n)
+            for lane, _ in batch.items:
+                timer(lane.name, "preprocess", batch.t_pre / n)
+                timer(lane.name, "network", batch.t_net / n)
+                timer(lane.name, "postprocess", batch.t_post / n)
         return [replace(f, image=out, original=img if lane.keep_original else None)
-                for (lane, f), out, img in zip(items, outs, images)]
+                for (lane, f), out, img in zip(batch.items, batch.outs, batch.images)]

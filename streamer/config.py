@@ -336,7 +336,7 @@ class BackendConfig(Strict):
     """openvino: frames in flight, each on its own CPU stream. 2 gave ~1.3× the fps of 1 on a
     2-core CPU at ~one frame more latency; 1 = lowest latency. torch on cuda and tensorrt:
     frames whose upload, network and download are queued on the GPU while the CPU decodes and
-    encodes."""
+    encodes. With `cameras:` these are network calls (batches of several cameras' frames)."""
     int8: bool | Literal["all"] = False
     """onnxruntime/openvino: run the model quantized to INT8 (static, calibrated on `calib`;
     built on first use and cached in ~/.cache/streamer). `all` also quantizes the layers the

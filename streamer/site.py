@@ -13,10 +13,11 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamer.batching import BatchRestorer, Lane, Muxer
+from streamer.batching import Batch, BatchRestorer, Lane, Muxer
 from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
@@ -153,7 +154,7 @@ class Site:
         b = self.cfg.backend
         for (model, arch, size, tile, overlap), cams in grouped.items():
             backend = open_backend(model, b.kind, b.device, arch=arch, threads=b.threads, fp16=b.fp16,
-                                   int8=b.int8, calib=b.calib)
+                                   int8=b.int8, calib=b.calib, inflight=b.inflight)
             self._backends.append(backend)
             restorer = BatchRestorer(backend, size=parse_size(size) if size else None, tile=tile,
                                      overlap=overlap)
@@ -200,10 +201,19 @@ class Site:
             mux.end(cam.lane)
 
     def _batch(self, restorer: BatchRestorer, mux: Muxer, cams: list[Camera]) -> None:
+        """Take batches and hand their frames on; with ``restorer.depth`` > 1 (``backend.inflight``
+        on the uint8 path) the next batch is taken while earlier ones are in the network."""
         b = self.cfg.batching
         timer = self.stats.on_stage
         by_lane = {id(c.lane): c for c in cams}
         limit = min(b.max_batch, restorer.max_batch or b.max_batch)  # a fixed-size export takes 1
+        pending: deque[Batch] = deque()
+
+        def hand_over_oldest() -> None:
+            batch = pending.popleft()
+            for lane, frame in zip(batch.lanes, restorer.finish(batch, timer)):
+                self._hand_over(by_lane[id(lane)], frame)
+
         try:
             while True:
                 items = mux.take(limit, b.timeout_ms / 1000.0)
@@ -211,11 +221,16 @@ class Site:
                     break
                 items = [(ln, f) for ln, f in items if not ln.closed]
                 if items:
-                    for (lane, _), frame in zip(items, restorer(items, timer)):
-                        self._hand_over(by_lane[id(lane)], frame)
+                    pending.append(restorer.submit(items))
                     self._batch_sizes.observe(len(items))
+                while len(pending) >= restorer.depth or (pending and not items):
+                    hand_over_oldest()
+                in_flight = {id(ln) for batch in pending for ln in batch.lanes}
                 for lane in mux.finished():
-                    self._send_end(by_lane[id(lane)])
+                    if id(lane) not in in_flight:  # its last frames first
+                        self._send_end(by_lane[id(lane)])
+            while pending and not self.stop.is_set():
+                hand_over_oldest()
         except BaseException as exc:  # noqa: BLE001  the network failed: every camera of the group
             for cam in cams:
                 self._fail(cam, exc)

@@ -105,3 +105,44 @@ def test_restorer_splits_calls_to_the_backends_max_batch() -> None:
     backend.input_hw = (8, 8)  # larger frames go in 8x8 tiles
     BatchRestorer(backend)([(lanes[0], frame("a", 10, 16, 16))])
     assert len(backend.shapes) > 1 and set(backend.shapes) == {(1, 3, 8, 8)}
+
+
+class Uint8Doubler:
+    """A uint8 backend (``uint8_io``) with two calls in flight at most."""
+
+    multiple, uint8_io, inflight = 4, True, 2
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+        self.open = self.most = 0
+
+    def start_uint8(self, images: np.ndarray) -> np.ndarray:
+        self.shapes.append(images.shape)
+        self.open += 1
+        self.most = max(self.most, self.open)
+        return np.minimum(images.astype(int) * 2, 255).astype(np.uint8)
+
+    def wait_uint8(self, handle: np.ndarray) -> np.ndarray:
+        self.open -= 1
+        return handle
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise AssertionError("the float path")
+
+    def close(self) -> None: ...
+
+
+def test_restorer_keeps_inflight_calls_at_most_across_batches_of_two_sizes() -> None:
+    """Batches overlap on the uint8 path, yet no more calls than ``inflight`` are ever started and
+    not waited for (a backend reuses a slot's buffers ``inflight`` calls later)."""
+    backend = Uint8Doubler()
+    restorer = BatchRestorer(backend)
+    assert restorer.depth == 2
+    lanes = [Lane(n, live=True, capacity=1) for n in "ab"]
+    first = restorer.submit([(lanes[0], frame("a", 10)), (lanes[1], frame("b", 20, 6, 10))])
+    second = restorer.submit([(lanes[0], frame("a", 30)), (lanes[1], frame("b", 40, 6, 10))])
+    assert backend.most == 2 and restorer.calls == 4
+    assert sorted(backend.shapes[:2]) == [(1, 8, 8, 3), (1, 8, 12, 3)]  # padded to the multiple
+    out = restorer.finish(first) + restorer.finish(second)
+    assert [int(f.image[0, 0, 0]) for f in out] == [20, 40, 60, 80] and out[1].image.shape == (6, 10, 3)
+    assert backend.open == 0

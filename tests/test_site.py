@@ -244,3 +244,70 @@ def test_ctrl_c_while_a_site_closes_its_sinks_is_retried_and_reported(clips: dic
     site.pool.share("view:0", sink)  # one instance for both cameras, closed once
     result = site.run()
     assert result.interrupted and sink.calls == 2 and sink.frames == 24 and not result.errors
+
+
+class InFlight:
+    """A backend on the uint8 path (as torch and TensorRT on CUDA, OpenVINO), counting its calls
+    started and not yet waited for."""
+
+    def __init__(self, inner: Any, inflight: int) -> None:
+        self.inner, self.inflight, self.multiple = inner, inflight, inner.multiple
+        self.uint8_io = True
+        self.open = self.most = 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.inner(batch)
+
+    def start_uint8(self, images: np.ndarray) -> Any:
+        self.open += 1
+        self.most = max(self.most, self.open)
+        return self.inner.start_uint8(images)
+
+    def wait_uint8(self, handle: Any) -> np.ndarray:
+        self.open -= 1
+        return self.inner.wait_uint8(handle)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize("kind", ["torch", "openvino"])
+def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips: dict[str, Path],
+                                                               fast_weights: Path, monkeypatch) -> None:
+    """backend.inflight: the next batch starts while one is in the network, on the uint8 path
+    (colour conversion on the GPU for torch on CUDA; run here on the CPU). Every camera still gets
+    every frame in order, equal to the float path's to ±1."""
+    if kind == "openvino":
+        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from conftest import assert_uint8_path_matches_float
+    from streamer.backends import open_backend
+
+    opened: list[InFlight] = []
+
+    def open_in_flight(*args: Any, **kw: Any) -> InFlight:
+        opened.append(InFlight(open_backend(*args, **kw), kw.get("inflight", 1)))
+        return opened[-1]
+
+    class Keep:
+        def __init__(self) -> None:
+            self.got: dict[str, list[Any]] = {}
+
+        def write(self, frame: Any) -> None:
+            self.got.setdefault(frame.source, []).append(frame)
+
+        def close(self) -> None: ...
+
+    monkeypatch.setattr("streamer.backends.open_backend", open_in_flight)
+    site = Site(site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
+                         sinks=["view:0"], model={"name": str(fast_weights), "arch": "fast"},
+                         backend={"kind": kind, "threads": 1, "inflight": 2}, batching={"max_batch": 1}))
+    keep = Keep()
+    site.pool.share("view:0", keep)
+    result = site.run()
+    assert not result.errors and result.frames_out == 24
+    assert opened[0].inflight == 2 and opened[0].most == 2 and opened[0].open == 0
+    with open_backend(str(fast_weights), kind, arch="fast", threads=1) as ref:  # the site closed its own
+        for cam in ("c0", "c1"):
+            frames = keep.got[cam]
+            assert [f.index for f in frames] == list(range(12))
+            assert_uint8_path_matches_float(ref, [f.image for f in frames], [f.original for f in frames])
