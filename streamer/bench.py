@@ -198,12 +198,14 @@ def _streams_once(clip: Path, n: int, max_batch: int, timeout_ms: float, model: 
 
     cfg = RunConfig.model_validate({
         "cameras": [{"name": f"cam{i}", "source": str(clip)} for i in range(n)],
-        "sinks": ["bench:latency"], "model": model, "backend": backend,
+        "sinks": ["bench:{camera}"],  # a name per camera: one for all is refused as "published twice"
+        "model": model, "backend": backend,
         "batching": {"max_batch": max_batch, "timeout_ms": timeout_ms},
         "queue_frames": 2, "stats_every_s": 0})
     site = Site(cfg)
     sink = _LatencySink()
-    site.pool.share("bench:latency", sink)
+    for i in range(n):
+        site.pool.share(f"bench:cam{i}", sink)
     result = site.run()
     if result.errors:
         raise ConfigError(f"bench: a stream failed: {next(iter(result.errors.values()))}")
