@@ -29,6 +29,16 @@ def parse_wxh(text: str) -> tuple[int, int]:
     return w, h
 
 
+def _camera_name(name: str) -> str:
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"{name!r}: a camera name goes into file names (`{{camera}}` in sinks), so it "
+                         "may not be empty, hold / or \\, or start with a dot; e.g. gate-north")
+    return name
+
+
+CameraName = Annotated[str, AfterValidator(_camera_name)]
+"""`out/{camera}.mp4` with a name like `../../etc` wrote outside `out/`."""
+
 WxH = Annotated[str, AfterValidator(lambda v: "%dx%d" % parse_wxh(v))]
 """A `WIDTHxHEIGHT` option, checked when the config is read (not when the camera opens) and
 written plainly (`1280×720` -> `1280x720`, as FFmpeg's `video_size` wants it)."""
@@ -239,7 +249,7 @@ class SourceConfig(Strict):
 
     url: str
     """A video file path, `rtsp://…`, or a V4L2 device `/dev/videoN`."""
-    name: str = "main"
+    name: CameraName = "main"
     """Camera name used in logs, metrics and the web view."""
     loop: bool = False
     """Files only: start again at the end (PTS keep increasing), for demos and soak tests."""
@@ -404,7 +414,7 @@ X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"
 class CameraConfig(Strict):
     """One camera of a site (`cameras:`); `model`/`preprocess` left out = the site's."""
 
-    name: str = Field(min_length=1)
+    name: CameraName
     """Unique camera name: logs, metrics labels, the web view tile, `{camera}` in sink paths."""
     source: SourceConfig
     """Where its frames come from; a plain string is accepted as `{url: that string}`."""

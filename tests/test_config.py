@@ -246,3 +246,13 @@ def test_sizes_are_checked_when_the_config_is_read(data: dict, message: str) -> 
         load_config(RunConfig, None, data)
     usb = load_config(RunConfig, None, {"source": {"url": "/dev/video0", "size": "1280×720"}})
     assert usb.source.size == "1280x720"  # as FFmpeg's video_size takes it
+
+
+@pytest.mark.parametrize("name", ["../../etc", "x/y", ".hidden", "", "a\\b"])
+def test_a_camera_name_cannot_leave_the_output_folder(name: str) -> None:
+    """`name: ../../etc` with `out/{camera}.mp4` wrote /tmp/etc.mp4; `x/y` made out/x/y.mp4."""
+    with pytest.raises(ConfigError, match=r"cameras\.0\.name: .*a camera name goes into file names"):
+        load_config(RunConfig, None, {"cameras": [{"name": name, "source": "a.mp4"}], "sinks": ["out/{camera}.mp4"]})
+    with pytest.raises(ConfigError, match=r"source\.name: .*may not be empty, hold / or"):
+        load_config(RunConfig, None, {"source": {"url": "a.mp4", "name": name}})
+    assert load_config(RunConfig, None, {"cameras": [{"name": "Gate north 2.b", "source": "a.mp4"}]})
