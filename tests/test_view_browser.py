@@ -80,3 +80,6 @@ def test_browser_shows_moving_video(browser: Browser, token: str | None) -> None
     assert video_a.std() > 20, "video area is blank"
     # only the picture is compared: the stats numbers change too, but that is not video
     assert np.abs(video_a - video_b).mean() > 5.0, "video did not change over time"
+    # the cookie carries the token from the first answer on: it leaves the address bar, and the
+    # page's requests (stats, streams) no longer put it in their URLs, so the video moving proves it
+    assert browser.last_href == sink.url, browser.last_href

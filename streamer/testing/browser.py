@@ -27,6 +27,7 @@ class Browser:
     def __init__(self, width: int = 1280, height: int = 760) -> None:
         if CHROMIUM is None:
             raise RuntimeError("headless Chromium not installed (Debian: apt install chromium)")
+        self.last_href = ""
         self._profile = tempfile.mkdtemp(prefix="streamer-chromium-")
         args = [CHROMIUM, "--headless=new", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                 "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
@@ -55,7 +56,8 @@ class Browser:
         shutil.rmtree(self._profile, ignore_errors=True)
 
     def screenshots(self, url: str, count: int, settle_s: float, every_s: float) -> list[np.ndarray]:
-        """Open ``url``, wait ``settle_s``, then take ``count`` screenshots ``every_s`` apart."""
+        """Open ``url``, wait ``settle_s``, then take ``count`` screenshots ``every_s`` apart;
+        ``last_href`` is then the page's address as the address bar shows it."""
         return asyncio.run(self._screenshots(url, count, settle_s, every_s))
 
     async def _screenshots(self, url: str, count: int, settle_s: float, every_s: float) -> list[np.ndarray]:
@@ -85,4 +87,5 @@ class Browser:
                         await asyncio.sleep(every_s)
                     png = base64.b64decode((await call("Page.captureScreenshot", format="png"))["data"])
                     shots.append(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+                self.last_href = (await call("Runtime.evaluate", expression="location.href"))["result"]["value"]
                 return shots

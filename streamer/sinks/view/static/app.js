@@ -3,14 +3,20 @@
 "use strict";
 
 const POLL_MS = 1000;
-const token = new URLSearchParams(location.search).get("token");
 const tiles = new Map();
 let splitDefault = true;
 
+// Opened as /?token=…: the server answered with a cookie that every request carries from now on.
+// The token leaves the address bar (history, bookmarks, shoulder-surfing) and never goes into a
+// request URL, where a proxy's access log would keep it once a second.
+if (new URLSearchParams(location.search).has("token")) {
+  const clean = new URL(location.href);
+  clean.searchParams.delete("token");
+  history.replaceState(null, "", clean.pathname + clean.search + clean.hash);
+}
+
 function url(path, params) {
-  const q = new URLSearchParams(params || {});
-  if (token) q.set("token", token);
-  const s = q.toString();
+  const s = new URLSearchParams(params || {}).toString();
   return s ? `${path}?${s}` : path;
 }
 
