@@ -209,6 +209,8 @@ def test_token_required_everywhere(guarded: ViewSink) -> None:
 
 def test_token_accepted_by_header_query_and_cookie(guarded: ViewSink) -> None:
     assert get(guarded, "/metrics", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
+    assert get(guarded, "/metrics", {"Authorization": f"bearer {TOKEN}"})[0] == 200  # RFC 7235: any case
+    assert get(guarded, "/metrics", {"Authorization": f"Basic {TOKEN}"})[0] == 401
     status, headers, _ = get(guarded, f"/?token={TOKEN}")
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]

@@ -46,9 +46,9 @@ def resolve_token(what: str, host: str, token: str | None) -> str | None:
 
 def _given(request: web.Request) -> tuple[str | None, bool]:
     """The token the request carries and whether it came in the query (then we set the cookie)."""
-    auth = request.headers.get("Authorization", "")
-    if auth.startswith("Bearer "):
-        return auth[len("Bearer "):].strip(), False
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 7235): curl users type bearer
+        return credentials.strip(), False
     if "token" in request.query:
         return request.query["token"], True
     return request.cookies.get(COOKIE), False
