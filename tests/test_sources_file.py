@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -94,6 +95,19 @@ def test_a_damaged_packet_costs_its_frame_not_the_rest(tmp_path: Path, caplog) -
     assert "1 damaged packet(s) skipped" in caplog.text
     with pytest.raises(SourceError, match=r": is a folder; give a video file"):
         FileSource(tmp_path)
+
+
+def test_a_file_it_may_not_read_is_not_called_damaged(clips: dict[str, Path], monkeypatch) -> None:
+    """As another user, a mode-000 file said "not a readable video (Permission denied)": it reads
+    like a corrupt file. (Tests run as root, who may read anything, so av.open is made to refuse.)"""
+    import errno
+
+    def refuse(path, *args, **kwargs):
+        raise av.error.PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(av, "open", refuse)
+    with pytest.raises(SourceError, match=r"small\.mp4: no permission to read it \(Permission denied\); check its owner"):
+        FileSource(clips["small"])
 
 
 def test_a_display_rotation_is_applied_like_a_player_does(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ temporaries cost more than the conversion itself on a small CPU.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,6 +66,8 @@ def read_rgb8(path: str | Path, error: type[StreamerError] = SourceError) -> np.
     import cv2
 
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None and not os.access(path, os.R_OK):  # imread says None for both
+        raise error(f"{path}: no permission to read it; check its owner and mode")
     if img is None:
         raise error(f"{path}: not a readable image; remove it or convert it to PNG/JPEG")
     return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)

@@ -59,6 +59,9 @@ def probe(path: str | Path) -> VideoInfo:
                 duration = 0.0
             frames = int(stream.frames or round(duration * float(rate)))
             return VideoInfo(float(rate), frames, (tb.numerator, tb.denominator), bool(container.streams.audio))
+    except PermissionError as exc:  # PyAV's is an FFmpegError too: not a damaged file
+        raise SourceError(f"{path}: no permission to read it ({exc.strerror}); check its owner and "
+                          "mode, or run as a user who may read it") from exc
     except av.FFmpegError as exc:
         raise SourceError(f"{path}: not a readable video ({exc.strerror or exc})") from exc
 
