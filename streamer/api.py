@@ -52,13 +52,14 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
     from streamer.backends import open_backend
     from streamer.preprocess.frames import FrameRestorer
     from streamer.preprocess.resize import parse_size
-    from streamer.sinks import open_sink
+    from streamer.sinks.pool import SinkPool
     from streamer.sources import source_from_config
 
     stats = stats or RunStats(model=cfg.model.name, backend=cfg.backend.kind)
     size = parse_size(cfg.preprocess.resize) if cfg.preprocess.resize else None
     source = source_from_config(cfg.source, stats)
     sinks: list = []
+    pool = SinkPool(cfg.encoder, stats)
     backend = None
     handed_over = False  # once the pipeline runs, it closes the sinks (last, after the source)
     try:
@@ -70,10 +71,8 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
         # a file's sound goes along into file outputs, as in `restore` (not for loops: it would end
         # after the first pass)
         audio = getattr(source, "path", None) if getattr(info, "has_audio", False) and not cfg.source.loop else None
-        for sink_cfg in cfg.camera_list()[0].sinks:  # `{camera}` filled in
-            sinks.append(open_sink(sink_cfg.url, encoder=cfg.encoder, side_by_side=sink_cfg.side_by_side,
-                                   fps=fps, stats=stats, segment_s=sink_cfg.segment_s, keep=sink_cfg.keep,
-                                   audio_from=audio))
+        # `{camera}` filled in; two views or RTSP paths on one port share its server (the pool)
+        sinks = pool.open(cfg.camera_list()[0].sinks, fps, audio_from=audio)
         restorer = FrameRestorer(backend, size=size, tile=cfg.preprocess.tiling.tile,
                                  overlap=cfg.preprocess.tiling.overlap,
                                  keep_original=any(s.side_by_side or s.kind == "view"
@@ -86,8 +85,7 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
     finally:
         source.close()
         if not handed_over:
-            for sink in sinks:
-                sink.close()
+            pool.close()
         if backend is not None:
             backend.close()
 

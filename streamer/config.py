@@ -470,7 +470,8 @@ class RunConfig(Strict):
     """A site: several cameras in one process, batched together (see `batching`)."""
     sinks: list[SinkConfig] = Field(default_factory=lambda: [SinkConfig(url="null")], min_length=1)
     """Outputs, all fed the same cleaned frames; with `cameras:` every camera gets them
-    (`view` is one shared page; file paths need `{camera}`, e.g. `out/{camera}.mp4`)."""
+    (`view` is one shared page; file paths need `{camera}`, e.g. `out/{camera}.mp4`; one RTSP
+    server per port, a path per camera: `rtsp-serve://127.0.0.1:8554/{camera}`)."""
     model: ModelConfig = ModelConfig()
     """The restoration network."""
     backend: BackendConfig = BackendConfig()

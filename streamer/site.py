@@ -22,14 +22,14 @@ from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.pipeline import Progress, RunResult, join_threads, put_latest
-from streamer.sinks.base import Sink, close_sinks, write_order
+from streamer.sinks.base import Sink
+from streamer.sinks.pool import SinkPool
 from streamer.sources import reports_up
 from streamer.stats import RunStats
 
 log = logging.getLogger(__name__)
 
 _END = object()
-SHARED_SINKS = ("view",)  # sink kinds (config.sink_kind) one instance serves for every camera (a grid)
 
 
 @dataclass
@@ -52,46 +52,6 @@ class SiteResult(RunResult):
     @property
     def errors(self) -> dict[str, str]:
         return {k: v.error for k, v in self.cameras.items() if v.error}
-
-
-class SinkPool:
-    """Opens each camera's sinks; ``view`` specs are opened once and shared by all cameras."""
-
-    def __init__(self, cfg: RunConfig, stats: RunStats) -> None:
-        self.cfg, self.stats = cfg, stats
-        self._shared: dict[str, Sink] = {}
-        self._owned: list[Sink] = []
-
-    def open(self, cam: CameraConfig, fps: float) -> list[Sink]:
-        from streamer.sinks import open_sink
-
-        sinks: list[Sink] = []
-        for sc in cam.sinks:
-            shared = sc.kind in SHARED_SINKS
-            if sc.url in self._shared:
-                sinks.append(self._shared[sc.url])
-                continue
-            sink = open_sink(sc.url, encoder=self.cfg.encoder, side_by_side=sc.side_by_side, fps=fps,
-                             stats=self.stats, segment_s=sc.segment_s, keep=sc.keep)
-            (self._shared.__setitem__(sc.url, sink) if shared else self._owned.append(sink))
-            sinks.append(sink)
-        return write_order(sinks)
-
-    @property
-    def shared(self) -> dict[str, Sink]:
-        """Sinks serving several cameras, by spec (e.g. the one ``view`` server)."""
-        return dict(self._shared)
-
-    def share(self, spec: str, sink: Sink) -> None:
-        """Serve cameras whose sinks name ``spec`` with this one instance (benchmarks, embedding)."""
-        self._shared[spec] = sink
-
-    def close(self) -> tuple[list[Exception], bool]:
-        """Close every sink once (cameras' own first, shared last); returns the errors and whether
-        Ctrl-C came meanwhile (``close_sinks``: an interrupted close is retried)."""
-        errors: list[Exception] = []
-        interrupted = close_sinks([*self._owned, *self._shared.values()], errors.append)
-        return errors, interrupted
 
 
 @dataclass(eq=False)
@@ -118,7 +78,7 @@ class Site:
         self.on_progress = on_progress
         self.cameras: list[Camera] = []
         self.groups: list[tuple[BatchRestorer, Muxer]] = []
-        self.pool = SinkPool(cfg, self.stats)
+        self.pool = SinkPool(cfg.encoder, self.stats)
         self._backends: list[Any] = []
         self._muxer_of: dict[int, Muxer] = {}  # id(lane) -> its group's muxer
         self._lock = threading.Lock()
@@ -143,7 +103,7 @@ class Site:
                 if self.cfg.max_frames and (cam.total is None or self.cfg.max_frames < cam.total):
                     cam.total = self.cfg.max_frames
                 fps = getattr(getattr(cam.source, "info", None), "fps", 0.0) or cam_cfg.source.fps or 0.0
-                cam.sinks = self.pool.open(cam_cfg, fps)
+                cam.sinks = self.pool.open(cam_cfg.sinks, fps)
             except ConfigError:
                 raise
             except Exception as exc:  # noqa: BLE001  StreamerError or a library error: this camera only

@@ -4,14 +4,16 @@ Wiring (for ``open_sink``)::
 
     RtspServeSink(url: str, fps: float = 25.0, width: int | None = None, height: int | None = None, *,
                   token: str | None = None, user: str = "streamer", side_by_side: bool = False,
-                  encoder: EncoderConfig | None = None)
+                  encoder: EncoderConfig | None = None, server: RtspServer | None = None)
 
 The server is GStreamer's gst-rtsp-server. Its Python bindings (Debian python3-gi,
 gir1.2-gst-rtsp-server-1.0) exist only for the system python, so it runs as a child process
 (``rtsp_serve_gst.py`` under ``$STREAMER_GST_PYTHON`` or /usr/bin/python3) fed raw RGB frames
 over a pipe; GStreamer encodes (x264, zerolatency) only while a client is connected, and all
-clients share that one encoder. With ``width``/``height`` the server starts in the constructor;
-without, on the first frame (its size). Other frame sizes are scaled to the stream's size.
+clients share that one encoder. One process per host:port (``RtspServer``), listening from the
+constructor on, serves a mount per sink: ``SinkPool`` gives a site's cameras on one port the
+same server. With ``width``/``height`` the mount is made in the constructor; without, at the
+first frame (its size). Other frame sizes are scaled to the stream's size.
 
 Bound beyond loopback it needs ``token`` (or ``$STREAMER_TOKEN``): clients then log in with RTSP
 basic auth, ``rtsp://streamer:TOKEN@host:8554/clean``.
@@ -86,7 +88,7 @@ def check_available(timeout_s: float = _START_TIMEOUT_S) -> str | None:
     except SinkError as exc:
         return str(exc)
     try:
-        out = subprocess.run([python, str(SCRIPT), "--check", "--width", "2", "--height", "2"],
+        out = subprocess.run([python, str(SCRIPT), "--check"],
                              capture_output=True, text=True, timeout=timeout_s, env=_child_env("x", None))
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"rtsp-serve: {python} cannot run the GStreamer check ({exc})"
@@ -109,50 +111,36 @@ def parse_url(url: str) -> tuple[str, int, str]:
     return parts.hostname or "127.0.0.1", port, path
 
 
-class RtspServeSink:
-    """Serve the cleaned stream over RTSP; ``client_url`` is what to give ffplay/VLC/OpenCV."""
+class RtspServer:
+    """One gst-rtsp-server process listening on ``host:port``, serving any number of mounts: the
+    cameras of a site share a port, each with its own path (``rtsp-serve://HOST:PORT/{camera}``).
+    It listens from the constructor on; each ``RtspServeSink`` holds it and the last one closed
+    stops it. Frames of all mounts go down one pipe, a command line before each."""
 
-    def __init__(self, url: str, fps: float = 25.0, width: int | None = None, height: int | None = None, *,
-                 token: str | None = None, user: str = "streamer", side_by_side: bool = False,
-                 encoder: EncoderConfig | None = None) -> None:
-        self.host, self.port, self.path = parse_url(url)
-        self.token = resolve_token("rtsp-serve sink", self.host, token)
+    def __init__(self, host: str = "127.0.0.1", port: int = 8554, *, token: str | None = None,
+                 user: str = "streamer") -> None:
+        self.host, self.port = host, port
+        self.token = resolve_token("rtsp-serve sink", host, token)
         self.user = user
-        self.fps = fps if fps and fps > 0 else 25.0
-        self.size = (width, height) if width and height else None
-        self.side_by_side = side_by_side
-        self.encoder = encoder or EncoderConfig()
         self._python = gst_python()
-        self._proc: subprocess.Popen[bytes] | None = None
         self._stderr_tail: deque[str] = deque(maxlen=5)
+        self._lock = threading.Lock()  # one command (line + frame) at a time, from any camera's thread
+        self._paths: dict[str, int] = {}  # mount path -> id
+        self._next_id = 0
+        self._users = 0  # sinks holding it
         self._closed = False
-        if self.size is not None:
-            self._start(*self.size)
+        self._proc = self._start()
 
-    @property
-    def client_url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
-        host = f"[{host}]" if ":" in host else host
-        login = f"{quote(self.user)}:{quote(self.token, safe='')}@" if self.token else ""
-        return f"rtsp://{login}{host}:{self.port}{self.path}"
-
-    def _args(self, width: int, height: int) -> list[str]:
-        preset = self.encoder.preset if self.encoder.preset in _X264_PRESETS else "veryfast"
-        keyint = max(1, round(self.encoder.keyframe_s * self.fps))
-        return [self._python, str(SCRIPT), "--host", self.host, "--port", str(self.port), "--path", self.path,
-                "--width", str(width), "--height", str(height), "--fps", f"{self.fps:.3f}",
-                "--preset", preset, "--quantizer", str(self.encoder.crf), "--keyint", str(keyint)]
-
-    def _start(self, width: int, height: int) -> None:
-        if width % 2 or height % 2:
-            raise SinkError(f"rtsp-serve: stream size {width}x{height} must be even (H.264 4:2:0)")
+    def _start(self) -> subprocess.Popen[bytes]:
+        args = [self._python, str(SCRIPT), "--host", self.host, "--port", str(self.port)]
         try:
-            proc = subprocess.Popen(self._args(width, height), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=_child_env(self.user, self.token))
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=_child_env(self.user, self.token))
         except OSError as exc:
             raise SinkError(f"rtsp-serve: cannot start {self._python} ({exc.strerror}); "
                             f"install: sudo apt install {APT_PACKAGES}") from exc
-        lines: queue.Queue[str] = queue.Queue()
+        self._lines: queue.Queue[str] = queue.Queue()
+        lines = self._lines
         threading.Thread(target=_pump, args=(proc.stdout, lines.put), daemon=True, name="rtsp-serve-out").start()
         threading.Thread(target=_pump, args=(proc.stderr, self._log_stderr), daemon=True,
                          name="rtsp-serve-err").start()
@@ -163,42 +151,157 @@ class RtspServeSink:
         if not line.startswith("READY"):
             _stop(proc)
             reason = line.removeprefix("ERROR ").strip() or " / ".join(self._stderr_tail) or "exited"
-            raise SinkError(f"rtsp-serve {self.host}:{self.port}{self.path}: {reason}")
+            raise SinkError(f"rtsp-serve {self.host}:{self.port}: {reason}")
         self.port = int(line.split()[1])
-        self.size = (width, height)
-        self._proc = proc
-        shown = self.client_url.replace(f":{self.token}@", ":***@") if self.token else self.client_url
-        if self.host in ("0.0.0.0", "::", ""):  # every interface: clients use this machine's address
-            shown = shown.replace("@127.0.0.1:", "@<this-host>:").replace("//127.0.0.1:", "//<this-host>:")
-        log.info("serving RTSP on %s (%dx%d)", shown, width, height)
+        return proc
 
     def _log_stderr(self, line: str) -> None:
         self._stderr_tail.append(line)
         log.debug("gst-rtsp-server: %s", line)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def client_url(self, path: str) -> str:
+        """What to give ffplay/VLC/OpenCV for ``path`` (with the login when a token is set)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        login = f"{quote(self.user)}:{quote(self.token, safe='')}@" if self.token else ""
+        return f"rtsp://{login}{host}:{self.port}{path}"
+
+    def claim(self, path: str) -> int:
+        """Reserve ``path`` for one sink; its mount is made by ``mount`` (at the first frame)."""
+        with self._lock:
+            if self._closed:
+                raise SinkError(f"rtsp-serve {self.host}:{self.port}: server already stopped")
+            if path in self._paths:
+                raise SinkError(f"rtsp-serve {self.host}:{self.port}{path}: this path is already served; "
+                                "give each output its own path, e.g. /{camera}")
+            self._next_id += 1
+            self._paths[path] = self._next_id
+            self._users += 1
+            return self._next_id
+
+    def mount(self, mount_id: int, path: str, width: int, height: int, fps: float,
+              encoder: EncoderConfig) -> None:
+        preset = encoder.preset if encoder.preset in _X264_PRESETS else "veryfast"
+        keyint = max(1, round(encoder.keyframe_s * fps))
+        with self._lock:  # until it is served: a client may connect as soon as this returns
+            self._send(f"MOUNT {mount_id} {path} {width} {height} {fps:.3f} {preset} {encoder.crf} {keyint}\n"
+                       .encode(), b"", path)
+            try:
+                line = self._lines.get(timeout=_START_TIMEOUT_S)
+            except queue.Empty:
+                line = f"ERROR no answer within {_START_TIMEOUT_S:.0f} s"
+        if line != f"MOUNTED {mount_id}":
+            reason = line.removeprefix("ERROR ").strip() or " / ".join(self._stderr_tail) or "exited"
+            raise SinkError(f"rtsp-serve {self.host}:{self.port}{path}: cannot serve this path ({reason})")
+        shown = self.client_url(path).replace(f":{self.token}@", ":***@") if self.token else self.client_url(path)
+        if self.host in ("0.0.0.0", "::", ""):  # every interface: clients use this machine's address
+            shown = shown.replace("@127.0.0.1:", "@<this-host>:").replace("//127.0.0.1:", "//<this-host>:")
+        log.info("serving RTSP on %s (%dx%d)", shown, width, height)
+
+    def frame(self, mount_id: int, image: np.ndarray, path: str) -> None:
+        with self._lock:
+            self._send(f"FRAME {mount_id}\n".encode(), np.ascontiguousarray(image).data, path)
+
+    def _send(self, line: bytes, payload: Any, path: str) -> None:
+        """One command (under ``_lock``: cameras' output threads share the pipe)."""
+        try:
+            self._proc.stdin.write(line)  # type: ignore[union-attr]
+            if len(payload):
+                self._proc.stdin.write(payload)  # type: ignore[union-attr]
+            self._proc.stdin.flush()  # type: ignore[union-attr]
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            tail = " / ".join(self._stderr_tail) or f"exit code {self._proc.poll()}"
+            raise SinkError(f"rtsp-serve {self.host}:{self.port}{path}: server process died ({tail}); "
+                            "run with --debug for GStreamer's log") from exc
+
+    def release(self, mount_id: int | None, path: str) -> None:
+        """One sink is done: its clients get end of stream; the last one stops the server."""
+        with self._lock:
+            if mount_id is not None and not self._closed:
+                try:
+                    self._send(f"END {mount_id}\n".encode(), b"", path)
+                except SinkError:
+                    pass  # the server is gone already: nothing left to end
+            self._paths.pop(path, None)
+            self._users -= 1
+            last = self._users <= 0 and not self._closed
+            self._closed = self._closed or last
+        if last:
+            _stop(self._proc)
+
+    def close(self) -> None:
+        """Stop the server for every mount (clients see end of stream); idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        _stop(self._proc)
+
+
+class RtspServeSink:
+    """One mount (``url``'s path) of an ``RtspServer``: the given ``server`` (shared by a site's
+    cameras on one port), or one of its own. ``client_url`` is what to give ffplay/VLC/OpenCV."""
+
+    def __init__(self, url: str, fps: float = 25.0, width: int | None = None, height: int | None = None, *,
+                 token: str | None = None, user: str = "streamer", side_by_side: bool = False,
+                 encoder: EncoderConfig | None = None, server: RtspServer | None = None) -> None:
+        host, port, self.path = parse_url(url)
+        self.server = server if server is not None else RtspServer(host, port, token=token, user=user)
+        self.fps = fps if fps and fps > 0 else 25.0
+        self.size: tuple[int, int] | None = None
+        self.side_by_side = side_by_side
+        self.encoder = encoder or EncoderConfig()
+        self._id = self.server.claim(self.path)
+        self._mounted = False
+        self._closed = False
+        if width and height:
+            self._mount(width, height)
+
+    @property
+    def host(self) -> str:
+        return self.server.host
+
+    @property
+    def port(self) -> int:
+        return self.server.port
+
+    @property
+    def token(self) -> str | None:
+        return self.server.token
+
+    @property
+    def client_url(self) -> str:
+        return self.server.client_url(self.path)
+
+    def _mount(self, width: int, height: int) -> None:
+        if width % 2 or height % 2:
+            raise SinkError(f"rtsp-serve: stream size {width}x{height} must be even (H.264 4:2:0)")
+        self.server.mount(self._id, self.path, width, height, self.fps, self.encoder)
+        self.size = (width, height)
+        self._mounted = True
+
     def write(self, frame: Frame) -> None:
         if self._closed:
             return
         image = compose(frame, self.side_by_side)
-        if self._proc is None:
-            self._start(image.shape[1], image.shape[0])
+        if self.size is None:
+            self._mount(image.shape[1], image.shape[0])
         width, height = self.size  # type: ignore[misc]
         if image.shape[1] != width or image.shape[0] != height:
             image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
-        try:
-            self._proc.stdin.write(np.ascontiguousarray(image).data)  # type: ignore[union-attr]
-        except (BrokenPipeError, ValueError, OSError) as exc:
-            tail = " / ".join(self._stderr_tail) or f"exit code {self._proc.poll()}"  # type: ignore[union-attr]
-            raise SinkError(f"rtsp-serve {self.host}:{self.port}{self.path}: server process died ({tail}); "
-                            "run with --debug for GStreamer's log") from exc
+        self.server.frame(self._id, image, self.path)
 
     def close(self) -> None:
-        """Stop the server (clients see end of stream); idempotent."""
+        """End this mount's stream (clients see end of stream); the server's last one stops it.
+        Idempotent."""
         if self._closed:
             return
         self._closed = True
-        if self._proc is not None:
-            _stop(self._proc)
+        self.server.release(self._id if self._mounted else None, self.path)
 
     def __enter__(self) -> RtspServeSink:
         return self
@@ -234,6 +337,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 def open_rtsp_serve_sink(spec: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
                          fps: float = 0.0, **options: Any) -> RtspServeSink:
-    """``open_sink``'s entry: size comes from the first frame; ``options`` may carry token/user/width/height."""
+    """``open_sink``'s entry: size comes from the first frame; ``options`` may carry token/user/width/
+    height, and ``server``: an ``RtspServer`` on the spec's host:port to add this mount to."""
     return RtspServeSink(spec, fps or 25.0, options.pop("width", None), options.pop("height", None),
                          encoder=encoder, side_by_side=side_by_side, **options)
