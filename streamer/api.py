@@ -56,6 +56,7 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
     from streamer.sources import source_from_config
 
     stats = stats or RunStats(model=cfg.model.name, backend=cfg.backend.kind)
+    stats.expect(cfg.source.name)  # before the view opens: /healthz is 503 until the camera is up
     size = parse_size(cfg.preprocess.resize) if cfg.preprocess.resize else None
     source = source_from_config(cfg.source, stats)
     sinks: list = []

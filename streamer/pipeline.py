@@ -88,6 +88,7 @@ class Pipeline:
         self.source, self.restorer, self.sinks = source, restorer, write_order(sinks)
         self.stats = stats or RunStats()
         self.cam = getattr(source, "name", "main")
+        self.stats.expect(self.cam)  # /healthz: 503 until it is up
         self.max_frames = max_frames
         self.stats_every_s = stats_every_s
         self.on_progress = on_progress

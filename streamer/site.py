@@ -91,7 +91,9 @@ class Site:
         from streamer.sources import source_from_config
 
         grouped: dict[tuple[Any, ...], list[Camera]] = {}
-        for cam_cfg in self.cfg.camera_list():
+        cameras = self.cfg.camera_list()
+        self.stats.expect(*(c.name for c in cameras))  # /healthz: 503 until every one is up
+        for cam_cfg in cameras:
             keep = any(s.side_by_side or s.kind == "view" for s in cam_cfg.sinks)
             cam = Camera(cam_cfg, Lane(cam_cfg.name, False, self.cfg.queue_frames, keep),
                          out_q=queue.Queue(self.cfg.queue_frames))

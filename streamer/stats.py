@@ -56,6 +56,7 @@ class CameraState:
     """What the operator panel shows for one camera."""
 
     up: bool = False
+    ever_up: bool = False  # False: not up yet (listed from the start by ``RunStats.expect``)
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -95,6 +96,13 @@ class RunStats:
                     counter.labels(name)  # every series exists from the start, at 0 (Prometheus' advice)
             return state
 
+    def expect(self, *cams: str) -> None:
+        """The run's cameras, listed before any delivers: ``/healthz`` is 503 and
+        ``streamer_source_up`` 0 for each until it is up (not only for those that reported)."""
+        for cam in cams:
+            if not self.camera(cam).up:
+                self.source_up.labels(cam).set(0)
+
     def on_frame_in(self, cam: str) -> None:
         self.frames_in.labels(cam).inc()
         self.camera(cam).frames_in += 1
@@ -106,6 +114,7 @@ class RunStats:
     def on_up(self, cam: str, up: bool, error: str = "") -> None:
         st = self.camera(cam)
         st.up = up
+        st.ever_up = st.ever_up or up
         st.last_error = "" if up else error
         self.source_up.labels(cam).set(1 if up else 0)
 
@@ -136,5 +145,11 @@ class RunStats:
         return {"model": self.model, "backend": self.backend, "cameras": cams}
 
     def down_cameras(self) -> list[str]:
+        """Cameras not delivering now: lost ones and those not up yet."""
         with self._lock:
             return [k for k, v in self._cams.items() if not v.up]
+
+    def waiting_cameras(self) -> list[str]:
+        """Cameras that have not been up yet (a subset of ``down_cameras``)."""
+        with self._lock:
+            return [k for k, v in self._cams.items() if not v.ever_up]

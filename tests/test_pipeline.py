@@ -124,6 +124,17 @@ def test_camera_paced_file_counts_as_up(clips: dict[str, Path]) -> None:
     assert "down" not in pipe.stats_line()
 
 
+def test_the_camera_is_listed_as_not_up_yet_before_it_delivers(clips: dict[str, Path]) -> None:
+    """/healthz and /metrics know the camera from the start (503, source_up 0), not only once it
+    first reports."""
+    pipe = Pipeline(open_source(str(clips["small"]), "door"), FrameRestorer(None), [NullSink()])
+    assert pipe.stats.down_cameras() == ["door"]
+    assert pipe.stats.registry.get_sample_value("streamer_source_up", {"camera": "door"}) == 0
+    assert pipe.stats.waiting_cameras() == ["door"]
+    pipe.run()
+    assert pipe.stats.waiting_cameras() == [] and pipe.stats.camera("door").up
+
+
 class _Failing:
     def __init__(self) -> None:
         self.closed = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -311,3 +312,36 @@ def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips:
             frames = keep.got[cam]
             assert [f.index for f in frames] == list(range(12))
             assert_uint8_path_matches_float(ref, [f.image for f in frames], [f.original for f in frames])
+
+
+def test_healthz_is_503_until_every_camera_is_up(clips: dict[str, Path], counting: CountingBackend) -> None:
+    """A camera still connecting (here: a server that takes the connection and says nothing) had
+    not reported yet, so /healthz said 200 ok with only the file camera known."""
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        cfg = site_cfg([{"name": "file", "source": {"url": str(clips["small"]), "loop": True, "realtime": True}},
+                        {"name": "slow", "source": {"url": f"rtsp://127.0.0.1:{silent.getsockname()[1]}/cam",
+                                                    "timeout_s": 20}}],
+                       sinks=["view:0"], stats_every_s=0)
+        stop = threading.Event()
+        site = Site(cfg, stop=stop)
+        runner = threading.Thread(target=site.run, daemon=True)
+        runner.start()
+        try:
+            wait_for(lambda: "view:0" in site.pool.shared and site.stats.camera("file").frames_out > 2)
+            url = site.pool.shared["view:0"].url
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(f"{url}healthz", timeout=10)
+            assert err.value.code == 503 and err.value.read() == b"not up yet: slow\n"
+            with urllib.request.urlopen(f"{url}metrics", timeout=10) as resp:
+                metrics = resp.read().decode()
+            assert 'streamer_source_up{camera="slow"} 0.0' in metrics
+            assert 'streamer_source_up{camera="file"} 1.0' in metrics
+        finally:
+            stop.set()
+            silent.close()  # the pending connection is reset: the camera's open ends now
+            runner.join(30)
+    assert not runner.is_alive()

@@ -8,6 +8,7 @@ Routes (all behind the token when one is set):
     GET /api/stats                 JSON for the stats panel
     GET /metrics                   Prometheus text format from the run's registry
     GET /healthz                   200 while every camera delivers, 503 naming those that do not
+                                   (the run lists its cameras at start: not up yet counts)
 """
 
 from __future__ import annotations
@@ -147,8 +148,12 @@ class ViewApp:
 
     async def healthz(self, _request: web.Request) -> web.Response:
         down = self.stats.down_cameras()
-        if down:
-            return web.Response(status=503, text=f"down: {', '.join(sorted(down))}\n")
+        if down:  # listed from the start, so a camera that never delivered counts too
+            waiting = set(self.stats.waiting_cameras())
+            lost = sorted(set(down) - waiting)
+            parts = ([f"down: {', '.join(lost)}"] if lost else []) + (
+                [f"not up yet: {', '.join(sorted(waiting))}"] if waiting else [])
+            return web.Response(status=503, text="; ".join(parts) + "\n")
         if not self.stats.snapshot()["cameras"]:
             return web.Response(status=503, text="starting: no camera has delivered yet\n")
         return web.Response(text="ok\n")
