@@ -22,6 +22,9 @@ class Frame:
     time_base: tuple[int, int] | None = None  # container time base, kept for exact re-muxing
     captured_s: float = 0.0  # time.monotonic() at capture, for capture->output latency
     original: np.ndarray | None = field(default=None, compare=False)  # the input, for before|after
+    # seconds the source spent decoding it (not waiting for it: pacing, the camera's socket), for
+    # the `decode` stage; 0 when the source does not say
+    decode_s: float = field(default=0.0, compare=False)
 
     @property
     def height(self) -> int:

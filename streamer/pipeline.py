@@ -131,11 +131,11 @@ class Pipeline:
                 self.stats.on_up(self.cam, True)
             frames = iter(self.source)
             while not self.stop.is_set():
-                t0 = time.perf_counter()
-                frame = next(frames, None)
+                frame = next(frames, None)  # waits for it: pacing, the camera's socket
                 if frame is None:
                     break
-                self.stats.on_stage(self.cam, "decode", time.perf_counter() - t0)
+                if frame.decode_s:  # decoding only, as its source timed it
+                    self.stats.on_stage(self.cam, "decode", frame.decode_s)
                 self.stats.on_frame_in(self.cam)
                 if live:
                     dropped = put_latest(self._q_in, frame)

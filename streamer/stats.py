@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# decode: decoding only, as the source timed it (Frame.decode_s), not the wait for the frame
 STAGES = ("decode", "preprocess", "network", "postprocess", "encode")
 _LATENCY_BUCKETS_S = (0.002, 0.005, 0.01, 0.02, 0.033, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 

@@ -97,3 +97,17 @@ def test_backoff_is_exponential_and_capped() -> None:
     b.reset()
     assert b.next_delay_s() == 0.5
     assert redact("rtsp://admin:pw@10.0.0.2/s") == "rtsp://admin:***@10.0.0.2/s"
+
+
+def test_decode_stage_leaves_out_the_wait_on_the_camera(rtsp_server) -> None:
+    """The `decode` stage counted waiting on the RTSP socket (~67 ms a frame at 15 fps, and one
+    huge sample per outage). Not a speed check: decoding 160x120 is a small part of that."""
+    stats = RunStats()
+    src = open_source(rtsp_server.url, "cam", timeout_s=5.0, stats=stats)
+    sink = NullSink()
+    pipe = Pipeline(src, FrameRestorer(None), [sink], stats=stats, max_frames=30)
+    pipe.run()
+    labels = {"camera": "cam", "stage": "decode"}
+    total = stats.registry.get_sample_value("streamer_stage_seconds_sum", labels)
+    count = stats.registry.get_sample_value("streamer_stage_seconds_count", labels)
+    assert count >= 30 and 0 < total / count < 0.25 / 15

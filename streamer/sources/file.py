@@ -93,7 +93,7 @@ class FileSource:
         frame_s = 1.0 / self.info.fps if self.info.fps else 0.04
         while not self._closed.is_set():
             first_s = last_s = None
-            for pts_s, image in self._decode():
+            for pts_s, image, decode_s in self._decode():
                 first_s = pts_s if first_s is None else first_s
                 start_s = pts_s if start_s is None else start_s
                 last_s = pts_s
@@ -102,7 +102,8 @@ class FileSource:
                     wait = t0 + (out_s - start_s) - time.monotonic()
                     if wait > 0 and self._closed.wait(wait):
                         return
-                yield Frame(image, out_s, index, self.name, self.info.time_base, time.monotonic())
+                yield Frame(image, out_s, index, self.name, self.info.time_base, time.monotonic(),
+                            decode_s=decode_s)
                 index += 1
                 if self._closed.is_set():
                     return
@@ -110,17 +111,21 @@ class FileSource:
                 return
             offset_s += last_s - first_s + frame_s
 
-    def _decode(self) -> Iterator[tuple[float, "object"]]:
-        """Packet by packet, so a damaged packet (bit rot on a dashcam card, a torn write) costs
-        its frames, as in ffmpeg or a player, not the rest of the file."""
+    def _decode(self) -> Iterator[tuple[float, "object", float]]:
+        """(pts_s, RGB image, seconds spent decoding it), packet by packet, so a damaged packet
+        (bit rot on a dashcam card, a torn write) costs its frames, as in ffmpeg or a player, not
+        the rest of the file. A packet that gives no frame yet (threaded decoding) adds its time
+        to the next frame's."""
         damaged, last_error = 0, ""
         n = 0
+        spent_s = 0.0
         try:
             with av.open(str(self.path)) as container:
                 stream = container.streams.video[0]
                 stream.thread_type = "AUTO"
                 tb = float(stream.time_base or Fraction(1, 90000))
                 for packet in container.demux(stream):
+                    t0 = time.perf_counter()
                     try:
                         frames = packet.decode()
                     except av.FFmpegError as exc:  # InvalidDataError and kin: this packet only
@@ -130,10 +135,14 @@ class FileSource:
                             log.warning("%s: damaged video data after frame %d skipped (%s)",
                                         self.path, n, last_error)
                         continue
+                    spent_s += time.perf_counter() - t0
                     for frame in frames:
                         pts_s = frame.pts * tb if frame.pts is not None else n / (self.info.fps or 25.0)
                         n += 1
-                        yield pts_s, _upright(frame)
+                        t0 = time.perf_counter()
+                        image = _upright(frame)
+                        decode_s, spent_s = spent_s + time.perf_counter() - t0, 0.0
+                        yield pts_s, image, decode_s
                         if self._closed.is_set():
                             return
         except av.FFmpegError as exc:

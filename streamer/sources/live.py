@@ -43,6 +43,20 @@ class Backoff:
         self.attempt = 0
 
 
+def _decoded(container: Any, stream: Any) -> Iterator[tuple[Any, float]]:
+    """``container.decode(stream)`` with the seconds each frame took to decode: reading the next
+    packet (waiting on the camera) is left out, so the `decode` stage is decoding only. A packet
+    that gives no frame yet adds its time to the next frame's."""
+    spent_s = 0.0
+    for packet in container.demux(stream):
+        t0 = time.perf_counter()
+        frames = packet.decode()
+        spent_s += time.perf_counter() - t0
+        for frame in frames:
+            yield frame, spent_s
+            spent_s = 0.0
+
+
 class LiveSource:
     """Base of cameras: subclasses say how to open the container (``_open``)."""
 
@@ -85,7 +99,7 @@ class LiveSource:
                     first_s: float | None = None
                     t_s = 0.0
                     step_s = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
-                    for frame in container.decode(stream):
+                    for frame, spent_s in _decoded(container, stream):
                         now = time.monotonic()
                         # RTSP's first frames may lack a timestamp: continue the stream clock
                         t_s = frame.time if frame.time is not None else t_s + step_s
@@ -101,8 +115,10 @@ class LiveSource:
                             out_s = last_out_s + 1e-3  # never backwards, whatever the camera says
                         last_out_s = out_s
                         last_wall_s = now
-                        yield Frame(frame.to_ndarray(format="rgb24"), last_out_s, index, self.name,
-                                    LIVE_TIME_BASE, now)
+                        t0 = time.perf_counter()
+                        image = frame.to_ndarray(format="rgb24")
+                        yield Frame(image, last_out_s, index, self.name, LIVE_TIME_BASE, now,
+                                    decode_s=spent_s + time.perf_counter() - t0)
                         index += 1
                         if self._closed.is_set():
                             return
