@@ -82,6 +82,8 @@ class RunStats:
         self.frames_out = Counter("streamer_frames_out", "Frames written to sinks", ["camera"], registry=self.registry)
         self.dropped = Counter("streamer_frames_dropped", "Frames dropped (latest frame wins)", ["camera"], registry=self.registry)
         self.reconnects = Counter("streamer_reconnects", "Source reconnect attempts that succeeded", ["camera"], registry=self.registry)
+        self.sink_reconnects = Counter("streamer_sink_reconnects", "Output (RTSP push) reconnects after a loss",
+                                       ["camera"], registry=self.registry)
         self.source_up = Gauge("streamer_source_up", "1 while the camera delivers frames", ["camera"], registry=self.registry)
         self.stage_s = Histogram("streamer_stage_seconds", "Time per frame in each pipeline stage",
                                  ["camera", "stage"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
@@ -93,7 +95,8 @@ class RunStats:
             state = self._cams.get(name)
             if state is None:
                 state = self._cams[name] = CameraState()
-                for counter in (self.frames_in, self.frames_out, self.dropped, self.reconnects):
+                for counter in (self.frames_in, self.frames_out, self.dropped, self.reconnects,
+                                self.sink_reconnects):
                     counter.labels(name)  # every series exists from the start, at 0 (Prometheus' advice)
             return state
 
@@ -122,6 +125,9 @@ class RunStats:
     def on_reconnect(self, cam: str) -> None:
         self.reconnects.labels(cam).inc()
         self.camera(cam).reconnects += 1
+
+    def on_sink_reconnect(self, cam: str) -> None:
+        self.sink_reconnects.labels(cam).inc()
 
     def on_stage(self, cam: str, stage: str, seconds: float) -> None:
         self.stage_s.labels(cam, stage).observe(seconds)

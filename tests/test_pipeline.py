@@ -84,19 +84,19 @@ def test_max_frames_stops_early(clips: dict[str, Path], tmp_path: Path) -> None:
 
 def test_a_push_that_fails_on_the_first_frame_leaves_no_one_frame_recording(clips: dict[str, Path],
                                                                             tmp_path: Path) -> None:
-    """Recordings are written after network sinks, so a push target that is not there stops the
-    run before the file holds its first frame (a 1-frame loop segment would count against keep)."""
+    """Recordings are written after network sinks, so a network sink that fails on the first
+    frame stops the run before the file holds it (a 1-frame loop segment would count against keep)."""
     from streamer.sinks import open_sink
 
     class DeadPush:
         def write(self, frame: Frame) -> None:
-            raise SinkError("rtsp://127.0.0.1:9/x: cannot push RTSP (Connection refused)")
+            raise SinkError("rtsp-serve 127.0.0.1:8554/x: cannot serve this path (no answer)")
 
         def close(self) -> None:
             pass
 
     recording = open_sink(str(tmp_path / "cam.mp4"), segment_s=60)
-    with pytest.raises(SinkError, match="cannot push RTSP"):
+    with pytest.raises(SinkError, match="cannot serve this path"):
         Pipeline(open_source(str(clips["small"])), FrameRestorer(None), [recording, DeadPush()]).run()
     assert list(tmp_path.iterdir()) == []
 

@@ -16,9 +16,9 @@ class Sink(Protocol):
 
 
 def write_order(sinks: list[Sink]) -> list[Sink]:
-    """Recordings last: a push or server sink that fails on the first frame (a missing RTSP
-    server) then stops the run before a file holds that one frame (a 1-frame segment that would
-    count against `keep`). Within each group the configured order stands."""
+    """Recordings last: a network sink that fails on the first frame (an RTSP server that cannot
+    serve its path) then stops the run before a file holds that one frame (a 1-frame segment that
+    would count against `keep`). Within each group the configured order stands."""
     return sorted(sinks, key=lambda sink: bool(getattr(sink, "records", False)))
 
 

@@ -55,7 +55,9 @@ class VideoEncoder:
         self.last_pts: int | None = None
         self._tail: deque | None = None  # the drained encoder's packets not muxed yet
 
-    def encode(self, image: np.ndarray, pts_s: float) -> None:
+    def encode(self, image: np.ndarray, pts_s: float) -> int:
+        """Encode and mux one frame; returns how many packets went out (0 while the encoder
+        holds it back)."""
         h, w = image.shape[:2]
         # cv2's I420 conversion is BT.601 limited range like swscale's default, and much faster
         yuv = cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420)
@@ -65,8 +67,11 @@ class VideoEncoder:
             pts = self.last_pts + 1  # muxers need strictly increasing PTS
         vf.pts, vf.time_base, vf.duration = pts, self.time_base, self.frame_ticks
         self.last_pts = pts
+        packets = 0
         for packet in self.stream.encode(vf):
             self.container.mux(packet)
+            packets += 1
+        return packets
 
     def flush(self) -> None:
         """Drain the encoder (its lookahead holds the last frames); called again after Ctrl-C cut

@@ -1,8 +1,11 @@
 """Push H.264 to an RTSP server (``ANNOUNCE``/``RECORD`` over TCP), e.g. mediamtx.
 
-Serving RTSP ourselves is ``rtsp-serve://`` (another sink). If the server goes away, frames
-are dropped (counted in ``stats`` for the frame's camera: run summary, /metrics) and the
-connection is retried with capped backoff; the run goes on.
+Serving RTSP ourselves is ``rtsp-serve://`` (another sink). A live output never stops the run:
+if the server is not there at start or goes away later, frames are dropped (counted in ``stats``
+for the frame's camera: run summary, /metrics) and the connection is retried with capped
+backoff while the other sinks (a recording) go on; reconnects after a loss are counted in
+``streamer_sink_reconnects_total``. FFmpeg connects on the first packet, not at open, so the
+output counts as up once a packet went out. Only a URL that cannot be right is an error.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import logging
 import time
 from fractions import Fraction
 from typing import Any
+from urllib.parse import urlsplit
 
 import av
 
 from streamer.config import EncoderConfig, ReconnectConfig
-from streamer.errors import SinkError
+from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
 from streamer.sources.live import Backoff, redact
@@ -25,10 +29,23 @@ log = logging.getLogger(__name__)
 TIME_BASE = Fraction(1, 90000)
 
 
+def check_url(url: str) -> None:
+    """Refuse what no server could take (retrying would only hide the typo)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme not in ("rtsp", "rtsps") or not parts.hostname or port == -1 or parts.path in ("", "/"):
+        raise ConfigError(f"sink {redact(url)!r}: expected rtsp://HOST[:PORT]/PATH, "
+                          "e.g. rtsp://127.0.0.1:8554/clean")
+
+
 class RtspSink:
     def __init__(self, url: str, *, encoder: EncoderConfig | None = None, side_by_side: bool = False,
                  fps: float = 0.0, reconnect: ReconnectConfig | None = None,
                  timeout_s: float = 5.0, stats: RunStats | None = None) -> None:
+        check_url(url)
         self.url = url
         self.encoder_cfg = encoder or EncoderConfig()
         self.side_by_side = side_by_side
@@ -38,7 +55,9 @@ class RtspSink:
         self.backoff = Backoff(reconnect or ReconnectConfig(max_attempts=0))
         self.frames = 0
         self.dropped = 0
+        self.reconnects = 0  # connections made again after a loss
         self.ever_up = False
+        self._connected = False  # a packet went out on this connection
         self._container: Any = None
         self._video: VideoEncoder | None = None
         self._retry_at = 0.0
@@ -62,23 +81,33 @@ class RtspSink:
         try:
             if self._video is None:
                 self._open(image.shape[1], image.shape[0])
-                if self.ever_up:
-                    log.info("%s: RTSP output back", redact(self.url))
-            self._video.encode(image, frame.pts_s - self._t0)  # type: ignore[union-attr]
-            self.ever_up = True  # the connection is made on the first packet, not at open
-            self.backoff.reset()
-            self.frames += 1
+            packets = self._video.encode(image, frame.pts_s - self._t0)  # type: ignore[union-attr]
         except (av.FFmpegError, OSError) as exc:
-            error = getattr(exc, "strerror", None) or str(exc)
-            self._drop_connection()
-            if not self.ever_up:
-                raise SinkError(f"{redact(self.url)}: cannot push RTSP ({error}); check that the "
-                                "server runs and accepts publishing on this path") from exc
-            delay = self.backoff.next_delay_s() or self.backoff.cfg.max_s
-            log.warning("%s: RTSP output lost (%s); retry in %.1f s, attempt %d",
-                        redact(self.url), error, delay, self.backoff.attempt)
-            self._retry_at = time.monotonic() + delay
-            self._drop(frame)
+            self._lost(frame, getattr(exc, "strerror", None) or str(exc))
+            return
+        self.frames += 1
+        if packets and not self._connected:  # FFmpeg connects on the first packet, not at open
+            self._on_connected(frame.source)
+
+    def _on_connected(self, camera: str) -> None:
+        self._connected = True
+        if self.backoff.attempt:  # after failed attempts: say so, once
+            log.info("%s: RTSP output %s", redact(self.url), "back" if self.ever_up else "reached")
+        if self.ever_up:
+            self.reconnects += 1
+            if self.stats is not None:
+                self.stats.on_sink_reconnect(camera)
+        self.ever_up = True
+        self.backoff.reset()
+
+    def _lost(self, frame: Frame, error: str) -> None:
+        self._drop_connection()
+        delay = self.backoff.next_delay_s() or self.backoff.cfg.max_s
+        state = "lost" if self.ever_up else "not reached yet"
+        log.warning("%s: RTSP output %s (%s); frames are dropped, retry in %.1f s, attempt %d",
+                    redact(self.url), state, error, delay, self.backoff.attempt)
+        self._retry_at = time.monotonic() + delay
+        self._drop(frame)
 
     def _drop(self, frame: Frame) -> None:
         self.dropped += 1
@@ -87,6 +116,7 @@ class RtspSink:
 
     def _drop_connection(self) -> None:
         container, self._container, self._video = self._container, None, None
+        self._connected = False
         if container is not None:
             try:
                 container.close()
