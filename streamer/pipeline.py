@@ -133,6 +133,8 @@ class Pipeline:
             while not self.stop.is_set():
                 frame = next(frames, None)  # waits for it: pacing, the camera's socket
                 if frame is None:
+                    if not self.stop.is_set():  # ran out (a file), not stopped
+                        self.stats.on_end(self.cam)
                     break
                 if frame.decode_s:  # decoding only, as its source timed it
                     self.stats.on_stage(self.cam, "decode", frame.decode_s)
@@ -210,7 +212,7 @@ class Pipeline:
                 threads[2].join(0.2)
                 if self.stats_every_s and time.monotonic() >= next_log:
                     next_log += self.stats_every_s
-                    log.info("%s", self.stats_line())
+                    log.info("%s", self.stats.line(self.cam))
         except KeyboardInterrupt:  # Ctrl-C, or SIGTERM mapped to it by the CLI
             interrupted = True
             log.info("%s: stopping (interrupted)", self.cam)
@@ -230,9 +232,3 @@ class Pipeline:
         timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + 5.0
         interrupted = join_threads(threads, timeout_s, self.cam)
         return close_sinks(self.sinks, self._fail) or interrupted
-
-    def stats_line(self) -> str:
-        st = self.stats.camera(self.cam)
-        state = "up" if st.up else f"DOWN ({st.last_error})" if st.last_error else "down"
-        return (f"{self.cam}: {st.fps:.1f} fps, in {st.frames_in}, out {st.frames_out}, "
-                f"dropped {st.dropped}, latency {st.latency_ms:.0f} ms, reconnects {st.reconnects}, {state}")

@@ -39,6 +39,8 @@ class CameraResult:
     dropped: int
     reconnects: int
     error: str = ""
+    down: str = ""
+    """Why it was not delivering when the run stopped ("" = it was up or had ended)."""
 
 
 @dataclass
@@ -150,6 +152,8 @@ class Site:
             while not (self.stop.is_set() or cam.lane.closed):
                 frame = next(frames, None)  # waits for it: pacing, the camera's socket
                 if frame is None:
+                    if not (self.stop.is_set() or cam.lane.closed):  # ran out (a file), not stopped
+                        self.stats.on_end(name)
                     break
                 if frame.decode_s:  # decoding only, as its source timed it
                     self.stats.on_stage(name, "decode", frame.decode_s)
@@ -240,6 +244,7 @@ class Site:
                 cam.written += 1
                 self._progress()
                 if self.cfg.max_frames and cam.written >= self.cfg.max_frames:
+                    self.stats.on_end(name)
                     break
         except BaseException as exc:  # noqa: BLE001
             self._fail(cam, exc)
@@ -310,7 +315,8 @@ class Site:
         for cam in self.cameras:
             st = self.stats.camera(cam.cfg.name)
             cams[cam.cfg.name] = CameraResult(st.frames_in, cam.written, st.dropped, st.reconnects,
-                                              str(cam.error) if cam.error else "")
+                                              str(cam.error) if cam.error else "",
+                                              "" if cam.error else st.down_reason)
         reg = self.stats.registry
         return SiteResult(
             frames_in=sum(c.frames_in for c in cams.values()), frames_out=sum(c.frames_out for c in cams.values()),
@@ -320,14 +326,7 @@ class Site:
             batched_frames=int(reg.get_sample_value("streamer_batch_frames_sum") or 0))
 
     def stats_lines(self) -> list[str]:
-        lines = []
-        for cam in self.cameras:
-            st = self.stats.camera(cam.cfg.name)
-            state = "up" if st.up else f"DOWN ({st.last_error})" if st.last_error else "down"
-            lines.append(f"{cam.cfg.name}: {st.fps:.1f} fps, in {st.frames_in}, out {st.frames_out}, "
-                         f"dropped {st.dropped}, latency {st.latency_ms:.0f} ms, "
-                         f"reconnects {st.reconnects}, {state}")
-        return lines
+        return [self.stats.line(cam.cfg.name) for cam in self.cameras]
 
 
 def run_site(cfg: RunConfig, *, stats: RunStats | None = None, stop: threading.Event | None = None,

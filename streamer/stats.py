@@ -58,6 +58,7 @@ class CameraState:
 
     up: bool = False
     ever_up: bool = False  # False: not up yet (listed from the start by ``RunStats.expect``)
+    ended: bool = False  # its source ran out (a file) or it wrote its max_frames: done, not down
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
@@ -70,6 +71,24 @@ class CameraState:
     def fps(self) -> float:
         """Frames written per second over the last two seconds (0 while nothing comes out)."""
         return self._out_rate.rate()
+
+    @property
+    def state(self) -> str:
+        """ended, up, DOWN (the error), down or not up yet: the stats line's last word."""
+        if self.ended:
+            return "ended"
+        if self.up:
+            return "up"
+        if self.last_error:
+            return f"DOWN ({self.last_error})"
+        return "down" if self.ever_up else "not up yet"
+
+    @property
+    def down_reason(self) -> str:
+        """Why it is not delivering now ("" while up or once ended): for the run summary."""
+        if self.up or self.ended:
+            return ""
+        return self.last_error or ("not up yet" if not self.ever_up else "down")
 
 
 class RunStats:
@@ -122,6 +141,10 @@ class RunStats:
         st.last_error = "" if up else error
         self.source_up.labels(cam).set(1 if up else 0)
 
+    def on_end(self, cam: str) -> None:
+        """The camera is done (its file ran out, its max_frames written): "ended", not "up"."""
+        self.camera(cam).ended = True
+
     def on_reconnect(self, cam: str) -> None:
         self.reconnects.labels(cam).inc()
         self.camera(cam).reconnects += 1
@@ -143,10 +166,16 @@ class RunStats:
             st.latency_ms = 0.9 * st.latency_ms + 100.0 * lat if st.latency_ms else 1000.0 * lat
         st._out_rate.tick(now)
 
+    def line(self, cam: str) -> str:
+        """The periodic stats line of one camera (one-camera runs and sites alike)."""
+        st = self.camera(cam)
+        return (f"{cam}: {st.fps:.1f} fps, in {st.frames_in}, out {st.frames_out}, dropped {st.dropped}, "
+                f"latency {st.latency_ms:.0f} ms, reconnects {st.reconnects}, {st.state}")
+
     def snapshot(self) -> dict:
         """Plain dict for JSON (web panel, healthz, periodic stats line)."""
         with self._lock:
-            cams = {k: {f: getattr(v, f) for f in ("up", "frames_in", "frames_out", "dropped",
+            cams = {k: {f: getattr(v, f) for f in ("up", "ended", "frames_in", "frames_out", "dropped",
                                                     "reconnects", "last_error", "fps", "latency_ms")}
                     for k, v in self._cams.items()}
         return {"model": self.model, "backend": self.backend, "cameras": cams}

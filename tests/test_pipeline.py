@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -109,7 +110,7 @@ def test_stop_event_ends_a_live_run(clips: dict[str, Path]) -> None:
     threading.Timer(0.5, stop.set).start()
     result = pipe.run()
     assert 1 <= result.frames_out <= 10  # 10 fps for ~0.5 s
-    assert "fps" in pipe.stats_line()
+    assert "fps" in pipe.stats.line(pipe.cam)
 
 
 def test_camera_paced_file_counts_as_up(clips: dict[str, Path]) -> None:
@@ -121,7 +122,7 @@ def test_camera_paced_file_counts_as_up(clips: dict[str, Path]) -> None:
     threading.Timer(0.4, stop.set).start()
     assert pipe.run().frames_out >= 1
     assert pipe.stats.camera("demo").up and pipe.stats.down_cameras() == []
-    assert "down" not in pipe.stats_line()
+    assert "down" not in pipe.stats.line("demo")
 
 
 def test_the_camera_is_listed_as_not_up_yet_before_it_delivers(clips: dict[str, Path]) -> None:
@@ -145,6 +146,33 @@ def test_decode_stage_leaves_out_the_wait_for_the_next_frame(clips: dict[str, Pa
     count = stats.registry.get_sample_value("streamer_stage_seconds_count", {"camera": "door", "stage": "decode"})
     assert count == result.frames_in == 12
     assert 0 < total < 0.25 * 11 / 10  # the frames span 1.1 s
+
+
+def test_summary_of_a_camera_down_at_the_end_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    """One camera, stopped while it could not be reached: the summary gave no hint."""
+    import socket
+
+    from streamer.commands.run import _summary
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = RunConfig.model_validate({
+        "source": {"url": f"rtsp://127.0.0.1:{port}/cam", "name": "gate", "timeout_s": 2,
+                   "reconnect": {"retry_first_connect": True}},
+        "sinks": ["null"], "model": {"name": "fast"}, "backend": {"threads": 1}, "stats_every_s": 0})
+    stats, stop = RunStats(), threading.Event()
+
+    def stop_once_it_failed() -> None:
+        end = time.monotonic() + 30
+        while not (stats.camera("gate").last_error or stop.wait(0.05)) and time.monotonic() < end:
+            pass
+        stop.set()
+
+    threading.Thread(target=stop_once_it_failed, daemon=True).start()
+    result = run(cfg, stats=stats, stop=stop)
+    assert _summary(cfg, result) == 0
+    assert "gate: down at the end (Connection refused)" in capsys.readouterr().out.splitlines()
 
 
 class _Failing:

@@ -345,3 +345,55 @@ def test_healthz_is_503_until_every_camera_is_up(clips: dict[str, Path], countin
             silent.close()  # the pending connection is reset: the camera's open ends now
             runner.join(30)
     assert not runner.is_alive()
+
+
+def test_a_finished_file_camera_reads_ended_not_up(clips: dict[str, Path], counting: CountingBackend) -> None:
+    """The periodic line said "0.0 fps … up" for a file that had finished while the others ran on."""
+    cfg = site_cfg([{"name": "short", "source": str(clips["small"])},
+                    {"name": "live", "source": {"url": str(clips["small"]), "loop": True, "realtime": True}}],
+                   stats_every_s=0)
+    stop = threading.Event()
+    site = Site(cfg, stop=stop)
+    runner = threading.Thread(target=site.run, daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: site.stats.camera("short").frames_out == 12 and site.stats.camera("live").frames_out > 2)
+        wait_for(lambda: site.stats_lines()[0].endswith(", ended"), 10)
+        short, live = site.stats_lines()
+        assert short.startswith("short: ") and "out 12" in short
+        assert live.startswith("live: ") and live.endswith(", up")
+    finally:
+        stop.set()
+        runner.join(30)
+
+
+def test_summary_says_which_camera_was_down_at_the_end(clips: dict[str, Path], counting: CountingBackend,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """A camera down when the run was stopped read `ok` in the summary."""
+    import socket
+
+    from streamer.commands.run import _summary
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = site_cfg([{"name": "file", "source": {"url": str(clips["small"]), "loop": True, "realtime": True}},
+                    {"name": "gate", "source": {"url": f"rtsp://127.0.0.1:{port}/cam", "timeout_s": 2,
+                                                "reconnect": {"retry_first_connect": True}}}],
+                   stats_every_s=0)
+    stop = threading.Event()
+    site = Site(cfg, stop=stop)
+
+    def stop_once_it_failed() -> None:
+        try:
+            wait_for(lambda: bool(site.stats.camera("gate").last_error and site.stats.camera("file").frames_out))
+        finally:
+            stop.set()
+
+    threading.Thread(target=stop_once_it_failed, daemon=True).start()
+    result = site.run()
+    assert _summary(cfg, result) == 0  # stopped on purpose: no failure; the line says what was down
+    lines = capsys.readouterr().out.splitlines()
+    gate = next(line for line in lines if line.startswith("  gate: "))
+    assert gate.endswith(", down at the end (Connection refused)"), gate
+    assert next(line for line in lines if line.startswith("  file: ")).endswith(", ok")

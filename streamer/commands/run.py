@@ -79,9 +79,13 @@ def _summary(cfg: Any, result: Any) -> int:
     if result.dropped or result.reconnects:
         print(f"dropped {result.dropped} frames, {result.reconnects} reconnects")
     for name, cam in cameras.items():
-        state = f"FAILED: {cam.error}" if cam.error else "ok"
+        state = f"FAILED: {cam.error}" if cam.error else f"down at the end ({cam.down})" if cam.down else "ok"
         print(f"  {name}: in {cam.frames_in}, out {cam.frames_out}, dropped {cam.dropped}, "
               f"reconnects {cam.reconnects}, {state}")
+    if not cameras and cfg.source is not None:  # one camera: said only when it was down
+        down = result.stats.camera(cfg.source.name).down_reason
+        if down:
+            print(f"{cfg.source.name}: down at the end ({down})")
     if cameras and result.batches:
         print(f"{result.batches} batches, {result.batched_frames / result.batches:.2f} frames per batch")
     if any(cam.error for cam in cameras.values()):

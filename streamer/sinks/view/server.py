@@ -128,7 +128,7 @@ class ViewApp:
         names = sorted(set(cams) | {f.name for f in self.hub.feeds()})
         rows = []
         for name in names:
-            row = {"name": name, "up": False, "frames_in": 0, "frames_out": 0, "dropped": 0,
+            row = {"name": name, "up": False, "ended": False, "frames_in": 0, "frames_out": 0, "dropped": 0,
                    "reconnects": 0, "last_error": "", "fps": 0.0, "latency_ms": 0.0}
             row.update(cams.get(name, {}))
             feed = self.hub.get(name)
