@@ -82,7 +82,7 @@ def export(req: ExportRequest, *, env: Environment | None = None,
             elif fmt.name == "engine":
                 _engine(onnx_path, req, calib, side, net, Path(tmp), fp32_prefixes, progress)
             elif fmt.name == "torchtrt":
-                _torchtrt(net, req, calib, side, progress)
+                _torchtrt(net, req, calib, side, spec.multiple, progress)
         side.model_sha256 = sha256_file(req.output)
         return ExportResult(req.output, write_sidecar(req.output, side), side)
     except OSError as exc:  # a full disk, a folder that takes no files (/proc, a read-only mount)
@@ -191,13 +191,13 @@ def _backend_parity(req: ExportRequest, net, shape, side: Sidecar) -> dict:
     return parity.as_dict()
 
 
-def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, progress: Progress) -> None:
+def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, multiple: int, progress: Progress) -> None:
     from streamer.export.sidecar import current_gpu
     from streamer.export.torchtrt import compile_torchtrt
 
     profile = _profile(req)
     progress("torch-tensorrt compile", 0, 1)
-    res = compile_torchtrt(net, req.output, precision=req.precision, profile=profile,
+    res = compile_torchtrt(net, req.output, precision=req.precision, profile=profile, multiple=multiple,
                            workspace_gib=req.workspace_gib or 2.0, device=req.device or 0, calib=calib)
     progress("torch-tensorrt compile", 1, 1)
     side.tensorrt_version = res.tensorrt_version

@@ -1,7 +1,11 @@
-"""Torch-TensorRT (dynamo IR): compile the PyTorch module, save an exported program, load it back.
+"""Torch-TensorRT (dynamo IR): export the PyTorch module, compile it, save an exported program.
 
+We run ``torch.export`` ourselves (:func:`export_program`) instead of letting
+``torch_tensorrt.compile(ir="dynamo")`` trace: its trace gives H and W a plain min..max range, and
+FastNet needs multiples of 16 (``ModelSpec.multiple``), so torch.export refused every dynamic
+profile ("Constraints violated ... 16*_input_2"); an example of batch 1 also fixed the batch.
 INT8 goes through NVIDIA ModelOpt post-training quantization (the path Torch-TensorRT documents
-for the dynamo IR): fake-quant nodes calibrated on the calibration frames, then compiled.
+for the dynamo IR): fake-quant nodes calibrated on the calibration frames, then the same export.
 Everything here is imported on use; ``torch_tensorrt`` is in the ``tensorrt`` extra.
 """
 
@@ -16,7 +20,7 @@ from torch import nn
 from streamer.errors import EngineError, ExportError, install_extra
 from streamer.export.calibration import CalibSet
 
-Shape = tuple[int, int, int]
+Shape = tuple[int, int, int]  # N, H, W (C is always 3)
 MISSING = f"Torch-TensorRT export needs the tensorrt extra: {install_extra('tensorrt')}"
 
 
@@ -34,6 +38,44 @@ class TorchTrtResult:
     torch_tensorrt_version: str
     tensorrt_version: str | None
     profile: dict[str, list[int]]
+
+
+def export_program(net: nn.Module, profile: tuple[Shape, Shape, Shape], multiple: int = 1,
+                   device: str = "cpu") -> Any:
+    """``torch.export`` of ``net`` that takes every N×3×H×W of ``profile`` (min, opt, max N×H×W).
+
+    H and W are ``multiple`` × a Dim (FastNet: 16·k), so the exporter can prove the net's
+    space-to-depth and pooling steps for every size in range. The example keeps each dynamic
+    axis at 2 or more: torch.export fixes an axis whose example is 0 or 1 (a batch-1 example made
+    the batch a constant). An axis with min == max stays static. Needs only torch.
+    """
+    import torch
+    from torch.export import Dim
+
+    lo, opt, hi = profile
+    spec: dict[int, Any] = {}
+    example: list[int] = []
+    for i, (dim, name, step) in enumerate(((0, "batch", 1), (2, "height", multiple), (3, "width", multiple))):
+        a, o, b = lo[i], opt[i], hi[i]
+        if not 1 <= a <= o <= b:
+            raise ExportError(f"profile {_shapes(profile)}: {name} must grow from min to opt to max")
+        if any(v % step for v in (a, o, b)):
+            raise ExportError(f"profile {_shapes(profile)}: {name} must be a multiple of {step} for this model")
+        if a == b:
+            example.append(a)
+            continue
+        k = min(max(o // step, a // step, 2), b // step)  # 2+, inside the range: not specialized
+        var = Dim(name, min=a // step, max=b // step)
+        spec[dim] = var if step == 1 else step * var
+        example.append(k * step)
+    n, h, w = example
+    x = torch.rand(n, 3, h, w, device=device)
+    # positional form: independent of the name of forward's argument
+    return torch.export.export(net, (x,), dynamic_shapes=(spec,) if spec else None, strict=False)
+
+
+def _shapes(profile: tuple[Shape, Shape, Shape]) -> str:
+    return " .. ".join("x".join(map(str, s)) for s in profile)
 
 
 def _quantize_int8(net: nn.Module, calib: CalibSet, device: str) -> nn.Module:
@@ -54,9 +96,10 @@ def _quantize_int8(net: nn.Module, calib: CalibSet, device: str) -> nn.Module:
 
 
 def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
-                     profile: tuple[Shape, Shape, Shape], workspace_gib: float = 2.0,
+                     profile: tuple[Shape, Shape, Shape], multiple: int = 1, workspace_gib: float = 2.0,
                      device: int = 0, calib: CalibSet | None = None) -> TorchTrtResult:
-    """Compile with ``torch_tensorrt.compile(ir="dynamo")`` and save an exported program (.ep)."""
+    """Export with :func:`export_program`, compile with ``torch_tensorrt.dynamo.compile``, save
+    an exported program (.ep). ``multiple``: the model's H/W step (``ModelSpec.multiple``)."""
     torch_tensorrt = import_torch_tensorrt()
     import torch
 
@@ -68,7 +111,7 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
     example = torch.rand(*opt, device=dev)
     precisions = {"fp32": {torch.float32}, "fp16": {torch.float16, torch.float32},
                   "int8": {torch.int8, torch.float16, torch.float32}}[precision]
-    settings = dict(ir="dynamo", inputs=inputs, enabled_precisions=precisions,
+    settings = dict(inputs=inputs, enabled_precisions=precisions,
                     workspace_size=int(workspace_gib * (1 << 30)), device=torch_tensorrt.Device(dev),
                     min_block_size=1)
     try:
@@ -80,11 +123,11 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
 
                 net = _quantize_int8(net, calib, dev)
                 with export_torch_mode():
-                    program = torch.export.export(net, (example,), strict=False)
-                    dynamo_settings = {k: v for k, v in settings.items() if k != "ir"}
-                    compiled = torch_tensorrt.dynamo.compile(program, **dynamo_settings)
+                    program = export_program(net, profile, multiple, device=dev)
+                    compiled = torch_tensorrt.dynamo.compile(program, **settings)
             else:
-                compiled = torch_tensorrt.compile(net, **settings)
+                program = export_program(net, profile, multiple, device=dev)
+                compiled = torch_tensorrt.dynamo.compile(program, **settings)
             out_path.parent.mkdir(parents=True, exist_ok=True)
             torch_tensorrt.save(compiled, str(out_path), output_format="exported_program",
                                 inputs=[example])  # `inputs` is accepted by 2.4 and later

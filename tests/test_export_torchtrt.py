@@ -1,0 +1,67 @@
+"""The torch-only half of ``--format torchtrt``, on CPU: the exported program that
+Torch-TensorRT compiles must take every shape of the profile (TensorRT itself: test_tensorrt.py)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+import torch
+
+from streamer.errors import ExportError
+from streamer.export.onnx_export import probe_inputs
+from streamer.export.torchtrt import export_program
+from streamer.models import get_spec, list_specs
+from streamer.models.weights import build_with_weights
+
+# min, opt, max (N, H, W): dynamic batch, non-square, multiples of 16 (FastNet) and of 4 (DRN)
+PROFILE = ((1, 64, 64), (1, 96, 160), (2, 128, 192))
+
+
+@cache
+def _shipped(name: str):
+    """(the shipped model as exported, its program for PROFILE); exported once per run."""
+    spec = get_spec(name)
+    net = build_with_weights(spec, spec.weights_path).eval()
+    return net, export_program(net, PROFILE, spec.multiple)
+
+
+def _run(program, x: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return program.module()(torch.from_numpy(x)).numpy()
+
+
+@pytest.mark.parametrize("name", [s.name for s in list_specs()])  # every model exports to .ep
+def test_program_takes_min_opt_and_max_like_eager(name: str) -> None:
+    net, program = _shipped(name)
+    for x in probe_inputs(list(PROFILE)):
+        with torch.no_grad():
+            want = net(torch.from_numpy(x)).numpy()
+        got = _run(program, x)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_program_refuses_shapes_outside_the_profile() -> None:
+    """The ranges are real: a batch above max, or a height off FastNet's multiple, is refused."""
+    _, program = _shipped("fast")
+    for n, h, w in ((3, 64, 64), (1, 72, 64)):
+        with pytest.raises((RuntimeError, AssertionError)):  # torch's shape guards
+            _run(program, probe_inputs([(n, h, w)])[0])
+
+
+def test_fixed_profile_exports_static() -> None:
+    spec = get_spec("fast")
+    size = (1, 48, 80)
+    program = export_program(spec.build().eval(), (size, size, size), spec.multiple)
+    assert _run(program, probe_inputs([size])[0]).shape == (1, 3, 48, 80)
+
+
+@pytest.mark.parametrize("profile, match", [
+    (((1, 64, 64), (1, 96, 160), (2, 120, 192)), "height must be a multiple of 16"),
+    (((2, 64, 64), (1, 96, 160), (2, 128, 192)), "batch must grow"),
+])
+def test_bad_profile_is_one_line(profile, match: str) -> None:
+    with pytest.raises(ExportError, match=match):
+        export_program(get_spec("fast").build().eval(), profile, 16)
