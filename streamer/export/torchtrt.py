@@ -108,7 +108,6 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
     net = net.eval().float().to(dev)
     lo, opt, hi = ((n, 3, h, w) for n, h, w in profile)
     inputs = [torch_tensorrt.Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=torch.float32)]
-    example = torch.rand(*opt, device=dev)
     precisions = {"fp32": {torch.float32}, "fp16": {torch.float16, torch.float32},
                   "int8": {torch.int8, torch.float16, torch.float32}}[precision]
     settings = dict(inputs=inputs, enabled_precisions=precisions,
@@ -129,8 +128,12 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
                 program = export_program(net, profile, multiple, device=dev)
                 compiled = torch_tensorrt.dynamo.compile(program, **settings)
             out_path.parent.mkdir(parents=True, exist_ok=True)
-            torch_tensorrt.save(compiled, str(out_path), output_format="exported_program",
-                                inputs=[example])  # `inputs` is accepted by 2.4 and later
+            # retrace=False: serialize the compiled graph with its symbolic batch/H/W. 2.10 made
+            # retrace=True the default (pytorch/TensorRT PR 3875), which re-exports from the example
+            # inputs and fixes the shapes to theirs. From 2.6 on retrace=False takes no inputs
+            # (torch_tensorrt/_compile.py save(): "inputs or arg_inputs is not necessary"); 2.4
+            # and 2.5 refused a GraphModule without them, hence the tensorrt extra's floor of 2.6
+            torch_tensorrt.save(compiled, str(out_path), output_format="exported_program", retrace=False)
     except (RuntimeError, ValueError, TypeError) as exc:
         raise ExportError(f"{out_path}: Torch-TensorRT compile failed ({str(exc).splitlines()[0]})") from exc
     try:
