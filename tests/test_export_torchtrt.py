@@ -3,6 +3,7 @@ Torch-TensorRT compiles must take every shape of the profile (TensorRT itself: t
 
 from __future__ import annotations
 
+import sys
 from functools import cache
 
 import numpy as np
@@ -65,3 +66,17 @@ def test_fixed_profile_exports_static() -> None:
 def test_bad_profile_is_one_line(profile, match: str) -> None:
     with pytest.raises(ExportError, match=match):
         export_program(get_spec("fast").build().eval(), profile, 16)
+
+
+@pytest.mark.parametrize("calib, match", [(object(), "needs NVIDIA ModelOpt: pip install nvidia-modelopt"),
+                                          (None, "int8 needs calibration frames")])
+def test_int8_prerequisites_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path, calib, match: str) -> None:
+    """INT8's own needs are checked before torch-tensorrt or any work: ModelOpt missing was a raw
+    ModuleNotFoundError (its import sat outside the friendly handler)."""
+    from streamer.export.torchtrt import compile_torchtrt
+
+    for mod in ("modelopt", "modelopt.torch", "modelopt.torch.quantization", "modelopt.torch.quantization.utils"):
+        monkeypatch.setitem(sys.modules, mod, None)  # import raises ModuleNotFoundError
+    with pytest.raises(ExportError, match=match):
+        compile_torchtrt(get_spec("fast").build(), tmp_path / "fast-int8.ep", precision="int8",
+                         profile=PROFILE, multiple=16, calib=calib)

@@ -22,6 +22,8 @@ from streamer.export.calibration import CalibSet
 
 Shape = tuple[int, int, int]  # N, H, W (C is always 3)
 MISSING = f"Torch-TensorRT export needs the tensorrt extra: {install_extra('tensorrt')}"
+MODELOPT_MISSING = ("--format torchtrt --precision int8: needs NVIDIA ModelOpt: pip install nvidia-modelopt; "
+                    "or use --format engine --precision int8")
 
 
 def import_torch_tensorrt() -> Any:
@@ -30,6 +32,16 @@ def import_torch_tensorrt() -> Any:
     except ImportError as exc:
         raise ExportError(MISSING) from exc
     return torch_tensorrt
+
+
+def _import_modelopt() -> tuple[Any, Any]:
+    """(``modelopt.torch.quantization``, its ``export_torch_mode``), or ExportError in one line."""
+    try:
+        import modelopt.torch.quantization as mtq
+        from modelopt.torch.quantization.utils import export_torch_mode
+    except ImportError as exc:  # ModuleNotFoundError too
+        raise ExportError(MODELOPT_MISSING) from exc
+    return mtq, export_torch_mode
 
 
 @dataclass(frozen=True)
@@ -78,14 +90,8 @@ def _shapes(profile: tuple[Shape, Shape, Shape]) -> str:
     return " .. ".join("x".join(map(str, s)) for s in profile)
 
 
-def _quantize_int8(net: nn.Module, calib: CalibSet, device: str) -> nn.Module:
+def _quantize_int8(net: nn.Module, calib: CalibSet, device: str, mtq: Any) -> nn.Module:
     import torch
-
-    try:
-        import modelopt.torch.quantization as mtq
-    except ImportError as exc:
-        raise ExportError("--format torchtrt --precision int8: needs NVIDIA ModelOpt: "
-                          "pip install nvidia-modelopt; or use --format engine --precision int8") from exc
 
     def forward_loop(model: nn.Module) -> None:
         with torch.no_grad():
@@ -100,10 +106,14 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
                      device: int = 0, calib: CalibSet | None = None) -> TorchTrtResult:
     """Export with :func:`export_program`, compile with ``torch_tensorrt.dynamo.compile``, save
     an exported program (.ep). ``multiple``: the model's H/W step (``ModelSpec.multiple``)."""
+    out_path = Path(out_path)
+    if precision == "int8":  # what int8 needs beyond the extra: one line now, not a traceback later
+        if calib is None:
+            raise ExportError(f"{out_path}: int8 needs calibration frames (--calib)")
+        mtq, export_torch_mode = _import_modelopt()
     torch_tensorrt = import_torch_tensorrt()
     import torch
 
-    out_path = Path(out_path)
     dev = f"cuda:{device}"
     net = net.eval().float().to(dev)
     lo, opt, hi = ((n, 3, h, w) for n, h, w in profile)
@@ -116,11 +126,7 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
     try:
         with torch.no_grad():
             if precision == "int8":
-                if calib is None:
-                    raise ExportError(f"{out_path}: int8 needs calibration frames (--calib)")
-                from modelopt.torch.quantization.utils import export_torch_mode
-
-                net = _quantize_int8(net, calib, dev)
+                net = _quantize_int8(net, calib, dev, mtq)
                 with export_torch_mode():
                     program = export_program(net, profile, multiple, device=dev)
                     compiled = torch_tensorrt.dynamo.compile(program, **settings)
