@@ -80,3 +80,27 @@ def test_int8_prerequisites_are_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pa
     with pytest.raises(ExportError, match=match):
         compile_torchtrt(get_spec("fast").build(), tmp_path / "fast-int8.ep", precision="int8",
                          profile=PROFILE, multiple=16, calib=calib)
+
+
+@pytest.mark.parametrize("version", ["2.6.0", "2.9.0", "2.10.0", "2.12.1+cu130"])
+@pytest.mark.parametrize("precision, dtypes", [("fp32", {torch.float32}),
+                                               ("fp16", {torch.float16, torch.float32}),
+                                               ("int8", {torch.int8, torch.float16, torch.float32})])
+def test_precision_settings(version: str, precision: str, dtypes: set) -> None:
+    """2.10-2.12 default to explicit typing and assert on enabled_precisions unless weak typing is
+    asked for by name; earlier ones take the same keyword (default False there)."""
+    from streamer.export.torchtrt import precision_settings
+
+    got = precision_settings(precision, version)
+    assert got["enabled_precisions"] == dtypes and got["use_explicit_typing"] is False
+    assert got["disable_tf32"] is (precision == "fp32")
+
+
+@pytest.mark.parametrize("version", ["2.4.0", "2.5.0", "2.13.0", "2.14.0"])
+def test_precision_settings_refuse_other_releases(version: str) -> None:
+    """2.4/2.5 cannot save a dynamic program without example inputs; 2.13+ need TensorRT 11 and
+    drop enabled_precisions (fp16 would silently build as fp32)."""
+    from streamer.export.torchtrt import precision_settings
+
+    with pytest.raises(ExportError, match=f"torch-tensorrt {version} is not supported.*2.6 up to 2.12"):
+        precision_settings("fp16", version)

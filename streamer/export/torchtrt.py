@@ -11,6 +11,7 @@ Everything here is imported on use; ``torch_tensorrt`` is in the ``tensorrt`` ex
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,9 @@ Shape = tuple[int, int, int]  # N, H, W (C is always 3)
 MISSING = f"Torch-TensorRT export needs the tensorrt extra: {install_extra('tensorrt')}"
 MODELOPT_MISSING = ("--format torchtrt --precision int8: needs NVIDIA ModelOpt: pip install nvidia-modelopt; "
                     "or use --format engine --precision int8")
+# the torch-tensorrt releases this file is written for, [from, to); pyproject's tensorrt extra
+# pins the same and says why (2.6: save() without example inputs; 2.13: TensorRT 11)
+SUPPORTED = ((2, 6), (2, 13))
 
 
 def import_torch_tensorrt() -> Any:
@@ -90,6 +94,36 @@ def _shapes(profile: tuple[Shape, Shape, Shape]) -> str:
     return " .. ".join("x".join(map(str, s)) for s in profile)
 
 
+def _version(text: str) -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", text)
+    return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+
+def precision_settings(precision: str, torch_tensorrt_version: str) -> dict[str, Any]:
+    """``dynamo.compile`` keywords that choose the precision, for this torch-tensorrt.
+
+    ``enabled_precisions`` lets TensorRT pick fp16/int8 kernels (weak typing, as the engine path's
+    builder flags). 2.10 made explicit typing the default, under which any ``enabled_precisions``
+    but {float32} is an AssertionError, so we ask for weak typing by name (the keyword exists from
+    2.6, default False until 2.9; deprecated in 2.10-2.12, still working on TensorRT 10). 2.13
+    removed both (TensorRT 11 has no weak typing; a stray ``enabled_precisions`` lands in
+    ``**kwargs`` and fp16 would quietly build as fp32), so versions outside :data:`SUPPORTED` are
+    refused rather than guessed at.
+    """
+    import torch
+
+    version = _version(torch_tensorrt_version)
+    if not SUPPORTED[0] <= version < SUPPORTED[1]:
+        (a, b), (c, d) = SUPPORTED
+        raise ExportError(f"--format torchtrt: torch-tensorrt {torch_tensorrt_version} is not supported "
+                          f"(streamer works with {a}.{b} up to {c}.{d - 1}, TensorRT 10); "
+                          f"{install_extra('tensorrt')}, or use --format engine")
+    precisions = {"fp32": {torch.float32}, "fp16": {torch.float16, torch.float32},
+                  "int8": {torch.int8, torch.float16, torch.float32}}[precision]
+    return {"enabled_precisions": precisions, "use_explicit_typing": False,
+            "disable_tf32": precision == "fp32"}  # fp32 means fp32, as in the engine path
+
+
 def _quantize_int8(net: nn.Module, calib: CalibSet, device: str, mtq: Any) -> nn.Module:
     import torch
 
@@ -112,17 +146,16 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
             raise ExportError(f"{out_path}: int8 needs calibration frames (--calib)")
         mtq, export_torch_mode = _import_modelopt()
     torch_tensorrt = import_torch_tensorrt()
+    version = str(torch_tensorrt.__version__)
+    settings = precision_settings(precision, version)
     import torch
 
     dev = f"cuda:{device}"
     net = net.eval().float().to(dev)
     lo, opt, hi = ((n, 3, h, w) for n, h, w in profile)
     inputs = [torch_tensorrt.Input(min_shape=lo, opt_shape=opt, max_shape=hi, dtype=torch.float32)]
-    precisions = {"fp32": {torch.float32}, "fp16": {torch.float16, torch.float32},
-                  "int8": {torch.int8, torch.float16, torch.float32}}[precision]
-    settings = dict(inputs=inputs, enabled_precisions=precisions,
-                    workspace_size=int(workspace_gib * (1 << 30)), device=torch_tensorrt.Device(dev),
-                    min_block_size=1)
+    settings |= dict(inputs=inputs, workspace_size=int(workspace_gib * (1 << 30)),
+                     device=torch_tensorrt.Device(dev), min_block_size=1)
     try:
         with torch.no_grad():
             if precision == "int8":
@@ -140,15 +173,16 @@ def compile_torchtrt(net: nn.Module, out_path: str | Path, *, precision: str,
             # (torch_tensorrt/_compile.py save(): "inputs or arg_inputs is not necessary"); 2.4
             # and 2.5 refused a GraphModule without them, hence the tensorrt extra's floor of 2.6
             torch_tensorrt.save(compiled, str(out_path), output_format="exported_program", retrace=False)
-    except (RuntimeError, ValueError, TypeError) as exc:
-        raise ExportError(f"{out_path}: Torch-TensorRT compile failed ({str(exc).splitlines()[0]})") from exc
+    except (RuntimeError, ValueError, TypeError, AssertionError) as exc:  # it asserts on settings too
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ExportError(f"{out_path}: Torch-TensorRT compile failed ({first})") from exc
     try:
         import tensorrt
 
         trt_version: str | None = str(tensorrt.__version__)
     except ImportError:
         trt_version = None
-    return TorchTrtResult(out_path, str(torch_tensorrt.__version__), trt_version,
+    return TorchTrtResult(out_path, version, trt_version,
                           {"min": list(lo), "opt": list(opt), "max": list(hi)})
 
 
