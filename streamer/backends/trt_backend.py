@@ -76,8 +76,14 @@ class TensorRTBackend:
         self._runtime = trt.Runtime(self._logger)
         self.engine = self._runtime.deserialize_cuda_engine(self.path.read_bytes())
         if self.engine is None:
-            raise EngineError(f"{path}: TensorRT could not deserialize it; rebuild it on this device")
+            raise EngineError(f"{path}: TensorRT {trt.__version__} could not deserialize it, most likely "
+                              "built by another TensorRT version or for another GPU; rebuild it on this "
+                              "device with `streamer export --format engine`")
         self.context = self.engine.create_execution_context()
+        if self.context is None:  # TensorRT logs why; on an 8 GB Orin it is GPU memory
+            raise EngineError(f"{path}: TensorRT could not create an execution context (out of GPU "
+                              "memory?); close other GPU programs, or rebuild with a smaller --dynamic "
+                              "max or --workspace")
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
@@ -130,7 +136,9 @@ class TensorRTBackend:
                               f"profile {'x'.join(map(str, self.min_shape))} .. "
                               f"{'x'.join(map(str, self.max_shape))}; rebuild with a wider --dynamic "
                               "or set preprocess.resize to a size inside it")
-        self.context.set_input_shape(self.input_name, shape)
+        if not self.context.set_input_shape(self.input_name, shape):
+            raise EngineError(f"{self.path}: TensorRT refused input shape {'x'.join(map(str, shape))}; "
+                              "rebuild the engine with a --dynamic profile that holds it")
         out_shape = tuple(self.context.get_tensor_shape(self.output_name))
         if self._out is None or tuple(self._out.shape) != out_shape:
             self._out = torch.empty(out_shape, dtype=torch.float32, device=self.device)
@@ -164,10 +172,11 @@ class TorchTrtBackend:
 
         _import_trt()
         self.path = Path(path)
-        sidecar = check_engine_compatible(self.path, model=model)
+        index = _cuda_index(device)
+        sidecar = check_engine_compatible(self.path, model=model, device=index)  # that GPU, not cuda:0
         self.multiple = sidecar.multiple or _model_multiple(sidecar.model)  # as TensorRTBackend: frames padded for it
-        self.device = torch.device("cuda", _cuda_index(device))
-        self.module = load_torchtrt(self.path, self.device.index or 0)
+        self.device = torch.device("cuda", index)
+        self.module = load_torchtrt(self.path, index)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
