@@ -104,3 +104,50 @@ def test_precision_settings_refuse_other_releases(version: str) -> None:
 
     with pytest.raises(ExportError, match=f"torch-tensorrt {version} is not supported.*2.6 up to 2.12"):
         precision_settings("fp16", version)
+
+
+class _ProgramBackend:
+    """The tensorrt backend's interface over a torch.export program: a CPU stand-in for an .ep."""
+
+    def __init__(self, program) -> None:
+        self.module, self.shapes = program.module(), []
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.shapes.append(batch.shape)
+        with torch.no_grad():
+            return self.module(torch.from_numpy(batch)).numpy()
+
+    def __enter__(self) -> "_ProgramBackend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("dynamic", [True, False])
+def test_export_parity_probes_min_opt_and_max(dynamic: bool, tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export-time check runs the built file at each corner of its profile: a program fixed
+    at the opt shape (what torch_tensorrt.save's retrace re-export wrote) fails it and is removed."""
+    from streamer.backends import trt_backend
+    from streamer.export import ExportRequest, _backend_parity
+    from streamer.export.sidecar import Sidecar, sidecar_path
+
+    net = get_spec("fast").build().eval()
+    program = export_program(net, PROFILE, 16) if dynamic else \
+        torch.export.export(net, (torch.rand(1, 3, 96, 160),), strict=False)
+    backend = _ProgramBackend(program)
+    monkeypatch.setattr(trt_backend, "open_trt_backend", lambda *a, **k: backend)
+    out = tmp_path / "fast-fp32.ep"
+    out.write_bytes(b"program")
+    req = ExportRequest(model="fast", format="torchtrt", precision="fp32", output=out, dynamic=PROFILE)
+    side = Sidecar(model="fast", format="torchtrt", precision="fp32", file=out.name, multiple=16)
+    if dynamic:
+        parity = _backend_parity(req, net, PROFILE, side)
+        assert backend.shapes == [(1, 3, 64, 64), (1, 3, 96, 160), (2, 3, 128, 192)]
+        assert parity["shapes"] == [[1, 3, 64, 64], [1, 3, 96, 160], [2, 3, 128, 192]]
+        assert parity["max_abs"] < 1e-5
+    else:
+        with pytest.raises(ExportError, match="fast-fp32.ep: the built file fails on a 1x3x64x64 batch, "
+                                              "inside its own profile"):
+            _backend_parity(req, net, PROFILE, side)
+        assert not out.exists() and not sidecar_path(out).exists()

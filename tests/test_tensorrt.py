@@ -55,6 +55,7 @@ def test_engine_builds_loads_and_matches(precision: str, min_psnr: float, weight
     side = check_engine_compatible(out)
     assert side.tensorrt_version == trt.__version__ and side.gpu.capability == current_gpu().capability
     assert res.sidecar.shapes["profile"]["max"] == [2, 3, 128, 192]
+    assert res.sidecar.parity["engine_vs_torch"]["shapes"] == [[n, 3, h, w] for n, h, w in PROFILE]
     net = load_weights(get_spec("fast").build(), weights)
     inputs = probe_inputs([(1, 64, 64), (2, 128, 192)])
     with open_trt_backend(str(out), device="cuda:0", arch="fast") as backend:
@@ -63,15 +64,26 @@ def test_engine_builds_loads_and_matches(precision: str, min_psnr: float, weight
         assert g.shape == w.shape and psnr_db(g, w) >= min_psnr
 
 
-def test_torchtrt_saves_and_reloads(weights: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("precision, min_psnr", [("fp32", 50.0), ("fp16", 35.0), ("int8", 25.0)])
+def test_torchtrt_saves_and_reloads(precision: str, min_psnr: float, weights: Path, calib: Path,
+                                    tmp_path: Path) -> None:
+    """At the profile's min, opt and max (dynamic batch, H and W): a program saved at the opt
+    shape only passed when this probed (1, 96, 160) alone."""
     pytest.importorskip("torch_tensorrt", reason="torch-tensorrt not installed")
-    out = tmp_path / "fast-fp16.ep"
-    export(ExportRequest(model="fast", format="torchtrt", precision="fp16", output=out,
-                         weights=weights, dynamic=PROFILE))
+    if precision == "int8":
+        pytest.importorskip("modelopt", reason="NVIDIA ModelOpt not installed (pip install nvidia-modelopt)")
+    out = tmp_path / f"fast-{precision}.ep"
+    res = export(ExportRequest(model="fast", format="torchtrt", precision=precision, output=out,
+                               weights=weights, dynamic=PROFILE, calib=calib if precision == "int8" else None))
+    corners = [[n, 3, h, w] for n, h, w in PROFILE]
+    assert res.sidecar.parity["torchtrt_vs_torch"]["shapes"] == corners  # the export's own check
+    net = load_weights(get_spec("fast").build(), weights)
+    inputs = probe_inputs(list(PROFILE))
     with open_trt_backend(str(out), device="cuda:0") as backend:
-        y = backend(probe_inputs([(1, 96, 160)])[0])
+        got = [backend(x) for x in inputs]
         assert backend.multiple == 16  # from the sidecar: the pipeline pads frames for it
-    assert y.shape == (1, 3, 96, 160)
+    for g, w in zip(got, torch_outputs(net, inputs)):
+        assert g.shape == w.shape and psnr_db(g, w) >= min_psnr
 
 
 def test_engine_takes_uint8_frames_padded_to_its_multiple(weights: Path, tmp_path: Path) -> None:

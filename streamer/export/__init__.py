@@ -163,13 +163,15 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
                      "int8_mode": built.int8_mode}
     if side.calibration is not None:
         side.calibration["cache"] = built.calib_cache
-    side.parity["engine_vs_torch"] = _backend_parity(req, net, profile[1], side)
+    side.parity["engine_vs_torch"] = _backend_parity(req, net, profile, side)
 
 
-def _backend_parity(req: ExportRequest, net, shape, side: Sidecar) -> dict:
-    """Run the built file through the tensorrt backend at the profile's opt shape."""
+def _backend_parity(req: ExportRequest, net, profile, side: Sidecar) -> dict:
+    """Run the built file through the tensorrt backend at the profile's min, opt and max: a file
+    that only takes its opt shape (a program exported at a fixed size) must not pass. Each
+    corner once; the PyTorch reference runs on the CPU (fp32, no TF32)."""
     from streamer.backends.trt_backend import open_trt_backend
-    from streamer.errors import ExportError
+    from streamer.errors import EngineError, ExportError
     from streamer.export.onnx_export import (
         FP32_MIN_PSNR_DB,
         compare,
@@ -178,17 +180,34 @@ def _backend_parity(req: ExportRequest, net, shape, side: Sidecar) -> dict:
     )
 
     write_sidecar(req.output, side)  # the backend checks the sidecar before loading
-    inputs = probe_inputs([shape])
+    shapes = list(dict.fromkeys(tuple(s) for s in profile))  # a fixed --size is one shape
+    inputs = probe_inputs(shapes)
+    got, failed = [], None
     with open_trt_backend(str(req.output), device=f"cuda:{req.device or 0}", arch=req.model) as backend:
-        got = [backend(x) for x in inputs]
+        for shape, x in zip(shapes, inputs):
+            try:
+                got.append(backend(x))
+            except (EngineError, RuntimeError, AssertionError) as exc:  # torch's shape guards assert
+                failed = (shape, exc)
+                break
+    if failed is not None:
+        (n, h, w), exc = failed
+        _discard(req.output)
+        raise ExportError(f"{req.output}: the built file fails on a {n}x3x{h}x{w} batch, inside its own "
+                          f"profile ({(str(exc).splitlines() or [type(exc).__name__])[0]}); not kept, "
+                          "report it with the TensorRT version") from exc
     parity = compare(got, torch_outputs(net, inputs))
     if req.precision == "fp32" and parity.psnr_db < FP32_MIN_PSNR_DB:
-        req.output.unlink(missing_ok=True)  # a wrong fp32 engine must not stay around to be used
-        sidecar_path(req.output).unlink(missing_ok=True)
+        _discard(req.output)  # a wrong fp32 engine must not stay around to be used
         raise ExportError(f"{req.output}: fp32 engine differs from PyTorch (PSNR {parity.psnr_db:.1f} dB "
                           f"< {FP32_MIN_PSNR_DB:.0f} dB, max abs {parity.max_abs:.2g}); not kept, "
                           "report it with the TensorRT version")
     return parity.as_dict()
+
+
+def _discard(path: Path) -> None:
+    path.unlink(missing_ok=True)
+    sidecar_path(path).unlink(missing_ok=True)
 
 
 def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, multiple: int, progress: Progress) -> None:
@@ -204,7 +223,7 @@ def _torchtrt(net, req: ExportRequest, calib, side: Sidecar, multiple: int, prog
     side.torch_tensorrt_version = res.torch_tensorrt_version
     side.gpu = current_gpu(req.device or 0)
     side.shapes = {"profile": res.profile}
-    side.parity["torchtrt_vs_torch"] = _backend_parity(req, net, profile[1], side)
+    side.parity["torchtrt_vs_torch"] = _backend_parity(req, net, profile, side)
 
 
 __all__ = ["Environment", "ExportRequest", "ExportResult", "export", "export_formats", "sidecar_path",
