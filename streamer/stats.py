@@ -186,6 +186,7 @@ class RunStats:
             return [k for k, v in self._cams.items() if not v.up]
 
     def waiting_cameras(self) -> list[str]:
-        """Cameras that have not been up yet (a subset of ``down_cameras``)."""
+        """Cameras still connecting: never up and no error yet (a subset of ``down_cameras``;
+        one whose first connect failed is down, with its reason)."""
         with self._lock:
-            return [k for k, v in self._cams.items() if not v.ever_up]
+            return [k for k, v in self._cams.items() if not v.ever_up and not v.last_error]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -214,9 +215,21 @@ def test_token_accepted_by_header_query_and_cookie(guarded: ViewSink) -> None:
     status, headers, _ = get(guarded, f"/?token={TOKEN}")
     assert status == 200
     cookie = headers["Set-Cookie"].split(";")[0]
-    assert cookie == f"streamer_token={TOKEN}" and "HttpOnly" in headers["Set-Cookie"]
+    name = cookie.split("=")[0]
+    assert re.fullmatch(r"streamer_token_[0-9a-f]{8}", name) and cookie == f"{name}={TOKEN}"
+    assert "HttpOnly" in headers["Set-Cookie"]
     assert get(guarded, "/api/stats", {"Cookie": cookie})[0] == 200
-    assert get(guarded, "/api/stats", {"Cookie": "streamer_token=nope-nope-nope"})[0] == 401
+    assert get(guarded, "/api/stats", {"Cookie": f"{name}=nope-nope-nope"})[0] == 401
+
+
+def test_two_views_on_one_host_keep_their_own_cookie(guarded: ViewSink, stats: RunStats) -> None:
+    """Browsers share a host's cookies across ports: with one cookie name, opening the second
+    view (its own token) replaced the first one's cookie and its page went 401."""
+    with ViewSink(stats=stats, port=0, token="another-token-5678") as other:
+        jar = "; ".join(get(v, f"/?token={t}")[1]["Set-Cookie"].split(";")[0]
+                        for v, t in ((guarded, TOKEN), (other, "another-token-5678")))
+        assert get(guarded, "/api/stats", {"Cookie": jar})[0] == 200
+        assert get(other, "/api/stats", {"Cookie": jar})[0] == 200
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10", "camera-box.local"])
@@ -273,6 +286,9 @@ def test_healthz_names_the_camera_that_is_down(view: ViewSink, stats: RunStats) 
     stats.on_up("rear", False, "connection refused")
     status, _, body = get(view, "/healthz")
     assert status == 503 and b"rear" in body and b"front" not in body
+    stats.expect("side", "gone")  # a site's cameras, listed before any delivers
+    stats.on_up("gone", False, "cannot open RTSP camera (Connection refused)")  # failed for good
+    assert get(view, "/healthz")[2] == b"down: gone, rear; not up yet: side\n"
 
 
 def test_healthz_before_any_camera() -> None:

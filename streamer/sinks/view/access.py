@@ -7,6 +7,7 @@ streams and ``fetch`` calls then carry the ``streamer_token`` cookie set on that
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
@@ -18,6 +19,12 @@ from streamer.errors import ConfigError
 
 TOKEN_ENV = "STREAMER_TOKEN"
 COOKIE = "streamer_token"
+
+
+def cookie_name(token: str) -> str:
+    """Per token: browsers share cookies across the ports of a host, so two views on one machine
+    (different tokens) would overwrite each other's cookie and lock the first page out."""
+    return f"{COOKIE}_{hashlib.sha256(token.encode()).hexdigest()[:8]}"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -44,31 +51,33 @@ def resolve_token(what: str, host: str, token: str | None) -> str | None:
     return token
 
 
-def _given(request: web.Request) -> tuple[str | None, bool]:
+def _given(request: web.Request, cookie: str) -> tuple[str | None, bool]:
     """The token the request carries and whether it came in the query (then we set the cookie)."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 7235): curl users type bearer
         return credentials.strip(), False
     if "token" in request.query:
         return request.query["token"], True
-    return request.cookies.get(COOKIE), False
+    return request.cookies.get(cookie), False
 
 
 def token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
     """401 for every request without the token; with no token configured, everything passes."""
 
+    cookie = cookie_name(token) if token else COOKIE
+
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token is None:
             return await handler(request)
-        given, from_query = _given(request)
+        given, from_query = _given(request, cookie)
         if given is None or not hmac.compare_digest(given.encode(), token.encode()):
             raise web.HTTPUnauthorized(
                 text="401: this view needs its access token (Authorization: Bearer, or ?token=)\n",
                 headers={"WWW-Authenticate": 'Bearer realm="streamer"'})
         response = await handler(request)
         if from_query and not response.prepared:
-            response.set_cookie(COOKIE, token, httponly=True, samesite="Strict", path="/")
+            response.set_cookie(cookie, token, httponly=True, samesite="Strict", path="/")
         return response
 
     return check
