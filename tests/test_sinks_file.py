@@ -108,6 +108,25 @@ def test_a_misspelt_sink_kind_gets_a_hint() -> None:
     with pytest.raises(ConfigError, match="sink 'out/cam': a sink is a .mp4/.mkv path"):
         open_sink("out/cam")
 
+def test_a_close_that_fails_otherwise_than_by_ctrl_c_still_finishes_the_file(clips: dict[str, Path],
+                                                                            tmp_path: Path, monkeypatch) -> None:
+    """Only Ctrl-C leaves the file open (to resume); any other failure in the flush used to leave
+    the container open and the file without its end."""
+    source = open_source(str(clips["small"]))
+    sink = FileSink(tmp_path / "out.mp4", fps=source.info.fps, fragmented=False)  # unplayable unfinished
+    for frame in source:
+        sink.write(frame)
+
+    def broken_flush() -> None:
+        raise RuntimeError("encoder bug")
+
+    monkeypatch.setattr(sink._video, "flush", broken_flush)
+    with pytest.raises(RuntimeError, match="encoder bug"):
+        sink.close()
+    assert sink._closed and sink._container is None
+    assert len(read_video(tmp_path / "out.mp4")[0]) > 0  # the end is written: frames read back
+
+
 def test_unwritable_destination_is_a_sink_error(clips: dict[str, Path], tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")

@@ -126,9 +126,14 @@ class FileSink:
                 # the audio's tail up to the last frame (+0.5 s): all of it for a whole file, not
                 # minutes of sound over a frozen picture after a stop or --max-frames
                 self._mux_audio(self._last_pts_s + AUDIO_TAIL_S)
+        except KeyboardInterrupt:
+            raise  # left open: the next close() resumes the flush
         except (av.FFmpegError, OSError) as exc:
             self._finish()
             raise SinkError(f"{self.path}: finishing the file failed ({exc})") from exc
+        except BaseException:
+            self._finish()  # any other failure: write the trailer of what is there, then report it
+            raise
         self._finish()
 
     def _finish(self) -> None:
