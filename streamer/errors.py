@@ -9,7 +9,7 @@
     └── ExportError    export request refused or failed
 
 Messages say the thing, what is wrong and what to do, e.g.
-``engines/fast.engine: built by TensorRT 8.6, this is 10.3; rebuild it on this device``.
+``engines/fast.engine: built by TensorRT 8.6.1, this is 10.3.0; rebuild it on this device``.
 """
 
 from __future__ import annotations
