@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
 
 from conftest import read_video
 from streamer.errors import ConfigError
+from streamer.frame import Frame
 from streamer.pipeline import Pipeline
 from streamer.preprocess.frames import FrameRestorer
 from streamer.sinks import open_sink
@@ -55,6 +58,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_until(condition, timeout_s: float = 30.0) -> bool:
+    end = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.02)
+    return condition()
+
+
 def test_push_to_nothing_drops_and_retries_without_failing(clips: dict[str, Path],
                                                            caplog: pytest.LogCaptureFixture) -> None:
     """A live output that is not there is not a failed job: frames are dropped and counted, the
@@ -63,15 +73,107 @@ def test_push_to_nothing_drops_and_retries_without_failing(clips: dict[str, Path
     sink = open_sink(f"rtsp://127.0.0.1:{free_port()}/in", fps=10)
     frames = iter(open_source(str(clips["small"]), "door"))
     with caplog.at_level(logging.INFO, logger="streamer.sinks.rtsp"):
-        for _ in range(3):
-            sink.write(next(frames))
+        sink.write(next(frames))
+        assert wait_until(lambda: sink.backoff.attempt == 1)
+        for _ in range(2):
+            sink.write(next(frames))  # within the backoff: dropped at once
         sink._retry_at = 0.0  # the next attempt now rather than after the backoff
         sink.write(next(frames))
+        assert wait_until(lambda: sink.backoff.attempt == 2)
     sink.close()
     assert sink.dropped == 4 and sink.frames == 0 and not sink.ever_up
     assert [r.getMessage().split(" (")[0].split(": ", 1)[1] for r in caplog.records] == [
         "RTSP output not reached yet"] * 2
-    assert "retry in 0.5 s, attempt 1" in caplog.records[0].getMessage()
+    assert "(Connection refused); frames are dropped, retry in 0.5 s, attempt 1" in caplog.records[0].getMessage()
+
+
+@pytest.fixture
+def silent_server():
+    """``rtsp://`` URL of a server that takes TCP connections and never answers (a hung server,
+    another service on the port); yields (url, connections taken so far)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    taken: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                taken.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"rtsp://127.0.0.1:{listener.getsockname()[1]}/in", taken
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+        for conn in taken:
+            conn.close()
+
+
+class SlowRestorer(FrameRestorer):
+    """A model that takes 30 ms a frame: frames that pile up behind a stall are dropped."""
+
+    def __call__(self, frame: Frame, timer: Any = None) -> Frame:
+        time.sleep(0.03)
+        return super().__call__(frame, timer)
+
+
+def test_a_silent_server_holds_up_neither_the_recording_nor_close(
+        silent_server: tuple[str, list], clips: dict[str, Path], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The push connected and muxed on the camera's output thread (and FFmpeg's connect holds the
+    GIL): each retry against a server that never answers froze the run for timeout_s, so a
+    realtime camera's frames piled up and were dropped before the recording saw them (reviewer:
+    122 frames in, 75 recorded) and stop waited on the connect."""
+    url, taken = silent_server
+    stats = RunStats()
+    push = RtspSink(url, fps=10, stats=stats, timeout_s=2.0)
+    recording = open_sink(str(tmp_path / "rec.mp4"), fps=10)
+    stop = threading.Event()
+
+    def stop_after_two_attempts() -> None:
+        try:
+            wait_until(lambda: push.backoff.attempt >= 2 and len(taken) >= 3, 60)
+        finally:
+            stop.set()
+
+    helper = threading.Thread(target=stop_after_two_attempts, daemon=True)
+    helper.start()
+    with caplog.at_level(logging.INFO, logger="streamer.sinks.rtsp"):
+        src = open_source(str(clips["small"]), "door", loop=True, realtime=True)
+        result = Pipeline(src, SlowRestorer(None), [push, recording], stats=stats, stop=stop).run()
+    helper.join(5)
+    assert push.backoff.attempt >= 2 and push.frames == 0 and not push.ever_up
+    times = read_video(tmp_path / "rec.mp4")[0]
+    assert len(times) == result.frames_out >= 20
+    steps = [round(b - a, 3) for a, b in zip(times, times[1:])]
+    assert set(steps) == {0.1}  # every frame the camera gave, none dropped while the push waited
+    assert stats.camera("door").dropped == push.dropped  # the push's drops are its own only
+    said = [r.getMessage() for r in caplog.records]
+    assert "RTSP output not reached yet (no answer within 2 s); frames are dropped" in said[0]
+    assert not any("Invalid data" in m for m in said)
+
+
+def test_close_breaks_off_a_connect_to_a_silent_server(silent_server: tuple[str, list],
+                                                       clips: dict[str, Path]) -> None:
+    url, taken = silent_server
+    push = RtspSink(url, fps=10, timeout_s=60.0)
+    frame = next(iter(open_source(str(clips["small"]), "door")))
+    done = threading.Event()
+    threading.Thread(target=lambda: (push.write(frame), done.set()), daemon=True).start()
+    assert done.wait(30)  # write() hands the frame over; it does not wait for the server
+    assert wait_until(lambda: len(taken) >= 1)  # the connect is under way
+    closed = threading.Event()
+    threading.Thread(target=lambda: (push.close(), closed.set()), daemon=True).start()
+    assert closed.wait(30)  # not the 60 s the server is given to answer
+    assert push.dropped == 1 and push.frames == 0
 
 
 @pytest.mark.parametrize("url", ["rtsp://:8554/in", "rtsp://127.0.0.1:99999/in", "rtsp://127.0.0.1:8554",

@@ -6,12 +6,20 @@ for the frame's camera: run summary, /metrics) and the connection is retried wit
 backoff while the other sinks (a recording) go on; reconnects after a loss are counted in
 ``streamer_sink_reconnects_total``. FFmpeg connects on the first packet, not at open, so the
 output counts as up once a packet went out. Only a URL that cannot be right is an error.
+
+The sink has a sender thread of its own that connects, encodes and muxes: ``write`` only hands
+the frame over (latest wins: a few frames wait, beyond that the oldest is dropped and counted),
+so a slow or silent server never holds up the camera's thread and its other sinks.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import ssl
+import threading
 import time
+from collections import deque
 from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +35,8 @@ from streamer.stats import RunStats
 
 log = logging.getLogger(__name__)
 TIME_BASE = Fraction(1, 90000)
+QUEUE_FRAMES = 4  # frames waiting for the sender: enough to ride out a connect (~0.1 s)
+CLOSE_GRACE_S = 2.0  # close() waits for the sender up to timeout_s plus this
 
 
 def check_url(url: str) -> None:
@@ -62,8 +72,70 @@ class RtspSink:
         self._video: VideoEncoder | None = None
         self._retry_at = 0.0
         self._t0: float | None = None
+        self._lock = threading.Condition()  # the queue, counters, _closing; wakes the sender
+        self._pending: deque[Frame] = deque()
+        self._closing = False
+        self._sender: threading.Thread | None = None  # started by the first frame
+        self._asking: socket.socket | None = None  # our OPTIONS connection, for close() to break
+
+    def write(self, frame: Frame) -> None:
+        """Hand the frame to the sender; never waits for the network."""
+        with self._lock:
+            if self._closing or time.monotonic() < self._retry_at:
+                self._drop(frame)
+                return
+            if len(self._pending) >= QUEUE_FRAMES:
+                self._drop(self._pending.popleft())
+            self._pending.append(frame)
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._run, name=f"rtsp-push {redact(self.url)}",
+                                                daemon=True)
+                self._sender.start()
+            self._lock.notify()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    while not self._pending and not self._closing:
+                        self._lock.wait()
+                    if not self._pending:
+                        return
+                    frame = self._pending.popleft()
+                    if self._closing and not self._connected:  # nowhere to send what is left
+                        for f in (frame, *self._pending):
+                            self._drop(f)
+                        self._pending.clear()
+                        return
+                self._send(frame)
+        finally:
+            self._finish()
+
+    def _send(self, frame: Frame) -> None:
+        image = compose(frame, self.side_by_side)
+        if self._t0 is None:
+            self._t0 = frame.pts_s
+        started_s = time.monotonic()
+        try:
+            if self._video is None:
+                self._open(image.shape[1], image.shape[0])
+            connecting = not self._connected
+            packets = self._video.encode(image, frame.pts_s - self._t0)  # type: ignore[union-attr]
+        except (av.FFmpegError, OSError) as exc:
+            error = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            if isinstance(exc, av.InvalidDataError) and time.monotonic() - started_s >= 0.9 * self.timeout_s:
+                # a server that takes the connection and then says nothing: FFmpeg gives up
+                # with a misleading "Invalid data found when processing input"
+                error = f"no answer within {self.timeout_s:g} s"
+            self._lost(frame, error)
+            return
+        with self._lock:
+            self.frames += 1
+        if packets and connecting:  # FFmpeg connects on the first packet, not at open
+            self._on_connected(frame.source)
 
     def _open(self, width: int, height: int) -> None:
+        self._ask_server()
         us = str(int(self.timeout_s * 1e6))
         self._container = av.open(self.url, "w", format="rtsp",
                                   options={"rtsp_transport": "tcp", "timeout": us},
@@ -71,23 +143,47 @@ class RtspSink:
         self._video = VideoEncoder(self._container, width, height, cfg=self.encoder_cfg,
                                    fps=self.fps or 25.0, time_base=TIME_BASE, low_latency=True)
 
-    def write(self, frame: Frame) -> None:
-        if time.monotonic() < self._retry_at:
-            self._drop(frame)
-            return
-        image = compose(frame, self.side_by_side)
-        if self._t0 is None:
-            self._t0 = frame.pts_s
+    def _ask_server(self) -> None:
+        """Send OPTIONS ourselves and wait for an RTSP answer before FFmpeg connects. FFmpeg's
+        connect runs inside PyAV's ``avformat_write_header`` with the GIL held, so a server that
+        takes the connection and then says nothing would freeze every thread of the process (the
+        recording too) for ``timeout_s`` on each retry; this wait releases the GIL, and close()
+        can break it. Raises OSError (the same path as FFmpeg's errors)."""
+        parts = urlsplit(self.url)
+        secure = parts.scheme == "rtsps"
+        host, port = parts.hostname or "", parts.port or (322 if secure else 554)
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock: socket.socket = socket.socket(family, kind, proto)
         try:
-            if self._video is None:
-                self._open(image.shape[1], image.shape[0])
-            packets = self._video.encode(image, frame.pts_s - self._t0)  # type: ignore[union-attr]
-        except (av.FFmpegError, OSError) as exc:
-            self._lost(frame, getattr(exc, "strerror", None) or str(exc))
-            return
-        self.frames += 1
-        if packets and not self._connected:  # FFmpeg connects on the first packet, not at open
-            self._on_connected(frame.source)
+            with self._lock:
+                if self._closing:
+                    raise ConnectionAbortedError("the output is closing")
+                self._asking = sock
+            deadline_s = time.monotonic() + self.timeout_s
+            sock.settimeout(self.timeout_s)
+            sock.connect(address)
+            if secure:  # FFmpeg does not verify the certificate by default either
+                context = ssl.create_default_context()
+                context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+                with self._lock:
+                    sock = self._asking = context.wrap_socket(sock, server_hostname=host)
+            target = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()  # no password
+            sock.sendall(f"OPTIONS {target} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: streamer\r\n\r\n".encode())
+            answer = b""
+            while b"\r\n" not in answer:
+                sock.settimeout(max(deadline_s - time.monotonic(), 0.01))
+                chunk = sock.recv(1024)
+                if not chunk:
+                    raise ConnectionResetError("closed by the server without an answer")
+                answer += chunk
+        except TimeoutError as exc:
+            raise TimeoutError(f"no answer within {self.timeout_s:g} s") from exc
+        finally:
+            with self._lock:
+                self._asking = None
+                sock.close()
+        if not answer.startswith(b"RTSP/"):
+            raise ConnectionError(f"not an RTSP server, it answered {answer[:24]!r}")
 
     def _on_connected(self, camera: str) -> None:
         self._connected = True
@@ -101,16 +197,24 @@ class RtspSink:
         self.backoff.reset()
 
     def _lost(self, frame: Frame, error: str) -> None:
+        """Drop the connection, this frame and those waiting (stale by the retry); retry later."""
         self._drop_connection()
-        delay = self.backoff.next_delay_s() or self.backoff.cfg.max_s
+        with self._lock:
+            stale = [frame, *self._pending]
+            self._pending.clear()
+            for f in stale:
+                self._drop(f)
+            if self._closing:
+                return  # close() broke the connect: nothing to retry
+            delay = self.backoff.next_delay_s() or self.backoff.cfg.max_s
+            self._retry_at = time.monotonic() + delay
         state = "lost" if self.ever_up else "not reached yet"
         log.warning("%s: RTSP output %s (%s); frames are dropped, retry in %.1f s, attempt %d",
                     redact(self.url), state, error, delay, self.backoff.attempt)
-        self._retry_at = time.monotonic() + delay
-        self._drop(frame)
 
     def _drop(self, frame: Frame) -> None:
-        self.dropped += 1
+        with self._lock:
+            self.dropped += 1
         if self.stats is not None:
             self.stats.on_drop(frame.source)
 
@@ -123,10 +227,30 @@ class RtspSink:
             except (av.FFmpegError, OSError):
                 pass  # the server is already gone; nothing to flush to
 
-    def close(self) -> None:
-        if self._video is not None:
+    def _finish(self) -> None:
+        """On the sender, as it ends: flush the encoder to a connected server, close."""
+        if self._video is not None and self._connected:
             try:
                 self._video.flush()
             except (av.FFmpegError, OSError):
                 pass
         self._drop_connection()
+
+    def close(self) -> None:
+        """Stop the sender: frames still waiting go out if connected; a connect in progress is
+        broken off. Waits at most ``timeout_s`` + CLOSE_GRACE_S (FFmpeg's own I/O timeout)."""
+        with self._lock:
+            self._closing = True
+            self._lock.notify_all()
+            sender, asking = self._sender, self._asking
+            if asking is not None:
+                try:
+                    asking.shutdown(socket.SHUT_RDWR)  # wakes the sender's connect/recv at once
+                except OSError:
+                    pass
+        if sender is None or sender is threading.current_thread():
+            return
+        sender.join(self.timeout_s + CLOSE_GRACE_S)
+        if sender.is_alive():
+            log.warning("%s: RTSP output did not close within %.0f s; left to finish on its own",
+                        redact(self.url), self.timeout_s + CLOSE_GRACE_S)
