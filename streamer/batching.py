@@ -84,14 +84,18 @@ class Muxer:
     def _active(self) -> int:
         return sum(1 for ln in self.lanes if not ln.closed and (ln.frames or not ln.ended))
 
-    def take(self, max_batch: int, timeout_s: float) -> list[tuple[Lane, Frame]] | None:
-        """Up to ``max_batch`` frames, one per camera; None once every lane is finished or stop."""
+    def take(self, max_batch: int, timeout_s: float, *, wait: bool = True) -> list[tuple[Lane, Frame]] | None:
+        """Up to ``max_batch`` frames, one per camera; None once every lane is finished or stop.
+        ``wait=False``: only what is queued now, ``[]`` if nothing (the batcher has a batch in the
+        network to finish meanwhile)."""
         with self._cond:
             while not any(ln.frames for ln in self.lanes):
                 if self.stop.is_set() or not self._active():
                     return None
+                if not wait:
+                    return []
                 self._cond.wait(0.1)
-            deadline = time.monotonic() + timeout_s
+            deadline = time.monotonic() + (timeout_s if wait else 0.0)
             while not self.stop.is_set():
                 ready = sum(1 for ln in self.lanes if ln.frames)
                 left = deadline - time.monotonic()
@@ -118,6 +122,7 @@ class Call:
     idx: list[int]
     handle: Any = None
     out: np.ndarray | None = None  # N×H×W×3 uint8, padded to the multiple, once waited for
+    done_s: float = 0.0  # perf_counter() when its wait returned
 
 
 @dataclass(eq=False)
@@ -200,9 +205,9 @@ class BatchRestorer:
         return batch
 
     def _start(self, batch: Batch, idx: list[int]) -> None:
-        t0 = time.perf_counter()
         while len(self._started) >= self.depth:  # a slot is free once its call is waited for
             self._wait_oldest()
+        t0 = time.perf_counter()
         padded = np.stack([pad_image_to_multiple(batch.images[i], self.multiple) for i in idx])
         t1 = time.perf_counter()
         call = Call(idx, self.backend.start_uint8(padded))  # type: ignore[union-attr]
@@ -215,6 +220,16 @@ class BatchRestorer:
         call = self._started.popleft()  # handles are waited for in the order they were started
         call.out = self.backend.wait_uint8(call.handle)  # type: ignore[union-attr]
         call.handle = None
+        call.done_s = time.perf_counter()
+
+    def drain(self) -> None:
+        """Wait for every call started and not waited for, dropping the results: the backend may
+        be closed next (OpenVINO frees its compiled models) and must not be running them."""
+        while self._started:
+            try:
+                self._wait_oldest()
+            except Exception:  # noqa: BLE001  a failed call is not running either; the error that
+                pass  # stopped the batcher (if any) is already reported
 
     def finish(self, batch: Batch, timer: StageTimer | None = None) -> list[Frame]:
         """The cleaned frames of ``batch``, in its order; batches finish in the order submitted."""
@@ -223,7 +238,9 @@ class BatchRestorer:
                 while call.out is None:
                     self._wait_oldest()
             t0 = time.perf_counter()
-            batch.t_net += t0 - batch.t_started  # start to result, as FrameRestorer.finish
+            # start to result as FrameRestorer.finish: when its last call's wait returned, not
+            # when the batcher got to finishing it
+            batch.t_net += max(call.done_s for call in batch.calls) - batch.t_started
             for call in batch.calls:
                 for i, out in zip(call.idx, call.out):  # type: ignore[arg-type]
                     h, w = batch.images[i].shape[:2]

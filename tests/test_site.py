@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 import time
 import urllib.error
@@ -18,6 +19,7 @@ from streamer.api import run
 from streamer.cli import main
 from streamer.config import RunConfig, load_config
 from streamer.errors import ConfigError
+from streamer.frame import Frame
 from streamer.site import Site
 
 
@@ -312,6 +314,140 @@ def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips:
             frames = keep.got[cam]
             assert [f.index for f in frames] == list(range(12))
             assert_uint8_path_matches_float(ref, [f.image for f in frames], [f.original for f in frames])
+
+
+class HeldCamera:
+    """A live camera whose frames come when the test gives them, and then nothing more."""
+
+    live = True
+    total_frames = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.frames: queue.Queue[Frame] = queue.Queue()
+        self.given = 0
+        self._closed = threading.Event()
+
+    def give(self, n: int) -> None:
+        for _ in range(n):
+            image = np.full((64, 96, 3), 10 * self.given % 256, np.uint8)
+            self.frames.put(Frame(image, self.given / 10, self.given, self.name, captured_s=time.monotonic()))
+            self.given += 1
+
+    def __iter__(self) -> Any:
+        while not self._closed.is_set():
+            try:
+                yield self.frames.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class KeepFrames:
+    def __init__(self) -> None:
+        self.got: dict[str, list[Frame]] = {}
+
+    def write(self, frame: Frame) -> None:
+        self.got.setdefault(frame.source, []).append(frame)
+
+    def close(self) -> None: ...
+
+
+def held_site(camera: HeldCamera, fast_weights: Path, monkeypatch: pytest.MonkeyPatch,
+              backend: Callable[[Any], InFlight]) -> tuple[Site, KeepFrames, list[InFlight]]:
+    """A site of one held camera on torch forced onto the uint8 path with 2 batches in flight."""
+    from streamer.backends import open_backend
+
+    opened: list[InFlight] = []
+
+    def open_in_flight(*args: Any, **kw: Any) -> InFlight:
+        opened.append(backend(open_backend(*args, **kw)))
+        return opened[-1]
+
+    monkeypatch.setattr("streamer.backends.open_backend", open_in_flight)
+    monkeypatch.setattr("streamer.sources.source_from_config", lambda *a, **k: camera)
+    site = Site(site_cfg([{"name": camera.name, "source": "rtsp://127.0.0.1:9/held"}], sinks=["view:0"],
+                         model={"name": str(fast_weights), "arch": "fast"}, stats_every_s=0,
+                         backend={"kind": "torch", "threads": 1, "inflight": 2}))
+    keep = KeepFrames()
+    site.pool.share("view:0", keep)
+    return site, keep, opened
+
+
+def test_a_batch_in_the_network_is_handed_on_without_waiting_for_the_next_frame(
+        fast_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With backend.inflight 2, a submitted batch was handed on only when the next frame came:
+    +55 ms latency at 10 fps (OpenVINO, 2 cameras), counted as network time, and a camera that
+    went quiet kept its last frame until it sent another."""
+    camera = HeldCamera("gate")
+    site, keep, opened = held_site(camera, fast_weights, monkeypatch, lambda inner: InFlight(inner, 2))
+    runner = threading.Thread(target=site.run, daemon=True)
+    runner.start()
+    try:
+        camera.give(3)
+        wait_for(lambda: len(keep.got.get("gate", [])) == 3)  # the last one too, no frame after it
+    finally:
+        site.stop.set()
+        runner.join(30)
+    assert [f.index for f in keep.got["gate"]] == [0, 1, 2] and opened[0].open == 0
+
+
+class HeldCalls(InFlight):
+    """Calls run on a worker thread and end once ``release`` is set; ``close`` notes how many
+    were started and not waited for."""
+
+    def __init__(self, inner: Any, inflight: int) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        super().__init__(inner, inflight)
+        self.started, self.release = threading.Event(), threading.Event()
+        self.workers = ThreadPoolExecutor(inflight)
+        self.open_at_close: int | None = None
+
+    def start_uint8(self, images: np.ndarray) -> Any:
+        self.open += 1
+        self.most = max(self.most, self.open)
+
+        def run() -> np.ndarray:
+            self.release.wait(60)
+            return self.inner.wait_uint8(self.inner.start_uint8(images))
+
+        future = self.workers.submit(run)
+        self.started.set()
+        return future
+
+    def wait_uint8(self, handle: Any) -> np.ndarray:
+        self.open -= 1
+        return handle.result()
+
+    def close(self) -> None:
+        self.open_at_close = self.open
+        self.release.set()
+        self.workers.shutdown()
+        super().close()
+
+
+def test_stop_waits_for_calls_in_the_network_before_closing_the_backend(
+        fast_weights: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On stop the batcher dropped its pending batches without waiting for their calls, and
+    backend.close() came while they ran (OpenVINO frees its compiled models there)."""
+    camera = HeldCamera("gate")
+    site, keep, opened = held_site(camera, fast_weights, monkeypatch, lambda inner: HeldCalls(inner, 2))
+    result: list[Any] = []
+    runner = threading.Thread(target=lambda: result.append(site.run()), daemon=True)
+    runner.start()
+    try:
+        wait_for(lambda: bool(opened))
+        camera.give(1)
+        assert opened[0].started.wait(30)  # the frame is in the network
+        site.stop.set()
+        opened[0].release.set()  # the call ends after the stop
+    finally:
+        site.stop.set()
+        runner.join(30)
+    assert result and not result[0].errors and opened[0].open_at_close == 0
 
 
 def test_healthz_is_503_until_every_camera_is_up(clips: dict[str, Path], counting: CountingBackend) -> None:
