@@ -536,6 +536,28 @@ def _local_file(url: str) -> Path | None:
     return Path(url).resolve()  # as the sources and sinks open it (no ~ expansion there either)
 
 
+def stream_target(url: str) -> tuple[str, str, int, str] | None:
+    """(kind, host, port, path) of an ``rtsp-serve://`` or ``rtsp://`` push sink with the
+    defaults filled in, so two spellings of one stream compare equal: rtsp-serve 127.0.0.1, 8554,
+    /clean (``rtsp_serve.parse_url``); push port 554 (rtsps 322); ``localhost`` is 127.0.0.1; no
+    login. None for other sinks and for a port that is no number (the sink says so when it opens)."""
+    from urllib.parse import urlsplit
+
+    kind = sink_kind(url)
+    if kind not in ("rtsp-serve", "rtsp"):
+        return None
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return None
+    host = (parts.hostname or "127.0.0.1").lower()  # urlsplit lowercases it already
+    host = "127.0.0.1" if host == "localhost" else host
+    if kind == "rtsp-serve":
+        return kind, host, port or 8554, parts.path if parts.path not in ("", "/") else "/clean"
+    return kind, host, port or (322 if parts.scheme == "rtsps" else 554), parts.path
+
+
 def _no_file_written_twice(cameras: list[CameraConfig]) -> None:
     """A sink that is its own source would overwrite the recording it reads (exit 0, original
     gone); two sinks on one file would interleave (two loop recorders on one name would also
@@ -551,7 +573,7 @@ def _no_file_written_twice(cameras: list[CameraConfig]) -> None:
             if path in inputs and not sink.segment_s:  # segments get names of their own
                 raise ValueError(f"sink {sink.url}: is the source of camera {inputs[path]}; writing it would "
                                  "replace the recording being read; write to another file")
-            target = path or sink.url
+            target = path or stream_target(sink.url) or sink.url  # as the sink pool keys servers
             if target in written:
                 what = "this file is written twice" if path else "this stream is published twice"
                 who = (f"by camera {cam.name}" if written[target] == cam.name

@@ -63,6 +63,7 @@ def test_listen_key_is_what_is_listened_on() -> None:
     assert (listen_key("rtsp-serve://127.0.0.1:8560/a") == listen_key("rtsp-serve://127.0.0.1:8560/b")
             == ("rtsp-serve", "127.0.0.1", 8560))
     assert listen_key("rtsp-serve://127.0.0.1/a") == listen_key("rtsp-serve://127.0.0.1:8554/x")
+    assert listen_key("rtsp-serve://localhost:8554/a") == listen_key("rtsp-serve://127.0.0.1/x")  # as the config's check
     assert listen_key("out/a.mp4") == "out/a.mp4"
 
 

@@ -115,6 +115,23 @@ def test_one_file_sink_for_two_cameras_is_refused(clips: dict[str, Path], counti
                .camera_list()) == 2
 
 
+@pytest.mark.parametrize("first, second", [
+    ("rtsp-serve://127.0.0.1:8554/x", "rtsp-serve://127.0.0.1/x"),  # the default port
+    ("rtsp-serve://localhost:8554/x", "rtsp-serve://127.0.0.1:8554/x"),
+    ("rtsp-serve://127.0.0.1:8554", "rtsp-serve://127.0.0.1:8554/clean"),  # the default path
+    ("rtsp://127.0.0.1/x", "rtsp://user:pw@localhost:554/x"),  # a push: default port, login
+])
+def test_one_stream_written_two_ways_is_refused_with_the_config(first: str, second: str) -> None:
+    """The config compared URLs as written while the sink pool keys servers by host:port and path:
+    both passed the check, then camera b failed at run time ("this path is already served")."""
+    cameras = [{"name": "a", "source": "rtsp://127.0.0.1:9/a", "sinks": [first]},
+               {"name": "b", "source": "rtsp://127.0.0.1:9/b", "sinks": [second]}]
+    with pytest.raises(ConfigError, match=r"this stream is published twice \(by cameras a and b"):
+        site_cfg(cameras)
+    cameras[1]["sinks"] = [second.replace("/x", "/y").replace("/clean", "/other")]
+    assert len(site_cfg(cameras).camera_list()) == 2
+
+
 @pytest.mark.parametrize("text, msg", [
     ("sinks: [null]\n", "source: Field required"),
     ("source: {url: a.mp4}\ncameras: [{name: a, source: b.mp4}]\n", "either `source:`"),

@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from streamer.config import EncoderConfig, SinkConfig, sink_kind
+from streamer.config import EncoderConfig, SinkConfig, sink_kind, stream_target
 from streamer.sinks.base import Sink, close_sinks, write_order
 from streamer.stats import RunStats
 
@@ -28,7 +28,8 @@ def listen_key(spec: str) -> Hashable:
     if kind == "rtsp-serve":
         from streamer.sinks.rtsp_serve import parse_url
 
-        return ("rtsp-serve", *parse_url(spec)[:2])
+        parse_url(spec)  # a spec it refuses is a ConfigError before anything opens
+        return stream_target(spec)[:3]  # type: ignore[index]  the config's check compares the same
     return spec
 
 
