@@ -77,6 +77,37 @@ def test_segments_a_killed_recorder_left_without_frames_do_not_count_toward_keep
     assert all(len(read_video(p)[0]) == 5 for p in left)
 
 
+def test_an_older_segment_that_cannot_be_read_is_left_alone(fast_weights: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Any error reading an older segment (EACCES, EIO) counted as "no frames" and deleted it:
+    only a file that is truly frameless goes; one that cannot be read is neither deleted nor
+    counted in ``keep``."""
+    import shutil
+
+    import streamer.sinks.segments as segments
+
+    clip = make_clip(tmp_path / "in.mp4", frames=10, fps=10)
+    out = tmp_path / "out"
+    out.mkdir()
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3, frames=10)  # 2 segments
+    real = sorted(out.glob("cam-*.mp4"))
+    locked = out / f"{real[1].stem[:-4]}{int(real[1].stem[-4:]) + 1:04d}.mp4"
+    shutil.copy(real[1], locked)  # a recording this user may not read (as root, chmod would not do)
+    opened = av.open
+
+    def no_permission(file: object, *args: object, **kw: object) -> object:
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return opened(file, *args, **kw)
+
+    monkeypatch.setattr(segments.av, "open", no_permission)
+    _run(clip, out, fast_weights, segment_s=0.5, keep=3, frames=10)  # 2 more: the oldest real one goes
+    left = sorted(out.glob("cam-*.mp4"))
+    assert locked in left and real[0] not in left and len(left) == 4
+    assert "cannot read this older segment (Permission denied); left alone" in caplog.text
+
+
 def test_segment_options_are_checked() -> None:
     with pytest.raises(ValueError, match="keep needs segment_s"):
         RunConfig.model_validate({"source": {"url": "x.mp4"}, "sinks": [{"url": "o.mp4", "keep": 3}]})

@@ -41,6 +41,7 @@ class SegmentedFileSink:
         self._current: FileSink | None = None
         self._start_pts = 0.0
         self.segments: list[Path] = []  # written by this sink, oldest first (deleted ones too)
+        self._unreadable: set[Path] = set()  # earlier segments we could not read: left alone
         self.frames = 0
         FileSink(self.path, **self._file_kw)  # checks suffix and folder now, writes nothing
 
@@ -75,12 +76,16 @@ class SegmentedFileSink:
     def _prune(self, current: Path, first: bool = False) -> None:
         """Delete the oldest segments of this name (earlier runs' too) beyond ``keep``; on the
         first roll, also earlier runs' segments without a frame, so they do not count."""
-        ours = sorted(p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != current)
+        ours = sorted(p for p in self.path.parent.iterdir() if self._pattern.fullmatch(p.name) and p != current
+                      and p not in self._unreadable)
         if first:
-            empty = [p for p in ours if _frameless(p)]
-            for p in empty:
-                self._delete(p)
-            ours = [p for p in ours if p not in empty]
+            empty = {p: _frameless(p) for p in ours}
+            for p, frameless in empty.items():
+                if frameless:
+                    self._delete(p)
+                elif frameless is None:  # not ours to judge: neither deleted nor counted in keep
+                    self._unreadable.add(p)
+            ours = [p for p in ours if empty[p] is False]
         for old in ours[: max(0, len(ours) - self.keep + 1)]:
             self._delete(old)
 
@@ -96,11 +101,18 @@ class SegmentedFileSink:
             self._current.close()
 
 
-def _frameless(path: Path) -> bool:
+def _frameless(path: Path) -> bool | None:
     """No video packet in it: a recorder killed (SIGKILL, power cut) between opening a segment
-    and writing its first fragment leaves a header, or nothing."""
+    and writing its first fragment leaves a header, or nothing. None: it could not be read
+    (permissions, an I/O error), so whether it holds a recording is unknown."""
     try:
+        if path.stat().st_size == 0:
+            return True
         with av.open(str(path)) as container:
             return not any(packet.size for packet in container.demux(video=0))
-    except (av.FFmpegError, OSError, IndexError):  # empty file, no header, no video stream
+    except (av.InvalidDataError, EOFError, IndexError):  # no header, cut before the first fragment, no video
         return True
+    except (av.FFmpegError, OSError) as exc:  # EACCES, EIO: was treated as "no frames" and deleted
+        log.warning("%s: cannot read this older segment (%s); left alone, not counted in keep", path,
+                    getattr(exc, "strerror", None) or exc)
+        return None
