@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamer.errors import ExportError
+from streamer.errors import EngineError, ExportError
 from streamer.export.onnx_export import probe_inputs
 from streamer.export.torchtrt import export_program
 from streamer.models import get_spec, list_specs
@@ -151,3 +151,45 @@ def test_export_parity_probes_min_opt_and_max(dynamic: bool, tmp_path, monkeypat
                                               "inside its own profile"):
             _backend_parity(req, net, PROFILE, side)
         assert not out.exists() and not sidecar_path(out).exists()
+
+
+@pytest.mark.parametrize("error", [torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+                                   EngineError("fast-fp32.ep: no execution context (out of memory on this GPU)")])
+def test_out_of_memory_at_the_max_shape_keeps_the_file_and_says_so(
+        error: Exception, tmp_path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Any RuntimeError at a corner of the profile removed the file as failing "inside its own
+    profile", a CUDA out-of-memory too (another process on the GPU): that says nothing about the
+    file; it is kept and the corner noted as unchecked. Out of memory at the smallest corner is an
+    error that says the file was kept."""
+    from streamer.backends import trt_backend
+    from streamer.export import ExportRequest, _backend_parity
+    from streamer.export.sidecar import Sidecar, sidecar_path
+
+    net = get_spec("fast").build().eval()
+
+    class OutOfMemoryAt(_ProgramBackend):
+        def __init__(self, program, batch: int) -> None:
+            super().__init__(program)
+            self.batch = batch
+
+        def __call__(self, batch: np.ndarray) -> np.ndarray:
+            if batch.shape[0] >= self.batch:
+                raise error
+            return super().__call__(batch)
+
+    program = export_program(net, PROFILE, 16)
+    monkeypatch.setattr(trt_backend, "open_trt_backend", lambda *a, **k: OutOfMemoryAt(program, 2))
+    out = tmp_path / "fast-fp32.ep"
+    out.write_bytes(b"program")
+    req = ExportRequest(model="fast", format="torchtrt", precision="fp32", output=out, dynamic=PROFILE)
+    side = Sidecar(model="fast", format="torchtrt", precision="fp32", file=out.name, multiple=16)
+    parity = _backend_parity(req, net, PROFILE, side)
+    assert out.exists() and sidecar_path(out).exists()
+    assert parity["shapes"] == [[1, 3, 64, 64], [1, 3, 96, 160]] and parity["max_abs"] < 1e-5
+    assert parity["not_checked"]["shape"] == [2, 3, 128, 192]
+    assert "could not run on a 2x3x128x192 batch for lack of GPU memory" in caplog.text
+    monkeypatch.setattr(trt_backend, "open_trt_backend", lambda *a, **k: OutOfMemoryAt(program, 1))
+    with pytest.raises(ExportError, match=r"could not check the built file on a 1x3x64x64 batch for lack of "
+                                          r"GPU memory .*; kept, unchecked"):
+        _backend_parity(req, net, PROFILE, side)
+    assert out.exists()

@@ -8,6 +8,7 @@ sidecar next to it. Heavy modules are imported inside the functions: the TensorR
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,7 @@ from streamer.export.formats import (
 from streamer.export.sidecar import Sidecar, sidecar_path, write_sidecar
 from streamer.errors import ExportError, check_output
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]  # (phase, step, steps); the CLI draws it
 PARITY_SHAPES = [(1, 80, 128), (1, 128, 192)]  # small, non-square, two sizes: proves dynamic H/W
 REPORT_FRAMES = 16  # clean calibration frames the INT8 report corrupts and restores (4 read
@@ -169,7 +171,8 @@ def _engine(fp32: Path, req: ExportRequest, calib, side: Sidecar, net, tmp: Path
 def _backend_parity(req: ExportRequest, net, profile, side: Sidecar) -> dict:
     """Run the built file through the tensorrt backend at the profile's min, opt and max: a file
     that only takes its opt shape (a program exported at a fixed size) must not pass. Each
-    corner once; the PyTorch reference runs on the CPU (fp32, no TF32)."""
+    corner once; the PyTorch reference runs on the CPU (fp32, no TF32). Out of GPU memory at a
+    corner says nothing about the file: it is kept, that corner and the larger ones unchecked."""
     from streamer.backends.trt_backend import open_trt_backend
     from streamer.errors import EngineError, ExportError
     from streamer.export.onnx_export import (
@@ -190,6 +193,18 @@ def _backend_parity(req: ExportRequest, net, profile, side: Sidecar) -> dict:
             except (EngineError, RuntimeError, AssertionError) as exc:  # torch's shape guards assert
                 failed = (shape, exc)
                 break
+    unchecked = None
+    if failed is not None and _out_of_memory(failed[1]):
+        (n, h, w), exc = failed
+        why = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if not got:
+            raise ExportError(f"{req.output}: could not check the built file on a {n}x3x{h}x{w} batch for "
+                              f"lack of GPU memory ({why}); kept, unchecked; free GPU memory (other "
+                              "processes on it) and export again") from exc
+        log.warning("%s: the parity check could not run on a %dx3x%dx%d batch for lack of GPU memory (%s); "
+                    "the file is kept, checked at the smaller shapes only", req.output, n, h, w, why)
+        unchecked = {"shape": [n, 3, h, w], "reason": f"out of GPU memory: {why}"}
+        inputs, failed = inputs[:len(got)], None
     if failed is not None:
         (n, h, w), exc = failed
         _discard(req.output)
@@ -202,7 +217,14 @@ def _backend_parity(req: ExportRequest, net, profile, side: Sidecar) -> dict:
         raise ExportError(f"{req.output}: fp32 engine differs from PyTorch (PSNR {parity.psnr_db:.1f} dB "
                           f"< {FP32_MIN_PSNR_DB:.0f} dB, max abs {parity.max_abs:.2g}); not kept, "
                           "report it with the TensorRT version")
-    return parity.as_dict()
+    return parity.as_dict() | ({"not_checked": unchecked} if unchecked else {})
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """CUDA's OutOfMemoryError, or TensorRT/the backend saying so (a None execution context)."""
+    import torch
+
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
 def _discard(path: Path) -> None:
