@@ -132,7 +132,9 @@ class RunStats:
 
     def on_drop(self, cam: str, n: int = 1) -> None:
         self.dropped.labels(cam).inc(n)
-        self.camera(cam).dropped += n
+        state = self.camera(cam)
+        with self._lock:  # the capture, output and push-sender threads all drop
+            state.dropped += n
 
     def on_up(self, cam: str, up: bool, error: str = "") -> None:
         st = self.camera(cam)
