@@ -344,7 +344,8 @@ class BackendConfig(Strict):
     """Half precision on cuda (ignored on cpu)."""
     inflight: int = Field(default=2, ge=1, le=8)
     """openvino: frames in flight, each on its own CPU stream. 2 gave ~1.3× the fps of 1 on a
-    2-core CPU at ~one frame more latency; 1 = lowest latency. torch on cuda and tensorrt:
+    2-core CPU; a frame is handed on as soon as it is done when nothing else waits (a live
+    camera between frames), so the extra latency is only that of a queue that is already there. torch on cuda and tensorrt:
     frames whose upload, network and download are queued on the GPU while the CPU decodes and
     encodes. With `cameras:` these are network calls (batches of several cameras' frames)."""
     int8: bool | Literal["all"] = False

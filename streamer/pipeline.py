@@ -155,8 +155,16 @@ class Pipeline:
         depth = getattr(self.restorer, "depth", 1)
         pending: deque = deque()  # frames in flight (depth > 1), finished in capture order
         try:
-            while True:
-                frame = self._get(self._q_in)
+            while not self.stop.is_set():
+                if pending:  # only frames already here: never hold a result waiting for the next one
+                    try:
+                        frame = self._q_in.get_nowait()
+                    except queue.Empty:  # a live camera between frames: hand on the oldest now
+                        if not self._put(self._q_out, self.restorer.finish(pending.popleft(), timer)):
+                            return
+                        continue
+                else:
+                    frame = self._get(self._q_in)
                 if frame is _END:
                     break
                 if depth <= 1:
@@ -174,7 +182,16 @@ class Pipeline:
         except BaseException as exc:  # noqa: BLE001
             self._fail(exc)
         finally:
+            self._drain(pending)
             self._put(self._q_out, _END)
+
+    def _drain(self, pending: deque) -> None:
+        """Wait for calls started and not finished (stop, an error) before the backend closes."""
+        while pending:
+            try:
+                self.restorer.finish(pending.popleft())
+            except Exception:  # noqa: BLE001  the run is ending; its error, if any, is already kept
+                pass
 
     def _output(self) -> None:
         try:
