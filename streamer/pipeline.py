@@ -190,8 +190,8 @@ class Pipeline:
         while pending:
             try:
                 self.restorer.finish(pending.popleft())
-            except Exception:  # noqa: BLE001  the run is ending; its error, if any, is already kept
-                pass
+            except Exception as exc:  # noqa: BLE001  the run is ending; its error, if any, is already kept
+                log.debug("%s: a frame in flight failed while stopping: %s", self.cam, exc)
 
     def _output(self) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
@@ -13,7 +14,7 @@ import av
 import pytest
 
 from conftest import read_video
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
 from streamer.pipeline import Pipeline
 from streamer.preprocess.frames import FrameRestorer
@@ -161,19 +162,42 @@ def test_a_silent_server_holds_up_neither_the_recording_nor_close(
     assert not any("Invalid data" in m for m in said)
 
 
+@pytest.mark.parametrize("scheme", ["rtsp", "rtsps"])
 def test_close_breaks_off_a_connect_to_a_silent_server(silent_server: tuple[str, list],
-                                                       clips: dict[str, Path]) -> None:
+                                                       clips: dict[str, Path], scheme: str) -> None:
+    """rtsps: the TLS handshake ran under the sink's lock, so write() and close() waited on it."""
     url, taken = silent_server
-    push = RtspSink(url, fps=10, timeout_s=60.0)
+    push = RtspSink(url.replace("rtsp://", f"{scheme}://"), fps=10, timeout_s=60.0)
     frame = next(iter(open_source(str(clips["small"]), "door")))
     done = threading.Event()
     threading.Thread(target=lambda: (push.write(frame), done.set()), daemon=True).start()
     assert done.wait(30)  # write() hands the frame over; it does not wait for the server
+    assert wait_until(lambda: len(taken) >= 1 and bool(select.select([taken[0]], [], [], 0)[0]))  # hello sent
+    again = threading.Event()
+    threading.Thread(target=lambda: (push.write(frame), again.set()), daemon=True).start()
+    assert again.wait(30)  # nor while the sender waits on the server's handshake
     assert wait_until(lambda: len(taken) >= 1)  # the connect is under way
     closed = threading.Event()
     threading.Thread(target=lambda: (push.close(), closed.set()), daemon=True).start()
     assert closed.wait(30)  # not the 60 s the server is given to answer
-    assert push.dropped == 1 and push.frames == 0
+    assert push.dropped == 2 and push.frames == 0
+
+
+def test_an_error_retrying_cannot_mend_fails_the_camera_instead_of_the_sender_dying_silently(
+        clips: dict[str, Path]) -> None:
+    """An error that is not the network's (a host name IDNA cannot encode here; an unknown
+    encoder) ended the sender thread with a traceback on stderr, and the run went on with the
+    output dead and its frames uncounted."""
+    stats = RunStats()
+    push = RtspSink("rtsp://a..b/in", fps=10, stats=stats)
+    frames = iter(open_source(str(clips["small"]), "door"))
+    push.write(next(frames))
+    assert wait_until(lambda: push._failed is not None)
+    with pytest.raises(SinkError, match=r"rtsp://a\.\.b/in: RTSP output failed"):
+        push.write(next(frames))
+    with pytest.raises(SinkError, match="RTSP output failed"):
+        push.close()
+    assert push.dropped == stats.camera("door").dropped == 1
 
 
 @pytest.mark.parametrize("url", ["rtsp://:8554/in", "rtsp://127.0.0.1:99999/in", "rtsp://127.0.0.1:8554",

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import av
 
 from streamer.config import EncoderConfig, ReconnectConfig
-from streamer.errors import ConfigError
+from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
 from streamer.sources.live import Backoff, redact
@@ -77,10 +77,13 @@ class RtspSink:
         self._closing = False
         self._sender: threading.Thread | None = None  # started by the first frame
         self._asking: socket.socket | None = None  # our OPTIONS connection, for close() to break
+        self._failed: SinkError | None = None  # the sender met an error retrying cannot mend
 
     def write(self, frame: Frame) -> None:
         """Hand the frame to the sender; never waits for the network."""
         with self._lock:
+            if self._failed is not None:
+                raise self._failed  # the camera fails, as when the push ran on its thread
             if self._closing or time.monotonic() < self._retry_at:
                 self._drop(frame)
                 return
@@ -107,9 +110,23 @@ class RtspSink:
                             self._drop(f)
                         self._pending.clear()
                         return
-                self._send(frame)
+                try:
+                    self._send(frame)
+                except Exception as exc:  # noqa: BLE001  not the network: a setting or a bug
+                    self._fail(frame, exc)
+                    return
         finally:
             self._finish()
+
+    def _fail(self, frame: Frame, exc: Exception) -> None:
+        """Keep the error for the next write() or close() to raise (a thread that died silently
+        left the run going with the output dead), and count what will not go out."""
+        log.error("%s: RTSP output failed (%s: %s)", redact(self.url), type(exc).__name__, exc)
+        with self._lock:
+            self._failed = SinkError(f"{redact(self.url)}: RTSP output failed ({exc})")
+            for f in (frame, *self._pending):
+                self._drop(f)
+            self._pending.clear()
 
     def _send(self, frame: Frame) -> None:
         image = compose(frame, self.side_by_side)
@@ -152,21 +169,16 @@ class RtspSink:
         parts = urlsplit(self.url)
         secure = parts.scheme == "rtsps"
         host, port = parts.hostname or "", parts.port or (322 if secure else 554)
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        sock: socket.socket = socket.socket(family, kind, proto)
+        sock = self._connect(host, port)
         try:
-            with self._lock:
-                if self._closing:
-                    raise ConnectionAbortedError("the output is closing")
-                self._asking = sock
             deadline_s = time.monotonic() + self.timeout_s
-            sock.settimeout(self.timeout_s)
-            sock.connect(address)
             if secure:  # FFmpeg does not verify the certificate by default either
                 context = ssl.create_default_context()
                 context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-                with self._lock:
-                    sock = self._asking = context.wrap_socket(sock, server_hostname=host)
+                with self._lock:  # no I/O under the lock: write() and close() take it
+                    sock = self._asking = context.wrap_socket(sock, server_hostname=host,
+                                                              do_handshake_on_connect=False)
+                sock.do_handshake()
             target = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()  # no password
             sock.sendall(f"OPTIONS {target} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: streamer\r\n\r\n".encode())
             answer = b""
@@ -184,6 +196,28 @@ class RtspSink:
                 sock.close()
         if not answer.startswith(b"RTSP/"):
             raise ConnectionError(f"not an RTSP server, it answered {answer[:24]!r}")
+
+    def _connect(self, host: str, port: int) -> socket.socket:
+        """A TCP connection to the first of ``host``'s addresses that takes it, as FFmpeg and
+        ``socket.create_connection`` try them (localhost may be ::1 first, the server on IPv4)."""
+        error: OSError = OSError(f"no address for {host}")
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            sock = socket.socket(family, kind, proto)
+            with self._lock:
+                if self._closing:
+                    sock.close()
+                    raise ConnectionAbortedError("the output is closing")
+                self._asking = sock
+            try:
+                sock.settimeout(self.timeout_s)
+                sock.connect(address)
+                return sock
+            except OSError as exc:
+                error = exc
+                with self._lock:
+                    self._asking = None
+                sock.close()
+        raise error
 
     def _on_connected(self, camera: str) -> None:
         self._connected = True
@@ -248,9 +282,10 @@ class RtspSink:
                     asking.shutdown(socket.SHUT_RDWR)  # wakes the sender's connect/recv at once
                 except OSError:
                     pass
-        if sender is None or sender is threading.current_thread():
-            return
-        sender.join(self.timeout_s + CLOSE_GRACE_S)
-        if sender.is_alive():
-            log.warning("%s: RTSP output did not close within %.0f s; left to finish on its own",
-                        redact(self.url), self.timeout_s + CLOSE_GRACE_S)
+        if sender is not None and sender is not threading.current_thread():
+            sender.join(self.timeout_s + CLOSE_GRACE_S)
+            if sender.is_alive():
+                log.warning("%s: RTSP output did not close within %.0f s; left to finish on its own",
+                            redact(self.url), self.timeout_s + CLOSE_GRACE_S)
+        if self._failed is not None:
+            raise self._failed
