@@ -3,12 +3,18 @@ real RTSP camera (gst-rtsp-server) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
 import pytest
+
+from streamer.frame import Frame
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CLIP = REPO / "assets" / "demo.mp4"
@@ -115,3 +121,44 @@ def rtsp_server(gst_rtsp_available: None):
         yield server
     finally:
         server.stop()
+
+
+class HeldCamera:
+    """A live camera whose frames come when the test gives them, and then nothing more."""
+
+    live = True
+    total_frames = None
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.frames: queue.Queue[Frame] = queue.Queue()
+        self.given = 0
+        self._closed = threading.Event()
+
+    def give(self, n: int) -> None:
+        for _ in range(n):
+            image = np.full((64, 96, 3), 10 * self.given % 256, np.uint8)
+            self.frames.put(Frame(image, self.given / 10, self.given, self.name, captured_s=time.monotonic()))
+            self.given += 1
+
+    def __iter__(self) -> Any:
+        while not self._closed.is_set():
+            try:
+                yield self.frames.get(timeout=0.05)
+            except queue.Empty:
+                continue
+
+    def close(self) -> None:
+        self._closed.set()
+
+
+class KeepFrames:
+    """A sink that keeps what it is given, by camera."""
+
+    def __init__(self) -> None:
+        self.got: dict[str, list[Frame]] = {}
+
+    def write(self, frame: Frame) -> None:
+        self.got.setdefault(frame.source, []).append(frame)
+
+    def close(self) -> None: ...

@@ -5,10 +5,9 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from conftest import DEMO_CLIP, read_video
+from conftest import DEMO_CLIP, HeldCamera, read_video
 from streamer.api import run
 from streamer.config import RunConfig
 from streamer.errors import SinkError
@@ -77,30 +76,6 @@ def test_openvino_two_frames_in_flight_keeps_order_and_pixels(clips: dict[str, P
         assert (a.image == b.image).all()
 
 
-class _HeldCamera:
-    """A live camera whose frames come when the test gives them, and then nothing more."""
-
-    live, name, total_frames = True, "gate", None
-
-    def __init__(self) -> None:
-        self.frames: queue.Queue[Frame] = queue.Queue()
-        self.closed = threading.Event()
-
-    def give(self, n: int) -> None:
-        for i in range(n):
-            self.frames.put(Frame(np.full((16, 16, 3), i, np.uint8), i / 10, i, self.name))
-
-    def __iter__(self):
-        while not self.closed.is_set():
-            try:
-                yield self.frames.get(timeout=0.05)
-            except queue.Empty:
-                continue
-
-    def close(self) -> None:
-        self.closed.set()
-
-
 class _TwoInFlight:
     """A restorer that keeps two frames in the network (OpenVINO's, torch CUDA's ``inflight: 2``);
     ``open`` counts calls started and not finished."""
@@ -122,7 +97,7 @@ class _TwoInFlight:
 def test_frames_in_flight_are_handed_on_without_waiting_for_the_next_frame() -> None:
     """With two frames in flight, a camera's frame came out only when the next one came in: a
     frame period of latency, and a camera that went quiet kept its last frame."""
-    camera, restorer, out = _HeldCamera(), _TwoInFlight(), []
+    camera, restorer, out = HeldCamera("gate"), _TwoInFlight(), []
 
     class Keep(NullSink):
         def write(self, frame: Frame) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import queue
 import threading
 import time
 import urllib.error
@@ -14,12 +13,11 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from conftest import read_video
+from conftest import HeldCamera, KeepFrames, read_video
 from streamer.api import run
 from streamer.cli import main
 from streamer.config import RunConfig, load_config
 from streamer.errors import ConfigError
-from streamer.frame import Frame
 from streamer.site import Site
 
 
@@ -308,20 +306,11 @@ def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips:
         opened.append(InFlight(open_backend(*args, **kw), kw.get("inflight", 1)))
         return opened[-1]
 
-    class Keep:
-        def __init__(self) -> None:
-            self.got: dict[str, list[Any]] = {}
-
-        def write(self, frame: Any) -> None:
-            self.got.setdefault(frame.source, []).append(frame)
-
-        def close(self) -> None: ...
-
     monkeypatch.setattr("streamer.backends.open_backend", open_in_flight)
     site = Site(site_cfg([{"name": f"c{i}", "source": str(clips["small"])} for i in range(2)],
                          sinks=["view:0"], model={"name": str(fast_weights), "arch": "fast"},
                          backend={"kind": kind, "threads": 1, "inflight": 2}, batching={"max_batch": 1}))
-    keep = Keep()
+    keep = KeepFrames()
     site.pool.share("view:0", keep)
     result = site.run()
     assert not result.errors and result.frames_out == 24
@@ -331,45 +320,6 @@ def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips:
             frames = keep.got[cam]
             assert [f.index for f in frames] == list(range(12))
             assert_uint8_path_matches_float(ref, [f.image for f in frames], [f.original for f in frames])
-
-
-class HeldCamera:
-    """A live camera whose frames come when the test gives them, and then nothing more."""
-
-    live = True
-    total_frames = None
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.frames: queue.Queue[Frame] = queue.Queue()
-        self.given = 0
-        self._closed = threading.Event()
-
-    def give(self, n: int) -> None:
-        for _ in range(n):
-            image = np.full((64, 96, 3), 10 * self.given % 256, np.uint8)
-            self.frames.put(Frame(image, self.given / 10, self.given, self.name, captured_s=time.monotonic()))
-            self.given += 1
-
-    def __iter__(self) -> Any:
-        while not self._closed.is_set():
-            try:
-                yield self.frames.get(timeout=0.05)
-            except queue.Empty:
-                continue
-
-    def close(self) -> None:
-        self._closed.set()
-
-
-class KeepFrames:
-    def __init__(self) -> None:
-        self.got: dict[str, list[Frame]] = {}
-
-    def write(self, frame: Frame) -> None:
-        self.got.setdefault(frame.source, []).append(frame)
-
-    def close(self) -> None: ...
 
 
 def held_site(camera: HeldCamera, fast_weights: Path, monkeypatch: pytest.MonkeyPatch,
