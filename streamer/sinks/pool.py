@@ -13,7 +13,7 @@ from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-from streamer.config import EncoderConfig, SinkConfig, sink_kind, stream_target
+from streamer.config import EncoderConfig, SinkConfig, sink_kind
 from streamer.sinks.base import Sink, close_sinks, write_order
 from streamer.stats import RunStats
 
@@ -28,8 +28,7 @@ def listen_key(spec: str) -> Hashable:
     if kind == "rtsp-serve":
         from streamer.sinks.rtsp_serve import parse_url
 
-        parse_url(spec)  # a spec it refuses is a ConfigError before anything opens
-        return stream_target(spec)[:3]  # type: ignore[index]  the config's check compares the same
+        return ("rtsp-serve", *parse_url(spec)[:2])  # as the config's check compares (stream_target)
     return spec
 
 
@@ -58,7 +57,7 @@ class SinkPool:
                 continue
             options: dict[str, Any] = {}
             if sc.kind == "rtsp-serve":
-                options["server"] = self._server(key, sc.url)
+                options["server"] = self._server(key)
             sink = open_sink(sc.url, encoder=self.encoder, side_by_side=sc.side_by_side, fps=fps,
                              stats=self.stats, segment_s=sc.segment_s, keep=sc.keep, audio_from=audio_from,
                              **options)
@@ -69,13 +68,13 @@ class SinkPool:
             out.append(sink)
         return write_order(out)
 
-    def _server(self, key: Hashable, spec: str) -> Any:
-        """The RTSP server listening on ``spec``'s host:port, started by its first sink."""
-        from streamer.sinks.rtsp_serve import RtspServer, parse_url
+    def _server(self, key: Hashable) -> Any:
+        """The RTSP server listening on ``key``'s host:port, started by its first sink."""
+        from streamer.sinks.rtsp_serve import RtspServer
 
         server = self._servers.get(key)
         if server is None or server.closed:
-            host, port, _ = parse_url(spec)
+            _, host, port = key  # type: ignore[misc]
             server = self._servers[key] = RtspServer(host, port)
         return server
 

@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 import cv2
 import numpy as np
 
-from streamer.config import EncoderConfig
+from streamer.config import EncoderConfig, sink_kind, stream_target
 from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
 from streamer.sinks.encode import compose
@@ -97,18 +97,19 @@ def check_available(timeout_s: float = _START_TIMEOUT_S) -> str | None:
 
 
 def parse_url(url: str) -> tuple[str, int, str]:
-    """``rtsp-serve://HOST:PORT/PATH`` -> (host, port, /path); defaults 127.0.0.1, 8554, /clean."""
+    """``rtsp-serve://HOST:PORT/PATH`` -> (host, port, /path), checked; the defaults (127.0.0.1,
+    8554, /clean) are ``config.stream_target``'s, so the config's check and the pool agree."""
     parts = urlsplit(url)
-    if parts.scheme != "rtsp-serve":
+    if sink_kind(url) != "rtsp-serve":
         raise ConfigError(f"sink {url!r}: expected rtsp-serve://HOST:PORT/PATH, e.g. rtsp-serve://127.0.0.1:8554/clean")
     try:
-        port = parts.port if parts.port is not None else 8554
+        parts.port
     except ValueError as exc:
         raise ConfigError(f"sink {url!r}: bad port ({exc}); e.g. rtsp-serve://127.0.0.1:8554/clean") from exc
-    path = parts.path if parts.path not in ("", "/") else "/clean"
+    _, host, port, path = stream_target(url)  # type: ignore[misc]  an rtsp-serve URL with a port
     if parts.query or parts.fragment or not path.replace("/", "").replace("-", "").replace("_", "").isalnum():
         raise ConfigError(f"sink {url!r}: mount path must be letters, digits, - _ and /, e.g. /clean")
-    return parts.hostname or "127.0.0.1", port, path
+    return host, port, path
 
 
 class RtspServer:
