@@ -554,9 +554,11 @@ def stream_target(url: str) -> tuple[str, str, int, str] | None:
         return None
     host = (parts.hostname or "127.0.0.1").lower()  # urlsplit lowercases it already
     host = "127.0.0.1" if host == "localhost" else host
-    if kind == "rtsp-serve":
-        return kind, host, port or 8554, parts.path if parts.path not in ("", "/") else "/clean"
-    return kind, host, port or (322 if parts.scheme == "rtsps" else 554), parts.path
+    if port is None:
+        port = 8554 if kind == "rtsp-serve" else 322 if parts.scheme == "rtsps" else 554
+    if kind == "rtsp-serve":  # port 0: any free one (tests)
+        return kind, host, port, parts.path if parts.path not in ("", "/") else "/clean"
+    return kind, host, port, parts.path
 
 
 def _no_file_written_twice(cameras: list[CameraConfig]) -> None:

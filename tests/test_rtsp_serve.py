@@ -151,6 +151,7 @@ def test_refuses_wide_bind_without_token(host: str, monkeypatch: pytest.MonkeyPa
 def test_url_parsing() -> None:
     assert parse_url("rtsp-serve://0.0.0.0:9000/cams/front") == ("0.0.0.0", 9000, "/cams/front")
     assert parse_url("rtsp-serve://127.0.0.1") == ("127.0.0.1", 8554, "/clean")
+    assert parse_url("rtsp-serve://127.0.0.1:0/cam") == ("127.0.0.1", 0, "/cam")  # 0: any free port, not the default
     for bad in ("rtsp://127.0.0.1/x", "rtsp-serve://127.0.0.1:99999/x", "rtsp-serve://127.0.0.1/a b",
                 "rtsp-serve://127.0.0.1/x?y=1"):
         with pytest.raises(ConfigError, match="rtsp-serve"):
