@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from streamer.config import EncoderConfig, ReconnectConfig
+from streamer.config import EncoderConfig, ReconnectConfig, stream_target
 from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
 from streamer.sinks.encode import VideoEncoder, compose
@@ -168,7 +168,8 @@ class RtspSink:
         can break it. Raises OSError (the same path as FFmpeg's errors)."""
         parts = urlsplit(self.url)
         secure = parts.scheme == "rtsps"
-        host, port = parts.hostname or "", parts.port or (322 if secure else 554)
+        port = stream_target(self.url)[2]  # type: ignore[index]  the default ports live there
+        host = parts.hostname or ""  # as written: FFmpeg resolves localhost itself
         sock = self._connect(host, port)
         try:
             deadline_s = time.monotonic() + self.timeout_s
