@@ -75,13 +75,9 @@ class CameraState:
     @property
     def state(self) -> str:
         """ended, up, DOWN (the error), down or not up yet: the stats line's last word."""
-        if self.ended:
-            return "ended"
-        if self.up:
-            return "up"
-        if self.last_error:
-            return f"DOWN ({self.last_error})"
-        return "down" if self.ever_up else "not up yet"
+        if self.ended or self.up:
+            return "ended" if self.ended else "up"
+        return f"DOWN ({self.last_error})" if self.last_error else self.down_reason
 
     @property
     def down_reason(self) -> str:
