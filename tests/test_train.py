@@ -234,6 +234,11 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     # the card keeps the first run's command and lists the resume with what it changed
     assert [r["at_step"] for r in card["resumes"]] == [6] and card["resumes"][0]["changed"] == {"steps": [6, 9]}
     assert card["git_commit"] != "unknown"  # streamer's own checkout, whatever the working folder
+    # resuming a finished run is one line, not "0 steps; validation gain: n/a" and a rewritten final file
+    final = (out / "final.safetensors").read_bytes()
+    with pytest.raises(ConfigError, match=r"already trained to step 9 \(steps: 9\); give --steps above 9"):
+        train(_cfg(photos, out, steps=9, val_every=3), resume=True)
+    assert (out / "final.safetensors").read_bytes() == final
 
 
 def test_resume_with_another_recipe_is_warned_and_recorded(photos: Path, tmp_path: Path, caplog) -> None:

@@ -218,6 +218,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         if head is not None:
             mask_head.load(head, cfg.out)
         state = load_checkpoint(cfg.out, model, opt)
+        if state["step"] >= cfg.steps:  # nothing to train: it would only rewrite final.safetensors
+            raise ConfigError(f"{cfg.out}: already trained to step {state['step']} (steps: {cfg.steps}); "
+                              f"give --steps above {state['step']} to train on")
         log.info("resumed %s at step %d", cfg.out, state["step"])
         if (cfg.out / "card.json").exists():  # keep the record even if that file changed since
             before = json.loads((cfg.out / "card.json").read_text())
