@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from streamer.config import RunConfig, load_config
+from streamer.config import RunConfig, check_config, load_config
 from streamer.errors import ConfigError, StreamerError
 from streamer.pipeline import Pipeline, Progress, RunResult
 from streamer.preprocess.color import IMAGE_SUFFIXES
@@ -40,7 +40,7 @@ def run(cfg: RunConfig | dict | str | Path, *, stats: RunStats | None = None,
     here, batched (``streamer.site``; a ``SiteResult``).
     """
     if isinstance(cfg, dict):
-        cfg = load_config(RunConfig, None, cfg)
+        cfg = check_config(RunConfig, cfg, "cfg")
     elif isinstance(cfg, (str, Path)):
         cfg = load_config(RunConfig, cfg)
     elif not isinstance(cfg, RunConfig):

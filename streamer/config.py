@@ -635,7 +635,13 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: top level must be a mapping of keys, not {type(loaded).__name__}")
         data = loaded
-    data = _merge(data, overrides or {})
+    return check_config(cls, _merge(data, overrides or {}), label)
+
+
+def check_config(cls: type[M], data: dict[str, Any], label: str) -> M:
+    """Validate ``data`` as it is into ``cls``; an error is one line, ``label: key: what``. (An
+    API caller's dict comes here, not through ``_merge``, which would drop its ``None``s and
+    empty sections, typos included, as "not given".)"""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:

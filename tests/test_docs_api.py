@@ -34,8 +34,13 @@ def test_run_checks_a_dict_or_path_as_the_cli_does(tmp_path: Path) -> None:
     import streamer
     from streamer.errors import ConfigError
 
-    with pytest.raises(ConfigError, match=r"<defaults>: modle: unknown key \(did you mean 'model'\?\)"):
+    with pytest.raises(ConfigError, match=r"^cfg: modle: unknown key \(did you mean 'model'\?\)"):
         streamer.run({"source": "assets/demo.mp4", "modle": "fast"})
+    # an empty or None value is checked too, as in a YAML file (not dropped as "not given")
+    with pytest.raises(ConfigError, match=r"^cfg: modle: unknown key"):
+        streamer.run({"source": "assets/demo.mp4", "sinks": ["null"], "modle": {}})
+    with pytest.raises(ConfigError, match=r"^cfg: source.timeout_s: Input should be a valid number"):
+        streamer.run({"source": {"url": "assets/demo.mp4", "timeout_s": None}, "sinks": ["null"]})
     (tmp_path / "bad.yaml").write_text("sorce: a.mp4\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: sorce: unknown key"):
         streamer.run(tmp_path / "bad.yaml")
