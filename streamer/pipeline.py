@@ -48,6 +48,10 @@ class RunResult:
         return self.frames_out / self.seconds if self.seconds > 0 else 0.0
 
 
+STOP_GRACE_S = 5.0
+"""Stopping waits this long past a source's timeout (and the network calls still to finish)."""
+
+
 def join_threads(threads: list[threading.Thread], timeout_s: float, label: str) -> bool:
     """Wait for started threads up to ``timeout_s``; Ctrl-C meanwhile is noted, not obeyed
     (stopping half-way would leave encoders open). Returns whether Ctrl-C came."""
@@ -246,6 +250,7 @@ class Pipeline:
         (a half-closed encoder would leave a broken file). Returns whether one came."""
         self.stop.set()
         self.source.close()
-        timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + 5.0
+        calls = getattr(self.restorer, "depth", 1) + 1  # the one in progress, then those in flight
+        timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + STOP_GRACE_S + calls * self.stats.slowest_call_s
         interrupted = join_threads(threads, timeout_s, self.cam)
         return close_sinks(self.sinks, self._fail) or interrupted

@@ -104,6 +104,9 @@ class RunStats:
                                  ["camera", "stage"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
         self.latency_s = Histogram("streamer_latency_seconds", "Capture to output latency",
                                    ["camera"], buckets=_LATENCY_BUCKETS_S, registry=self.registry)
+        self.slowest_call_s = 0.0
+        """The longest network call per frame so far: stopping waits for one in progress (an 8K
+        frame on a CPU takes half a minute; a thread left in it aborts the interpreter at exit)."""
 
     def camera(self, name: str) -> CameraState:
         with self._lock:
@@ -152,6 +155,8 @@ class RunStats:
 
     def on_stage(self, cam: str, stage: str, seconds: float) -> None:
         self.stage_s.labels(cam, stage).observe(seconds)
+        if stage == "network" and seconds > self.slowest_call_s:
+            self.slowest_call_s = seconds
 
     def on_frame_out(self, cam: str, captured_s: float) -> None:
         now = time.monotonic()

@@ -264,6 +264,32 @@ def test_slow_network_on_live_source_drops_and_counts(clips: dict[str, Path]) ->
     assert result.frames_in >= result.frames_out + result.dropped
 
 
+def test_stopping_waits_for_a_slow_network_call_in_progress(clips: dict[str, Path]) -> None:
+    """An 8K frame on a CPU takes half a minute: max_frames reached while the next call ran gave up
+    on it after the source's timeout + 5 s, and the thread left in torch aborted the interpreter
+    at exit ("terminate called without an active exception", exit 134 after a good run)."""
+    calls = []
+
+    class Slow:
+        multiple = 1
+
+        def __call__(self, batch):
+            calls.append("started")
+            time.sleep(5.5)  # longer than the 0.1 s timeout + 5 s it was given
+            calls.append("done")
+            return batch
+
+        def close(self) -> None: ...
+
+    src = open_source(str(clips["small"]))
+    src.timeout_s = 0.1  # type: ignore[attr-defined]  # a file has none: 5 s
+    pipe = Pipeline(src, FrameRestorer(Slow()), [NullSink()], max_frames=1)
+    result = pipe.run()
+    assert result.frames_out == 1 and len(calls) >= 3  # the second frame's call had started
+    assert calls[-1] == "done"  # and was waited for
+    assert not [t for t in threading.enumerate() if t.name.startswith("streamer-main-")]
+
+
 def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weights: Path,
                                                tmp_path: Path) -> None:
     import signal
