@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, get_args, get_origin
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError, did_you_mean
 
@@ -39,7 +39,14 @@ def _camera_name(name: str) -> str:
 CameraName = Annotated[str, AfterValidator(_camera_name)]
 """`out/{camera}.mp4` with a name like `../../etc` wrote outside `out/`."""
 
-WxH = Annotated[str, AfterValidator(lambda v: "%dx%d" % parse_wxh(v))]
+def _wxh_not_a_number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):  # YAML reads `0x0` as hex
+        raise ValueError(f"expected WIDTHxHEIGHT, e.g. 1280x720 (YAML read this as the number {value}; "
+                         "quote it)")
+    return value
+
+
+WxH = Annotated[str, BeforeValidator(_wxh_not_a_number), AfterValidator(lambda v: "%dx%d" % parse_wxh(v))]
 """A `WIDTHxHEIGHT` option, checked when the config is read (not when the camera opens) and
 written plainly (`1280×720` -> `1280x720`, as FFmpeg's `video_size` wants it)."""
 
@@ -259,7 +266,7 @@ class SourceConfig(Strict):
     """Live sources: open and read timeout; a silent camera counts as lost after this."""
     size: WxH | None = None
     """USB only: capture size `WIDTHxHEIGHT` asked from the driver (None = driver default)."""
-    fps: float | None = None
+    fps: float | None = Field(default=None, gt=0.0)
     """USB only: frame rate asked from the driver (None = driver default)."""
     input_format: str | None = None
     """USB only: V4L2 pixel format, e.g. `mjpeg` (many cameras reach 30 fps at 720p only so)."""
@@ -615,6 +622,22 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A key given twice in one mapping is an error: PyYAML keeps the last silently, so a second
+    `sinks:` (or `source:`) further down replaced the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:  # as written: `<<: *defaults` and keys over it are fine
+            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                key = self.construct_object(key_node)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
+                                                            key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any] | None = None) -> M:
     """Read YAML at ``path`` (or nothing), apply ``overrides``, validate into ``cls``."""
     data: dict[str, Any] = {}
@@ -625,7 +648,7 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
         try:
-            loaded = yaml.safe_load(text)
+            loaded = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

@@ -59,6 +59,9 @@ def test_unknown_key_suggests_the_nearest_valid_one(tmp_path: Path, text: str, l
     ("source: {url: a.mp4}\nmax_frames: -1\n", "max_frames", "greater than or equal"),
     ("sinks: [null]\n", "source", "required"),
     ("source: {url: a.mp4}\nbackend: {int8: most}\n", "backend.int8", "'most': use true, false or all"),
+    ("source: {url: /dev/video0, fps: -5}\n", "source.fps", "greater than 0"),  # was taken, passed to FFmpeg
+    ("source: a.mp4\npreprocess: {resize: 0x0}\n", "preprocess.resize",  # YAML's hex 0: "a valid string"
+     r"expected WIDTHxHEIGHT, e.g. 1280x720 \(YAML read this as the number 0; quote it\)"),
 ])
 def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str, where: str, msg: str) -> None:
     path = tmp_path / "bad.yaml"
@@ -88,6 +91,20 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
     path.write_text("source:\n  url: [unclosed\n")
     with pytest.raises(ConfigError, match=r"broken.yaml: line \d+ malformed YAML"):
         load_config(RunConfig, path)
+
+
+def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:
+    """PyYAML keeps the last of two equal keys: a second `sinks:` further down replaced the first."""
+    path = tmp_path / "twice.yaml"
+    path.write_text("source: a.mp4\nsinks: [out/a.mp4]\nmodel: fast\nsinks: [null]\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml: line 4 malformed YAML \(key 'sinks' given twice\)"):
+        load_config(RunConfig, path)
+    path.write_text("source: {url: a.mp4, loop: true, loop: false}\n")
+    with pytest.raises(ConfigError, match=r"line 1 malformed YAML \(key 'loop' given twice\)"):
+        load_config(RunConfig, path)
+    # merge keys, and keys written over them, still work
+    path.write_text("source:\n  <<: {url: a.mp4, loop: true}\n  loop: false\n")
+    assert load_config(RunConfig, path).source.loop is False
 
 
 def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
