@@ -24,8 +24,9 @@ log = logging.getLogger(__name__)
 AUDIO_TAIL_S = 0.5  # audio kept past the last frame's time at close
 
 FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mp4", ".mkv": "matroska"}
-# flush_packets: hand each fragment to the OS at once, so a SIGKILL loses at most one fragment
-FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"}
+# flush_packets: hand each fragment (MKV: cluster) to the OS at once, so a SIGKILL loses at most one
+FLUSHED = {"flush_packets": "1"}
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof", **FLUSHED}
 
 
 class FileSink:
@@ -56,7 +57,7 @@ class FileSink:
         check_output(self.path, error=SinkError)  # now, not at the first frame after the model and camera
 
     def _open(self, frame: Frame, width: int, height: int) -> None:
-        options = dict(FRAGMENTED) if self.format == "mp4" and self.fragmented else {}
+        options = (dict(FRAGMENTED) if self.fragmented else {}) if self.format == "mp4" else dict(FLUSHED)
         try:
             self._container = av.open(str(self.path), "w", format=self.format, options=options)
         except (av.FFmpegError, OSError) as exc:
