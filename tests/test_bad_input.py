@@ -121,6 +121,9 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fast_weights: Path) -> dict
     c["wide.safetensors"] = root / "wide.safetensors"
     torch.manual_seed(0)
     c["drn.safetensors"] = save_weights(get_spec("drn").build(), root / "drn.safetensors")
+    fast = get_spec("fast")  # as `streamer train` writes them: with the model and its options
+    c["trained.safetensors"] = save_weights(fast.builder(glob=True), root / "trained.safetensors",
+                                            {"arch": {"glob": True}, "model": "fast"})
     (root / "old.pth").write_bytes(b"\x80\x04pickle")
     c["old.pth"] = root / "old.pth"
     c["classifier.onnx"] = _tiny_classifier(root / "classifier.onnx")
@@ -193,6 +196,11 @@ CASES = [
          r"these weights are for another configuration"),
     Case("weights of another model", _run(model="drn.safetensors"),
          r"drn\.safetensors \(model fast\): weights are for another architecture"),
+    Case("trained weights of another model",  # was a TypeError traceback from DRN's constructor
+         lambda c, out: ["run", "--config", str(c["run.yaml"]), "--sink", "null", "--no-progress",
+                         "--model", str(c["trained.safetensors"]), "--arch", "drn"],
+         r"trained\.safetensors \(model drn\): weights are for another architecture: they were trained "
+         r"with option glob, which drn does not have; they are fast's \(--arch fast\)"),
     Case("pickled weights", _run(model="old.pth"),
          r"old\.pth: pickled weights are not loaded for safety; convert them once "
          r".*convert_pickle\('.*old\.pth', '.*old\.safetensors'\)"),

@@ -84,7 +84,18 @@ def arch_kwargs(spec: Any, path: str | Path | None) -> dict[str, Any]:
 def build_with_weights(spec: Any, path: str | Path) -> nn.Module:
     """``spec``'s architecture with the options stored in ``path`` (e.g. a width-0.5 fine-tune of
     ``fast``), filled from it: trained variants run, export and evaluate under the model's name."""
-    return load_weights(spec.builder(**arch_kwargs(spec, path)), path, name=spec.name)
+    import inspect
+
+    kwargs = arch_kwargs(spec, path)
+    params = inspect.signature(spec.builder).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        foreign = sorted(set(kwargs) - set(params))
+        if foreign:  # e.g. fast's `glob` given to drn: a TypeError traceback from the constructor
+            named = _model_named(_metadata(path) or {})
+            hint = f"; they are {named}'s (--arch {named})" if named and named != spec.name else ""
+            raise WeightsError(f"{path} (model {spec.name}): weights are for another architecture: "
+                               f"they were trained with option {foreign[0]}, which {spec.name} does not have{hint}")
+    return load_weights(spec.builder(**kwargs), path, name=spec.name)
 
 
 def load_weights(model: nn.Module, path: str | Path, *, name: str = "",
