@@ -132,6 +132,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fast_weights: Path) -> dict
     c["trt86.engine"] = _engine(root / "trt86", "8.6.1", ORIN_SIDECAR)
     (root / "orin").mkdir()
     c["orin.engine"] = _engine(root / "orin", "10.3.0", ORIN_SIDECAR)
+    (root / "garbage.ep").write_bytes(bytes(range(256)))
+    c["garbage.ep"] = root / "garbage.ep"
     (root / "blocker").write_text("a regular file where a folder should be")
     c["blocker"] = root / "blocker"
     c["blocked.mp4"] = root / "blocker" / "out.mp4"  # root ignores chmod; a file as parent stops anyone
@@ -213,6 +215,10 @@ CASES = [
          r"fast\.engine: built by TensorRT 8\.6\.1, this is 10\.3\.0; rebuild it on this device"),
     Case("engine from another GPU", _run("run.yaml", *TRT, model="orin.engine"),
          r"fast\.engine: built for GPU Orin \(sm_87\), this is NVIDIA H100 \(sm_90\); rebuild it on this device"),
+    Case("torch-tensorrt program on onnxruntime", _run("run.yaml", "--backend", "onnxruntime", model="garbage.ep"),
+         r"garbage\.ep: a TensorRT engine needs --backend tensorrt"),  # was "unknown model 'garbage.ep'"
+    Case("torch-tensorrt program not found", _run("run.yaml", *TRT, model="/nonexistent/fast.ep"),
+         r"/nonexistent/fast\.ep: engine not found; build it on the device with `streamer export --format torchtrt`"),
     Case("unwritable output folder", _run(sink="blocked.mp4"), r"blocker/out\.mp4: .*blocker is a file, not a folder"),
     Case("unsupported output suffix", _run(sink="clean.avi"),
          r"clean\.avi: unknown video suffix '\.avi'; use \.mp4 or \.mkv"),

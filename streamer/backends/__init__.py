@@ -20,6 +20,9 @@ TRT_MISSING = (f"TensorRT backend needs the tensorrt extra: {install_extra('tens
                "JetPack's own python3-libnvinfer instead: docs/jetson.md)")
 
 
+_TRT_FORMATS = {".engine": "engine", ".ep": "torchtrt"}  # suffix -> `streamer export --format`
+
+
 def _load_module(model: str, arch: str | None) -> tuple[Any, int]:
     """A registered name or a .safetensors path -> (nn.Module with weights, size multiple)."""
     from streamer.models import get_spec
@@ -68,9 +71,9 @@ def open_backend(model: str, backend: str = "torch", device: str | None = None, 
     device = resolve_device(device, backend)
     if threads < 0:
         raise ConfigError(f"threads {threads}: use 0 (the runtime's default: all cores) or a count")
-    if suffix in {".onnx", ".engine"} and not Path(model).is_file():  # before which backend it needs
+    if suffix in {".onnx", ".engine", ".ep"} and not Path(model).is_file():  # before which backend it needs
         kind, how = (("ONNX file", "export it with `streamer export`") if suffix == ".onnx" else
-                     ("engine", "build it on the device with `streamer export --format engine`"))
+                     ("engine", f"build it on the device with `streamer export --format {_TRT_FORMATS[suffix]}`"))
         raise EngineError(f"{model}: {kind} not found{looked_in(model)}; {how}")
     if int8 not in (False, True, "all"):
         raise ConfigError(f"int8 {int8!r}: use true, false or all")
@@ -90,7 +93,7 @@ def open_backend(model: str, backend: str = "torch", device: str | None = None, 
                 raise
             raise EngineError(TRT_MISSING) from exc
         return trt.open_trt_backend(model, device=device, arch=arch, fp16=fp16, inflight=inflight)
-    if suffix == ".engine":
+    if suffix in _TRT_FORMATS:
         raise ConfigError(f"{model}: a TensorRT engine needs --backend tensorrt")
     if backend == "onnxruntime":
         from streamer.backends.ort_backend import OrtBackend, onnx_bytes
