@@ -647,12 +647,17 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
             text = Path(path).read_text()
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
+        except UnicodeDecodeError as exc:  # a video or a binary given as --config
+            raise ConfigError(f"{path}: not a YAML text file (byte {exc.start} is not UTF-8); "
+                              "give a config like configs/demo.yaml") from exc
         try:
             loaded = yaml.load(text, Loader=_UniqueKeyLoader)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""
             raise ConfigError(f"{path}:{where} malformed YAML ({getattr(exc, 'problem', exc)})") from exc
+        except RecursionError as exc:
+            raise ConfigError(f"{path}: malformed YAML (nested too deeply)") from exc
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -93,6 +93,18 @@ def test_malformed_yaml_names_the_line(tmp_path: Path) -> None:
         load_config(RunConfig, path)
 
 
+def test_a_binary_or_absurdly_nested_config_is_one_line(tmp_path: Path) -> None:
+    """A video given as --config (or a Latin-1 file) was a UnicodeDecodeError traceback; 10,000
+    nested brackets a RecursionError one."""
+    path = tmp_path / "clip.yaml"
+    path.write_bytes(b"source: a.mp4\n\xff\xfe\x00\x01")
+    with pytest.raises(ConfigError, match=r"clip\.yaml: not a YAML text file \(byte 14 is not UTF-8\)"):
+        load_config(RunConfig, path)
+    path.write_text("a: " + "[" * 10_000 + "]" * 10_000 + "\n")
+    with pytest.raises(ConfigError, match=r"clip\.yaml: malformed YAML \(nested too deeply\)"):
+        load_config(RunConfig, path)
+
+
 def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path) -> None:
     """PyYAML keeps the last of two equal keys: a second `sinks:` further down replaced the first."""
     path = tmp_path / "twice.yaml"
