@@ -64,6 +64,9 @@ def test_missing_or_broken_sidecar(tmp_path: Path) -> None:
     sidecar_path(engine).write_text("{not json")
     with pytest.raises(EngineError, match="unreadable sidecar"):
         check_engine_compatible(engine, tensorrt_version="10.3.0", gpu=ORIN)
+    sidecar_path(engine).write_bytes(b"\x93\xfd binary")  # was a UnicodeDecodeError traceback
+    with pytest.raises(EngineError, match="unreadable sidecar .*rebuild the engine"):
+        check_engine_compatible(engine, tensorrt_version="10.3.0", gpu=ORIN)
 
 
 def test_unknown_build_version_and_wrong_model(tmp_path: Path) -> None:

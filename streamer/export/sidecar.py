@@ -85,7 +85,7 @@ def read_sidecar(path: str | Path) -> Sidecar:
                           "rebuild it with `streamer export`")
     try:
         data = json.loads(side.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, or bytes that are not UTF-8
         raise EngineError(f"{side}: unreadable sidecar ({exc}); rebuild the engine with `streamer export`") from exc
     try:
         return Sidecar.model_validate(data)
