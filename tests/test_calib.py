@@ -147,3 +147,16 @@ def test_an_unreadable_calibration_image_is_a_source_error(tmp_path: Path) -> No
     (tmp_path / "b.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(SourceError, match=r"b\.jpg: not a readable image"):
         read_calib(tmp_path)
+
+
+@pytest.mark.parametrize("manifest", ["{broken", '{"frames": [{"name": "a.png"}]}', "[1, 2]"])
+def test_a_damaged_manifest_is_a_source_error(manifest: str, clip8: Path, tmp_path: Path) -> None:
+    """It was a JSONDecodeError/KeyError traceback from `--int8`, `export` and `calib make` alike."""
+    from streamer.errors import SourceError
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    (tmp_path / "manifest.json").write_text(manifest)
+    with pytest.raises(SourceError, match=r"manifest\.json: damaged calibration manifest .*delete it"):
+        read_calib(tmp_path)
+    with pytest.raises(SourceError, match=r"manifest\.json: damaged calibration manifest"):
+        make_calib([clip8], tmp_path, frames=2, size_wh=(96, 64), dirty_share=0.0)

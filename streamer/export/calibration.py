@@ -15,6 +15,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -206,7 +207,7 @@ def make_calib(sources: list[Path], out: Path, *, frames: int = 32, size_wh: tup
             pick_from_images(paths, quota, min_diff)
     out.mkdir(parents=True, exist_ok=True)
     if (out / MANIFEST).exists():  # remake: drop the frames the old manifest listed, nothing else
-        for row in json.loads((out / MANIFEST).read_text()).get("frames", []):
+        for row in _manifest_rows(out):
             (out / Path(row["file"]).name).unlink(missing_ok=True)
     ext = ".png" if jpeg_quality is None else ".jpg"
     params = [cv2.IMWRITE_PNG_COMPRESSION, 9] if jpeg_quality is None else [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
@@ -263,6 +264,19 @@ def resolve_calib(source: str | Path | None) -> Path:
     return path
 
 
+def _manifest_rows(folder: Path) -> list[dict[str, Any]]:
+    """The frames a calibration folder's manifest lists; a damaged one is a SourceError."""
+    try:
+        rows = json.loads((folder / MANIFEST).read_text())["frames"]
+        if not all(isinstance(r, dict) and isinstance(r["file"], str) for r in rows):
+            raise TypeError("a frame without its file name")
+    except (OSError, ValueError, LookupError, TypeError) as exc:
+        raise SourceError(f"{folder / MANIFEST}: damaged calibration manifest ({exc}); delete it (the "
+                          f"folder's images are then used in name order) or remake the set with "
+                          "`streamer calib make`") from None
+    return rows
+
+
 def read_calib(source: str | Path, *, max_frames: int | None = None, size_hw: tuple[int, int] | None = None,
                multiple: int = 1) -> CalibSet:
     """Frames from a calibration folder (manifest order if present) or a video (varied picks).
@@ -274,7 +288,7 @@ def read_calib(source: str | Path, *, max_frames: int | None = None, size_hw: tu
         mf = source / MANIFEST
         twins: set[str] = set()
         if mf.exists():
-            rows = json.loads(mf.read_text())["frames"]
+            rows = _manifest_rows(source)
             names = [r["file"] for r in rows]
             twins = {r["file"] for r in rows if r.get("corruption")}
         else:
