@@ -119,6 +119,8 @@ def corpus(tmp_path_factory: pytest.TempPathFactory, fast_weights: Path) -> dict
     state[key] = torch.zeros(state[key].shape[0] + 1, *state[key].shape[1:])  # one filter too many
     save_file(state, str(root / "wide.safetensors"))
     c["wide.safetensors"] = root / "wide.safetensors"
+    save_file(load_file(str(fast_weights)), str(root / "meta.safetensors"), {"arch": "{glob: true"})
+    c["meta.safetensors"] = root / "meta.safetensors"
     torch.manual_seed(0)
     c["drn.safetensors"] = save_weights(get_spec("drn").build(), root / "drn.safetensors")
     fast = get_spec("fast")  # as `streamer train` writes them: with the model and its options
@@ -203,6 +205,8 @@ CASES = [
                          "--model", str(c["trained.safetensors"]), "--arch", "drn"],
          r"trained\.safetensors \(model drn\): weights are for another architecture: they were trained "
          r"with option glob, which drn does not have; they are fast's \(--arch fast\)"),
+    Case("damaged weights metadata", _run(model="meta.safetensors"),  # was a JSONDecodeError traceback
+         r"meta\.safetensors: damaged metadata 'arch' \(Expecting property name"),
     Case("pickled weights", _run(model="old.pth"),
          r"old\.pth: pickled weights are not loaded for safety; convert them once "
          r".*convert_pickle\('.*old\.pth', '.*old\.safetensors'\)"),

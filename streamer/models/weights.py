@@ -43,15 +43,30 @@ def weights_arch(path: str | Path) -> dict[str, Any]:
     loader then says what is wrong)."""
     meta = _metadata(path) or {}
     if ARCH_KEY in meta:
-        return json.loads(meta[ARCH_KEY])
-    card = json.loads(meta.get("card", "{}"))  # final.safetensors of older runs
-    return card.get("config", {}).get("model_kwargs", {})
+        return _json_object(path, meta, ARCH_KEY)
+    card = _json_object(path, meta, "card")  # final.safetensors of older runs
+    kwargs = card.get("config", {}).get("model_kwargs", {}) if isinstance(card.get("config"), dict) else {}
+    return kwargs if isinstance(kwargs, dict) else {}
 
 
-def _model_named(meta: dict[str, str]) -> str | None:
+def _json_object(path: str | Path, meta: dict[str, str], key: str) -> dict[str, Any]:
+    """A JSON object stored in the metadata under ``key`` ({} when absent); damaged is an error."""
+    try:
+        value = json.loads(meta.get(key, "{}"))
+    except ValueError as exc:
+        raise WeightsError(f"{path}: damaged metadata {key!r} ({exc}); the tensors may be fine, but "
+                           "re-save them without it") from None
+    if not isinstance(value, dict):
+        raise WeightsError(f"{path}: damaged metadata {key!r} (a JSON object expected, not "
+                           f"{type(value).__name__}); the tensors may be fine, but re-save them without it")
+    return value
+
+
+def _model_named(meta: dict[str, str], path: str | Path = "") -> str | None:
     if meta.get(MODEL_KEY):
         return meta[MODEL_KEY]
-    return json.loads(meta.get("card", "{}")).get("model")
+    named = _json_object(path, meta, "card").get("model")
+    return named if isinstance(named, str) else None
 
 
 def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
@@ -66,7 +81,7 @@ def spec_for_weights(path: str | Path, arch: str | None = None) -> Any:
         meta = _metadata(path)
         if meta is None:
             raise WeightsError(f"{path}: not a readable safetensors file")
-        name = _model_named(meta)
+        name = _model_named(meta, path)
     if name is None:
         try:
             return get_spec(Path(path).stem)
@@ -91,7 +106,7 @@ def build_with_weights(spec: Any, path: str | Path) -> nn.Module:
     if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         foreign = sorted(set(kwargs) - set(params))
         if foreign:  # e.g. fast's `glob` given to drn: a TypeError traceback from the constructor
-            named = _model_named(_metadata(path) or {})
+            named = _model_named(_metadata(path) or {}, path)
             hint = f"; they are {named}'s (--arch {named})" if named and named != spec.name else ""
             raise WeightsError(f"{path} (model {spec.name}): weights are for another architecture: "
                                f"they were trained with option {foreign[0]}, which {spec.name} does not have{hint}")
