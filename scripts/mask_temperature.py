@@ -11,7 +11,15 @@ file is written for `scripts/ship_gate.py --model fast-drops`, which judges it o
 validation photos like any candidate. Collateral rows take three quarters of the time, so they
 are scored for the shipped file and the ``--top`` variants by training drops gain only.
 
+Session 27 (E60) added ``--against`` and heavy dirt to the collateral: a retrained finder
+(``--weights checkpoints/fast_e58/final.safetensors``) is compared with the *shipped* file on the
+training photos, and a negative shift c (a more reluctant mask) may buy back the streak and
+heavy-dirt rows its finder loses by hundredths. Same rule, with heavy dirt added to dirt and
+streaks.
+
     python scripts/mask_temperature.py [--out checkpoints/fast_drops_temp] [--grid 1,1.5,2:0,-0.5,0.5]
+    python scripts/mask_temperature.py --weights checkpoints/fast_e58/final.safetensors \
+        --grid 1:0,-0.5,-1 --top 9 --out runs/e60   # E60
 """
 
 from __future__ import annotations
@@ -24,7 +32,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from ship_gate import GAIN_ROWS  # noqa: E402  (the gate's own crops, so the two scripts agree)
 
-ROWS = {row: GAIN_ROWS[row] for row in ("raindrop", "dirt", "streaks")}
+ROWS = {row: GAIN_ROWS[row] for row in ("raindrop", "dirt", "streaks", "dirt, heavy")}
+COLLATERAL = ("dirt", "streaks", "dirt, heavy")  # no variant may be below the --against file here
 
 
 def edit(src: Path, dst: Path, a: float, c: float) -> None:
@@ -61,7 +70,9 @@ def score(weights: Path, clean: Path, split: str, rows: tuple[str, ...] = tuple(
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument("--weights", type=Path, default=Path("streamer/weights/fast-drops.safetensors"))
+    shipped = Path("streamer/weights/fast-drops.safetensors")
+    p.add_argument("--weights", type=Path, default=shipped, help="the finder whose mask is edited")
+    p.add_argument("--against", type=Path, default=shipped, help="the file the rule compares with")
     p.add_argument("--clean", type=Path, default=Path("../shared/data/images"))
     p.add_argument("--out", type=Path, default=Path("checkpoints/fast_drops_temp"))
     p.add_argument("--grid", default="1,1.5,2,3:0,-0.5,0.5", help="scales:shifts")
@@ -69,9 +80,12 @@ def main() -> None:
     p.add_argument("--top", type=int, default=3, help="variants (by drops gain) given the collateral rows")
     args = p.parse_args()
     scales, shifts = ([float(v) for v in part.split(",")] for part in args.grid.split(":"))
-    # the shipped mask (a 1, c 0) is always scored: the rule compares every variant with it
+    # the unedited mask (a 1, c 0) is always scored; the rule compares every variant with --against
     pairs = [(1.0, 0.0)] + [(a, c) for a in scales for c in shifts if (a, c) != (1.0, 0.0)]
     results = {}
+    if args.against.resolve() != args.weights.resolve():
+        results["against"] = score(args.against, args.clean, args.split, ("raindrop",), clean_check=False)
+        results["against"] |= {"path": str(args.against)}
     for a, c in pairs:
         name = f"a{a:g}_c{c:g}"
         path = args.out / f"{name}.safetensors"
@@ -79,15 +93,20 @@ def main() -> None:
         results[name] = score(path, args.clean, args.split, ("raindrop",), clean_check=False)
         results[name] |= {"a": a, "c": c, "path": str(path)}
         print(name, f"raindrop {results[name]['raindrop']:+.3f}", flush=True)
-    ranked = sorted((n for n in results if n != "a1_c0"), key=lambda n: -results[n]["raindrop"])
-    for name in ["a1_c0"] + ranked[: args.top]:
-        results[name] |= score(Path(results[name]["path"]), args.clean, args.split, ("dirt", "streaks"))
+    base_name = "against" if "against" in results else "a1_c0"
+    ranked = sorted((n for n in results if n not in ("a1_c0", "against")), key=lambda n: -results[n]["raindrop"])
+    for name in dict.fromkeys([base_name, "a1_c0"] + ranked[: args.top]):
+        results[name] |= score(Path(results[name]["path"]), args.clean, args.split, COLLATERAL)
         print(name, json.dumps({k: round(v, 3) for k, v in results[name].items()
                                 if isinstance(v, float)}), flush=True)
-    base = results["a1_c0"]
+    base = results[base_name]
     ok = [n for n, r in results.items()
-          if "dirt" in r and r["dirt"] >= base["dirt"] and r["streaks"] >= base["streaks"]
+          if n != "against" and "dirt" in r and all(r[row] >= base[row] for row in COLLATERAL)
           and r["clean_tail5"] >= base["clean_tail5"] - 0.1]
+    if not ok:
+        print(f"no variant keeps {', '.join(COLLATERAL)} and the clean tail against {args.against}")
+        (args.out / f"grid_{args.split}.json").write_text(json.dumps({"chosen": None, "results": results}, indent=2))
+        return
     best = max(ok, key=lambda n: results[n]["raindrop"])
     print(f"chosen on the {args.split} photos: {best} ({results[best]['path']})")
     (args.out / f"grid_{args.split}.json").write_text(json.dumps({"chosen": best, "results": results}, indent=2))
