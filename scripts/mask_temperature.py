@@ -19,7 +19,7 @@ streaks.
 
     python scripts/mask_temperature.py [--out checkpoints/fast_drops_temp] [--grid 1,1.5,2:0,-0.5,0.5]
     python scripts/mask_temperature.py --weights checkpoints/fast_e58/final.safetensors \
-        --grid 1:0,-0.5,-1 --top 9 --out runs/e60   # E60
+        --grid 1:-0.5 --out runs/e60   # E60
 """
 
 from __future__ import annotations
@@ -80,12 +80,14 @@ def main() -> None:
     p.add_argument("--top", type=int, default=3, help="variants (by drops gain) given the collateral rows")
     args = p.parse_args()
     scales, shifts = ([float(v) for v in part.split(",")] for part in args.grid.split(":"))
-    # the unedited mask (a 1, c 0) is always scored; the rule compares every variant with --against
-    pairs = [(1.0, 0.0)] + [(a, c) for a in scales for c in shifts if (a, c) != (1.0, 0.0)]
+    grid = [(a, c) for a in scales for c in shifts]
     results = {}
     if args.against.resolve() != args.weights.resolve():
-        results["against"] = score(args.against, args.clean, args.split, ("raindrop",), clean_check=False)
-        results["against"] |= {"path": str(args.against)}
+        # the rule reads only the --against file's collateral rows; the grid is scored as given
+        results["against"] = {"path": str(args.against)}
+        pairs = grid
+    else:  # the unedited mask (a 1, c 0) is always scored: it is the file the rule compares with
+        pairs = [(1.0, 0.0)] + [p for p in grid if p != (1.0, 0.0)]
     for a, c in pairs:
         name = f"a{a:g}_c{c:g}"
         path = args.out / f"{name}.safetensors"
@@ -94,8 +96,8 @@ def main() -> None:
         results[name] |= {"a": a, "c": c, "path": str(path)}
         print(name, f"raindrop {results[name]['raindrop']:+.3f}", flush=True)
     base_name = "against" if "against" in results else "a1_c0"
-    ranked = sorted((n for n in results if n not in ("a1_c0", "against")), key=lambda n: -results[n]["raindrop"])
-    for name in dict.fromkeys([base_name, "a1_c0"] + ranked[: args.top]):
+    ranked = sorted((n for n in results if n != base_name), key=lambda n: -results[n]["raindrop"])
+    for name in [base_name] + ranked[: args.top]:
         results[name] |= score(Path(results[name]["path"]), args.clean, args.split, COLLATERAL)
         print(name, json.dumps({k: round(v, 3) for k, v in results[name].items()
                                 if isinstance(v, float)}), flush=True)
