@@ -464,7 +464,7 @@ class ClusterConfig(Strict):
     metrics_port: int = Field(default=9400, ge=0, le=65535)
     """Head process serves the merged `/metrics` of all actors here (0 = any free port)."""
     metrics_host: str = "127.0.0.1"
-    """Address the head's `/metrics` binds to."""
+    """Address the head's `/metrics` binds to; anything but loopback needs `$STREAMER_TOKEN` (bearer)."""
     poll_s: float = Field(default=2.0, gt=0.0)
     """How often the head collects status and metrics from the actors."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -13,7 +14,7 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.cluster import require_ray
-from streamer.cluster.metrics import merge_text
+from streamer.cluster.metrics import MergedCollector, MetricsServer, merge_text
 from streamer.cluster.plan import plan_groups
 from streamer.config import RunConfig
 from streamer.errors import ConfigError
@@ -83,6 +84,35 @@ def test_merged_metrics_keep_cameras_and_nodes_apart() -> None:
             if s.name.endswith("_total")}
     assert outs == {("a", "n1"): 1.0, ("b", "n2"): 2.0}
     assert text.count("# TYPE streamer_frames_out_total counter") == 1
+
+
+def test_metrics_server_open_on_loopback_token_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The head's /metrics names every camera: like the view, a wide bind needs $STREAMER_TOKEN."""
+    one = RunStats()
+    one.on_frame_out("a", 0.0)
+    collector = MergedCollector()
+    collector.update([({"node": "n1", "group": "0"}, generate_latest(one.registry).decode())])
+    monkeypatch.delenv("STREAMER_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="cluster.metrics_host: binding 0.0.0.0 exposes the cameras' metrics"):
+        MetricsServer(collector, "0.0.0.0", 0)
+    server = MetricsServer(collector, "127.0.0.1", 0)
+    try:
+        assert 'camera="a"' in urllib.request.urlopen(server.url, timeout=10).read().decode()
+    finally:
+        server.close()
+    monkeypatch.setenv("STREAMER_TOKEN", "s3cret-token")
+    server = MetricsServer(collector, "0.0.0.0", 0)
+    try:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(url, timeout=10)
+        wrong = urllib.request.Request(url, headers={"Authorization": "Bearer nope-nope"})
+        with pytest.raises(urllib.error.HTTPError, match="401"):
+            urllib.request.urlopen(wrong, timeout=10)
+        right = urllib.request.Request(url, headers={"Authorization": "bearer s3cret-token"})
+        assert 'camera="a"' in urllib.request.urlopen(right, timeout=10).read().decode()
+    finally:
+        server.close()
 
 
 def wait_for(cond: Callable[[], bool], poll: Callable[[], Any], timeout_s: float = 120.0) -> None:

@@ -9,15 +9,20 @@ counters at zero again, which Prometheus treats as a counter reset.
 
 from __future__ import annotations
 
+import hmac
+import socket
 import threading
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.metrics_core import Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from streamer.errors import ConfigError
+from streamer.sinks.view.access import resolve_token
 
 Part = tuple[dict[str, str], str]  # (labels to add, Prometheus text of one actor)
 
@@ -68,17 +73,47 @@ def merge_text(parts: Iterable[Part], extra: Iterable[Metric] = ()) -> str:
     return generate_latest(registry).decode()
 
 
-class MetricsServer:
-    """Serves a ``MergedCollector`` over HTTP in a thread; ``port=0`` picks a free port."""
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # no line per scrape on stderr
+        pass
 
-    def __init__(self, collector: MergedCollector, host: str = "127.0.0.1", port: int = 9400) -> None:
+
+def bearer_only(app: Callable, token: str) -> Callable:
+    """A WSGI app that answers 401 unless ``Authorization: Bearer TOKEN`` (Prometheus'
+    ``authorization: {credentials: ...}`` scrape option sends exactly that)."""
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return app(environ, start_response)
+        start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                            ("WWW-Authenticate", 'Bearer realm="streamer"')])
+        return [b"401: /metrics needs its access token (Authorization: Bearer)\n"]
+
+    return guarded
+
+
+class MetricsServer:
+    """Serves a ``MergedCollector`` over HTTP in a thread; ``port=0`` picks a free port.
+    Loopback is open; a wider ``host`` needs ``$STREAMER_TOKEN`` (camera names and counters are
+    the site's layout), checked as a bearer token like the view's."""
+
+    def __init__(self, collector: MergedCollector, host: str = "127.0.0.1", port: int = 9400,
+                 token: str | None = None) -> None:
+        self.token = resolve_token("cluster.metrics_host", host, token, exposes="the cameras' metrics")
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)  # type: ignore[arg-type]
-        try:
-            self._server, self._thread = start_http_server(port, host, registry)
+        app = make_wsgi_app(registry)
+        try:  # the address family from the host, as prometheus_client's own server does (IPv6 too)
+            family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
+            server_cls = type("MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
+            self._server = make_server(host, port, bearer_only(app, self.token) if self.token else app,
+                                       server_cls, handler_class=_Quiet)
         except OSError as exc:
             raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); "
                               "choose another port (0 = any free one)") from exc
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
+        self._thread.start()
         self.host, self.port = host, int(self._server.server_port)
 
     @property

@@ -38,11 +38,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def resolve_token(what: str, host: str, token: str | None) -> str | None:
+def resolve_token(what: str, host: str, token: str | None, exposes: str = "the video") -> str | None:
     """The token to enforce (argument, else ``$STREAMER_TOKEN``); refuse a wide bind without one."""
     token = token or os.environ.get(TOKEN_ENV) or None
     if token is None and not is_loopback(host):
-        raise ConfigError(f"{what}: binding {host or 'all interfaces'} exposes the video to the network "
+        raise ConfigError(f"{what}: binding {host or 'all interfaces'} exposes {exposes} to the network "
                           f"without an access token; set {TOKEN_ENV} (8+ characters, e.g. export {TOKEN_ENV}="
                           "$(python3 -c 'import secrets; print(secrets.token_urlsafe())')), or bind 127.0.0.1")
     if token is not None and (len(token) < 8 or any(c.isspace() for c in token)):
