@@ -626,16 +626,25 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """A key given twice in one mapping is an error: PyYAML keeps the last silently, so a second
     `sinks:` (or `source:`) further down replaced the first without a word."""
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: set = set()
-        for key_node, _ in node.value:  # as written: `<<: *defaults` and keys over it are fine
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-                key = self.construct_object(key_node)
-                if key in seen:
-                    raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
-                                                            key_node.start_mark)
-                seen.add(key)
-        return super().construct_mapping(node, deep)
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._checked: set[int] = set()
+
+    def flatten_mapping(self, node: yaml.MappingNode) -> None:
+        # Each mapping is checked as written, once, before its `<<` merges are flattened into it:
+        # one merged elsewhere (`<<: *rec`) may be flattened there before it is built itself,
+        # and then holds its merged keys beside its own (which override them: fine).
+        if id(node) not in self._checked:
+            self._checked.add(id(node))
+            seen: set = set()
+            for key_node, _ in node.value:  # `<<: *defaults` and keys over it are fine
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    key = self.construct_object(key_node)
+                    if key in seen:
+                        raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice",
+                                                                key_node.start_mark)
+                    seen.add(key)
+        super().flatten_mapping(node)
 
 
 def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any] | None = None) -> M:

@@ -117,6 +117,15 @@ def test_a_key_given_twice_is_an_error_not_the_last_one_silently(tmp_path: Path)
     # merge keys, and keys written over them, still work
     path.write_text("source:\n  <<: {url: a.mp4, loop: true}\n  loop: false\n")
     assert load_config(RunConfig, path).source.loop is False
+    # also when a mapping with a merge key is merged again, higher up, before it is built itself
+    path.write_text("cameras:\n  - name: gate\n    source: gate.mp4\n    sinks:\n      - &rec\n"
+                    "        <<: {url: 'out/{camera}-loop.mp4', segment_s: 60, keep: 10}\n        keep: 120\n"
+                    "sinks:\n  - <<: *rec\n    url: 'out/{camera}.mp4'\n")
+    cfg = load_config(RunConfig, path)
+    assert cfg.cameras[0].sinks[0].keep == 120 and (cfg.sinks[0].url, cfg.sinks[0].keep) == ("out/{camera}.mp4", 120)
+    path.write_text("source: a.mp4\nsinks: [{<<: {url: out/a.mp4, url: out/b.mp4}}]\n")  # merged only
+    with pytest.raises(ConfigError, match=r"line 2 malformed YAML \(key 'url' given twice\)"):
+        load_config(RunConfig, path)
 
 
 def test_cli_overrides_merge_into_the_yaml(tmp_path: Path) -> None:
