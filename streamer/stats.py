@@ -155,8 +155,10 @@ class RunStats:
 
     def on_stage(self, cam: str, stage: str, seconds: float) -> None:
         self.stage_s.labels(cam, stage).observe(seconds)
-        if stage == "network" and seconds > self.slowest_call_s:
-            self.slowest_call_s = seconds
+        if stage == "network":
+            with self._lock:  # a site's batch threads all report; check and set as one step
+                if seconds > self.slowest_call_s:
+                    self.slowest_call_s = seconds
 
     def on_frame_out(self, cam: str, captured_s: float) -> None:
         now = time.monotonic()

@@ -3,6 +3,9 @@ frames stop."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from streamer.stats import RateMeter, RunStats
@@ -53,3 +56,23 @@ def test_every_counter_has_a_sample_from_the_start() -> None:
     text = generate_latest(stats.registry).decode()
     for name in ("frames_in", "frames_out", "frames_dropped", "reconnects"):
         assert f'streamer_{name}_total{{camera="gate"}} 0.0' in text, name
+
+
+def test_the_slowest_call_is_kept_whatever_thread_reports_it() -> None:
+    """A site's batch threads report network times at once: a check then a set apart let a
+    shorter call overwrite a longer one (and stopping wait too little for a call in progress)."""
+
+    class SlowToCompare(float):
+        def __gt__(self, other: object) -> bool:
+            time.sleep(0.05)  # the other thread reports meanwhile
+            return float(self) > other  # type: ignore[operator]
+
+    stats = RunStats()
+    long = threading.Thread(target=stats.on_stage, args=("a", "network", SlowToCompare(5.0)))
+    short = threading.Thread(target=stats.on_stage, args=("b", "network", SlowToCompare(3.0)))
+    long.start()
+    time.sleep(0.02)
+    short.start()
+    long.join()
+    short.join()
+    assert stats.slowest_call_s == 5.0
