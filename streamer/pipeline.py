@@ -50,6 +50,15 @@ class RunResult:
 
 STOP_GRACE_S = 5.0
 """Stopping waits this long past a source's timeout (and the network calls still to finish)."""
+STOP_CALLS_MAX_S = 60.0
+"""... and at most this long for those calls (two of an 8K frame on a CPU): a call that hangs (a
+stuck GPU) kept Ctrl-C waiting for the calls in flight times the slowest one so far, the first
+call's warm-up included (minutes with TensorRT or a site's batches)."""
+
+
+def stop_wait_s(source_timeout_s: float, calls: float, slowest_call_s: float) -> float:
+    """How long stopping waits for the stage threads: ``calls`` network calls still to finish."""
+    return source_timeout_s + STOP_GRACE_S + min(STOP_CALLS_MAX_S, calls * slowest_call_s)
 
 
 def join_threads(threads: list[threading.Thread], timeout_s: float, label: str) -> bool:
@@ -251,6 +260,6 @@ class Pipeline:
         self.stop.set()
         self.source.close()
         calls = getattr(self.restorer, "depth", 1) + 1  # the one in progress, then those in flight
-        timeout_s = float(getattr(self.source, "timeout_s", 5.0)) + STOP_GRACE_S + calls * self.stats.slowest_call_s
+        timeout_s = stop_wait_s(float(getattr(self.source, "timeout_s", 5.0)), calls, self.stats.slowest_call_s)
         interrupted = join_threads(threads, timeout_s, self.cam)
         return close_sinks(self.sinks, self._fail) or interrupted

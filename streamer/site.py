@@ -21,7 +21,7 @@ from streamer.batching import Batch, BatchRestorer, Lane, Muxer
 from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
-from streamer.pipeline import STOP_GRACE_S, Progress, RunResult, join_threads, put_latest
+from streamer.pipeline import Progress, RunResult, join_threads, put_latest, stop_wait_s
 from streamer.sinks.base import Sink
 from streamer.sinks.pool import SinkPool
 from streamer.sources import reports_up
@@ -308,8 +308,8 @@ class Site:
                 cam.source.close()
         timeout_s = max([float(getattr(c.source, "timeout_s", 5.0)) for c in self.cameras] or [5.0])
         # a batch's call took its frames' network times together; the one in progress, then those in flight
-        calls = (self.cfg.backend.inflight + 1) * self.cfg.batching.max_batch * self.stats.slowest_call_s
-        interrupted = join_threads(threads, timeout_s + STOP_GRACE_S + calls, "site")
+        calls = (self.cfg.backend.inflight + 1) * self.cfg.batching.max_batch
+        interrupted = join_threads(threads, stop_wait_s(timeout_s, calls, self.stats.slowest_call_s), "site")
         errors, sinks_interrupted = self.pool.close()
         for exc in errors:
             log.error("site: closing a sink failed: %s", str(exc) or type(exc).__name__)

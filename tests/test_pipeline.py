@@ -290,6 +290,41 @@ def test_stopping_waits_for_a_slow_network_call_in_progress(clips: dict[str, Pat
     assert not [t for t in threading.enumerate() if t.name.startswith("streamer-main-")]
 
 
+def test_stopping_waits_for_network_calls_at_most_a_bound(clips: dict[str, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that hangs (a stuck GPU) is not waited for (depth + 1) x the slowest call so far: a
+    first call's warm-up of minutes kept the stop (and Ctrl-C, noted, not obeyed) waiting as long."""
+    import streamer.pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "STOP_GRACE_S", 0.5)
+    monkeypatch.setattr(pipeline_mod, "STOP_CALLS_MAX_S", 1.0)
+    release = threading.Event()
+    calls = []
+
+    class Stuck:
+        multiple = 1
+
+        def __call__(self, batch):
+            calls.append(1)
+            if len(calls) > 1:
+                release.wait(30)
+            return batch
+
+        def close(self) -> None: ...
+
+    src = open_source(str(clips["small"]))
+    src.timeout_s = 0.1  # type: ignore[attr-defined]
+    stats = RunStats()
+    stats.slowest_call_s = 600.0  # the first call's warm-up
+    pipe = Pipeline(src, FrameRestorer(Stuck()), [NullSink()], stats=stats, max_frames=1)
+    t0 = time.monotonic()
+    try:
+        assert pipe.run().frames_out == 1
+        assert time.monotonic() - t0 < 10  # 0.1 + 0.5 + 1 s, not 2 x 600 s
+    finally:
+        release.set()
+
+
 def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weights: Path,
                                                tmp_path: Path) -> None:
     import signal
