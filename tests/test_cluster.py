@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 import urllib.error
@@ -113,6 +114,44 @@ def test_metrics_server_open_on_loopback_token_elsewhere(monkeypatch: pytest.Mon
         assert 'camera="a"' in urllib.request.urlopen(right, timeout=10).read().decode()
     finally:
         server.close()
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback here")
+def test_metrics_url_of_an_ipv6_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The URL `streamer cluster` prints: `http://::1:9400/metrics` was none."""
+    monkeypatch.delenv("STREAMER_TOKEN", raising=False)
+    server = MetricsServer(MergedCollector(), "::1", 0)
+    try:
+        assert server.url == f"http://[::1]:{server.port}/metrics"
+        assert urllib.request.urlopen(server.url, timeout=10).status == 200
+    finally:
+        server.close()
+
+
+def test_a_wide_metrics_bind_without_its_token_fails_before_ray_starts(monkeypatch: pytest.MonkeyPatch,
+                                                                      clips: dict[str, Path],
+                                                                      fast_weights: Path) -> None:
+    """It was checked after Ray had started and every camera group's actor with its files."""
+    from streamer.cluster import supervisor
+
+    class NoRay:
+        def is_initialized(self) -> bool:
+            raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(supervisor, "require_ray", NoRay)
+    monkeypatch.delenv("STREAMER_TOKEN", raising=False)
+    cfg = site(clips, fast_weights, ["a"], cluster={"metrics_host": "0.0.0.0", "metrics_port": 0})
+    with pytest.raises(ConfigError, match="cluster.metrics_host: binding 0.0.0.0 exposes the cameras' metrics"):
+        supervisor.run_cluster(cfg)
 
 
 def wait_for(cond: Callable[[], bool], poll: Callable[[], Any], timeout_s: float = 120.0) -> None:

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from streamer.errors import ConfigError
-from streamer.sinks.view.access import resolve_token
+from streamer.sinks.view.access import is_loopback, resolve_token
 
 Part = tuple[dict[str, str], str]  # (labels to add, Prometheus text of one actor)
 
@@ -118,7 +118,9 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/metrics"
+        shown = self.host if is_loopback(self.host) or self.host not in ("", "0.0.0.0", "::") else "<this-host>"
+        shown = f"[{shown}]" if ":" in shown else shown  # as the view's: `http://::1:9400` is no URL
+        return f"http://{shown}:{self.port}/metrics"
 
     def close(self) -> None:
         self._server.shutdown()

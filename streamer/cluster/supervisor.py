@@ -59,6 +59,11 @@ class ClusterRunner:
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self, serve_metrics: bool = True) -> None:
         ray = self._ray = require_ray()
+        c = self.cfg.cluster
+        if serve_metrics:  # first: a port in use, or a wide bind without $STREAMER_TOKEN, fails
+            # before Ray and the cameras start (and their files; stop() closes it)
+            self.server = MetricsServer(self.collector, c.metrics_host, c.metrics_port)
+            log.info("cluster metrics on %s", self.server.url)
         if not ray.is_initialized():
             kwargs: dict[str, Any] = {"log_to_driver": True, **self.ray_init}
             if not self.address:  # an embedded local Ray: no dashboard to start or secure
@@ -71,15 +76,11 @@ class ClusterRunner:
             self._started_ray = True
         from streamer.cluster.actor import CameraGroup
 
-        c = self.cfg.cluster
         self._actor_cls = ray.remote(CameraGroup).options(
             num_cpus=c.num_cpus, num_gpus=c.num_gpus, max_restarts=c.max_restarts,
             max_task_retries=0, scheduling_strategy="SPREAD")
         for g in self.groups:
             self._create(g)
-        if serve_metrics:
-            self.server = MetricsServer(self.collector, c.metrics_host, c.metrics_port)
-            log.info("cluster metrics on %s", self.server.url)
 
     def _create(self, g: GroupState) -> None:
         g.actor = self._actor_cls.remote(self._configs[g.index], g.index)
