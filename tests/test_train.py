@@ -239,6 +239,10 @@ def test_resume_continues_the_step_count(photos: Path, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"already trained to step 9 \(steps: 9\); give --steps above 9"):
         train(_cfg(photos, out, steps=9, val_every=3), resume=True)
     assert (out / "final.safetensors").read_bytes() == final
+    # ... unless it stopped between its last checkpoint and final.safetensors: the resume writes it
+    (out / "final.safetensors").unlink()
+    train(_cfg(photos, out, steps=9, val_every=3), resume=True)
+    assert load_weights(DRN(), out / "final.safetensors") is not None
 
 
 def test_resume_with_another_recipe_is_warned_and_recorded(photos: Path, tmp_path: Path, caplog) -> None:

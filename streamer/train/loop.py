@@ -218,7 +218,9 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         if head is not None:
             mask_head.load(head, cfg.out)
         state = load_checkpoint(cfg.out, model, opt)
-        if state["step"] >= cfg.steps:  # nothing to train: it would only rewrite final.safetensors
+        # nothing to train: it would only rewrite final.safetensors (unless a run stopped before
+        # writing it, after its last checkpoint: then that is what a resume is for)
+        if state["step"] >= cfg.steps and (cfg.out / "final.safetensors").exists():
             raise ConfigError(f"{cfg.out}: already trained to step {state['step']} (steps: {cfg.steps}); "
                               f"give --steps above {state['step']} to train on")
         log.info("resumed %s at step %d", cfg.out, state["step"])
