@@ -661,6 +661,10 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
                               "give a config like configs/demo.yaml") from exc
         try:
             loaded = yaml.load(text, Loader=_UniqueKeyLoader)
+        except yaml.reader.ReaderError as exc:  # its own str() is two lines
+            line = text.count("\n", 0, exc.position) + 1
+            raise ConfigError(f"{path}: line {line} malformed YAML (control character #x{exc.character:04x} "
+                              "is not allowed; a binary file?)") from exc
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark else ""

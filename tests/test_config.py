@@ -100,6 +100,10 @@ def test_a_binary_or_absurdly_nested_config_is_one_line(tmp_path: Path) -> None:
     path.write_bytes(b"source: a.mp4\n\xff\xfe\x00\x01")
     with pytest.raises(ConfigError, match=r"clip\.yaml: not a YAML text file \(byte 14 is not UTF-8\)"):
         load_config(RunConfig, path)
+    path.write_bytes(b"source: a.mp4\n\x01\x02")  # UTF-8, but not text: was a two-line message
+    with pytest.raises(ConfigError, match=r"^[^\n]*clip\.yaml: line 2 malformed YAML \(control character #x0001 "
+                                          r"is not allowed; a binary file\?\)$"):
+        load_config(RunConfig, path)
     path.write_text("a: " + "[" * 10_000 + "]" * 10_000 + "\n")
     with pytest.raises(ConfigError, match=r"clip\.yaml: malformed YAML \(nested too deeply\)"):
         load_config(RunConfig, path)
