@@ -653,7 +653,7 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
     label = str(path) if path else "<defaults>"
     if path is not None:
         try:
-            text = Path(path).read_text()
+            text = Path(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
         except UnicodeDecodeError as exc:  # a video or a binary given as --config
