@@ -154,6 +154,19 @@ def test_a_wide_metrics_bind_without_its_token_fails_before_ray_starts(monkeypat
         supervisor.run_cluster(cfg)
 
 
+def test_metrics_server_names_the_setting_at_fault(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port in use says port; an address not on this machine says host (not 'another port')."""
+    monkeypatch.setenv("STREAMER_TOKEN", "s3cret-token")
+    taken = MetricsServer(MergedCollector(), "127.0.0.1", 0)
+    try:
+        with pytest.raises(ConfigError, match=f"cluster.metrics_port {taken.port}: .*choose another port"):
+            MetricsServer(MergedCollector(), "127.0.0.1", taken.port)
+    finally:
+        taken.close()
+    with pytest.raises(ConfigError, match="cluster.metrics_host '203.0.113.9': cannot listen there"):
+        MetricsServer(MergedCollector(), "203.0.113.9", 0)  # TEST-NET-3: never this machine's
+
+
 def wait_for(cond: Callable[[], bool], poll: Callable[[], Any], timeout_s: float = 120.0) -> None:
     end = time.monotonic() + timeout_s
     while True:

@@ -9,6 +9,7 @@ counters at zero again, which Prometheus treats as a counter reset.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import socket
 import threading
@@ -110,8 +111,11 @@ class MetricsServer:
             self._server = make_server(host, port, bearer_only(app, self.token) if self.token else app,
                                        server_cls, handler_class=_Quiet)
         except OSError as exc:
-            raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); "
-                              "choose another port (0 = any free one)") from exc
+            if exc.errno == errno.EADDRINUSE:
+                raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); "
+                                  "choose another port (0 = any free one)") from exc
+            raise ConfigError(f"cluster.metrics_host {host!r}: cannot listen there ({exc.strerror}); "
+                              "give an address of this machine, e.g. 127.0.0.1") from exc
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
         self._thread.start()
         self.host, self.port = host, int(self._server.server_port)
