@@ -13,6 +13,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError, did_you_mean
+from streamer.shipped import shipped
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -653,7 +654,8 @@ def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any]
     label = str(path) if path else "<defaults>"
     if path is not None:
         try:
-            text = Path(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
+            # configs/demo.yaml and the other examples are shipped: they run from any folder
+            text = shipped(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
         except UnicodeDecodeError as exc:  # a video or a binary given as --config

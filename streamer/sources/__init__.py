@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from streamer.config import ReconnectConfig, SourceConfig
 from streamer.errors import ConfigError
+from streamer.shipped import shipped
 from streamer.sources.base import Source
 from streamer.stats import RunStats
 
@@ -31,7 +31,7 @@ def open_source(spec: str, name: str = "main", *, loop: bool = False, realtime: 
                           "rtsp://… or /dev/videoN")
     from streamer.sources.file import FileSource
 
-    return FileSource(Path(spec), name, loop=loop, realtime=realtime)
+    return FileSource(shipped(spec), name, loop=loop, realtime=realtime)  # assets/demo.mp4 from anywhere
 
 
 def reports_up(source: Source) -> bool:

@@ -1,0 +1,73 @@
+"""What a pip-installed wheel needs at run time ships in it, and the README's relative paths
+(`configs/demo.yaml`, `assets/demo.mp4`) work from a folder that is not the repo."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from streamer.config import RunConfig, load_config
+from streamer.shipped import PACKAGE, shipped
+
+REPO = Path(__file__).resolve().parents[1]
+PYPROJECT = (REPO / "pyproject.toml").read_text()
+EXAMPLE_CONFIGS = sorted(p.name for p in (REPO / "configs").glob("*.yaml") if not p.name.startswith("train_"))
+
+
+def test_the_readme_demo_paths_mean_the_shipped_copies_outside_the_repo(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shipped("assets/demo.mp4") == PACKAGE / "assets" / "demo.mp4"
+    cfg = load_config(RunConfig, "configs/demo.yaml")  # as `streamer run --config configs/demo.yaml`
+    assert cfg.source.url == "assets/demo.mp4" and cfg.model.name == "fast"
+    from streamer.sources import open_source
+
+    source = open_source(cfg.source.url)
+    try:
+        assert source.path == PACKAGE / "assets" / "demo.mp4"
+    finally:
+        source.close()
+    # the working folder's own file wins; other relative paths and absolute ones are left alone
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "demo.yaml").write_text("source: mine.mp4\n")
+    assert load_config(RunConfig, "configs/demo.yaml").source.url == "mine.mp4"
+    assert shipped("out/demo.mp4") == Path("out/demo.mp4")
+    assert shipped("configs/nope.yaml") == Path("configs/nope.yaml")
+    assert shipped(tmp_path / "assets" / "demo.mp4") == tmp_path / "assets" / "demo.mp4"
+
+
+def test_every_example_run_config_is_package_data() -> None:
+    """configs/*.yaml but the training ones are listed in pyproject's package-data (a new example
+    config left out would run in the repo and fail from a wheel)."""
+    listed = sorted(re.findall(r'"configs/([^"*]+\.yaml)"', PYPROJECT))
+    assert listed == EXAMPLE_CONFIGS
+
+
+@pytest.mark.slow
+def test_the_wheel_holds_what_runs_need_and_no_tests(tmp_path: Path) -> None:
+    pytest.importorskip("setuptools", reason="builds the wheel with the venv's setuptools")
+    # from a copy (links followed, as in an sdist): a build in the checkout would leave build/ there,
+    # whose stale build/lib a later wheel would pack, and could hide a file missing from the tree
+    src = tmp_path / "src"
+    shutil.copytree(REPO / "streamer", src / "streamer", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(REPO / name, src / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(src)], capture_output=True, text=True, timeout=300)
+    if done.returncode:
+        pytest.skip(f"pip wheel failed here: {done.stderr.strip().splitlines()[-1:]}")
+    (wheel,) = tmp_path.glob("streamer-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    need = {"streamer/assets/demo.mp4", "streamer/calib/manifest.json", "streamer/sinks/view/static/index.html",
+            "streamer/sinks/rtsp_serve_gst.py", "streamer/testing/rtsp_server_gst.py",
+            *(f"streamer/configs/{c}" for c in EXAMPLE_CONFIGS),
+            *(f"streamer/weights/{p.name}" for p in (REPO / "streamer" / "weights").iterdir())}
+    assert need <= names, sorted(need - names)
+    assert len([n for n in names if n.startswith("streamer/calib/") and n.endswith(".jpg")]) == 32
+    assert not [n for n in names if n.startswith(("tests/", "configs/", "streamer/configs/train_"))]
+    assert wheel.stat().st_size < 16e6  # 11.3 MB: weights 7.6, calibration frames 2.8, demo clip 0.6
