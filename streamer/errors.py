@@ -15,6 +15,8 @@ Messages say the thing, what is wrong and what to do, e.g.
 from __future__ import annotations
 
 import difflib
+import functools
+import re
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -89,5 +91,32 @@ def did_you_mean(word: str, choices: Iterable[str], cutoff: float = 0.6,
 
 def install_extra(extra: str) -> str:
     """How to add an optional extra. streamer installs from its own folder: on PyPI the name
-    `streamer` belongs to another project, so `pip install 'streamer[x]'` would fetch that."""
+    `streamer` belongs to another project, so `pip install 'streamer[x]'` would fetch that. A
+    wheel install has no folder to point at: there it names the extra's own requirements."""
+    reqs = _wheel_extra_requirements(extra)
+    if reqs:
+        return "pip install " + " ".join(f"'{r}'" for r in reqs) + f" (the {extra} extra)"
     return f"pip install -e '.[{extra}]' in the streamer folder"
+
+
+def _wheel_extra_requirements(extra: str) -> list[str]:
+    """The requirements ``extra`` adds, from this streamer's installed (non-editable) metadata."""
+    marker = re.compile(rf"""\s*;\s*extra\s*==\s*["']{re.escape(extra)}["']\s*$""")
+    return [marker.sub("", r) for r in _wheel_requires() if marker.search(r)]
+
+
+@functools.cache
+def _wheel_requires() -> tuple[str, ...]:
+    """This streamer's installed requirements; none for a checkout (editable or not installed:
+    the metadata's code is elsewhere) or for PyPI's other `streamer`."""
+    import importlib.metadata as md
+
+    try:
+        dist = md.distribution("streamer")
+    except md.PackageNotFoundError:
+        return ()
+    if dist.read_text("INSTALLER") is None:  # a build's streamer.egg-info in the checkout, not an install
+        return ()
+    if Path(str(dist.locate_file("streamer/errors.py"))).resolve() != Path(__file__).resolve():
+        return ()
+    return tuple(dist.requires or ())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import streamer.errors
 from streamer.config import RunConfig, load_config
 from streamer.shipped import PACKAGE, shipped
 
@@ -46,6 +47,31 @@ def test_every_example_run_config_is_package_data() -> None:
     config left out would run in the repo and fail from a wheel)."""
     listed = sorted(re.findall(r'"configs/([^"*]+\.yaml)"', PYPROJECT))
     assert listed == EXAMPLE_CONFIGS
+
+
+class _Dist:
+    """A non-editable install of this code (its files where this module is)."""
+
+    requires = ['numpy>=1.24', 'openvino>=2025.0; extra == "openvino"', "ray>=2.9; extra == 'cluster'"]
+
+    def read_text(self, name: str) -> str | None:
+        return "pip\n" if name == "INSTALLER" else None
+
+    def locate_file(self, name: str) -> Path:
+        return PACKAGE.parent / name
+
+
+def test_a_missing_extra_names_its_requirements_in_a_wheel_install(monkeypatch) -> None:
+    import importlib.metadata
+
+    assert streamer.errors.install_extra("openvino") == "pip install -e '.[openvino]' in the streamer folder"
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _Dist())
+    streamer.errors._wheel_requires.cache_clear()
+    try:
+        assert streamer.errors.install_extra("openvino") == "pip install 'openvino>=2025.0' (the openvino extra)"
+        assert streamer.errors.install_extra("cluster") == "pip install 'ray>=2.9' (the cluster extra)"
+    finally:
+        streamer.errors._wheel_requires.cache_clear()
 
 
 @pytest.mark.slow
