@@ -31,6 +31,25 @@ def _dist_version(name: str) -> str | None:
         return None
 
 
+def git(*args: str) -> str | None:
+    """Git in streamer's own checkout (not the working folder: training from another project's
+    repository would record that repository's commit); None when streamer is not a checkout."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():  # an installed copy: git would find whatever repo holds the venv
+        return None
+    try:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=5,
+                              cwd=root).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def code_changed() -> bool | None:
+    """Uncommitted changes to the code or configs: then the commit alone is not the recipe."""
+    status = git("status", "--porcelain", "--", "streamer", "configs", "scripts")
+    return None if status is None else bool(status)
+
+
 def versions() -> dict[str, str]:
     import av
     import onnxruntime
@@ -41,7 +60,14 @@ def versions() -> dict[str, str]:
     return {"streamer": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "av": av.__version__,
             "ffmpeg": _ffmpeg_version(av),
-            "numpy": np.__version__}
+            "numpy": np.__version__, **_commit()}
+
+
+def _commit() -> dict[str, str]:
+    """A checkout's commit (``+dirty`` with uncommitted code), so a bench number traces to its code;
+    nothing for an installed copy, whose version says it."""
+    commit = git("rev-parse", "--short=12", "HEAD")
+    return {"commit": commit + ("+dirty" if code_changed() else "")} if commit else {}
 
 
 def _ffmpeg_version(av: Any) -> str:

@@ -68,3 +68,18 @@ def test_cpu_features_read_from_x86_and_arm_cpuinfo() -> None:
     assert _isa_line(cpu_isa(x86)).endswith("(INT8 dot products)")
     assert _isa_line(["avx2"]) == "avx2 (no INT8 dot-product instructions)"
     assert _isa_line([]) == "unknown"
+
+
+def test_versions_name_the_checkout_commit() -> None:
+    """A bench report from a checkout traces to its code (an installed copy has its version)."""
+    import subprocess
+    from pathlib import Path
+
+    from streamer.sysinfo import versions
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
+                          cwd=root, check=True).stdout.strip()
+    assert versions()["commit"].split("+")[0] == head

@@ -7,7 +7,6 @@ import json
 import logging
 import math
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ from streamer.evaluate.metrics import psnr_db
 from streamer.models import get_spec
 from streamer.models.flops import count_flops_per_px, count_params
 from streamer.models.weights import ARCH_KEY, MODEL_KEY, load_weights, save_weights, sha256_file, weights_arch
-from streamer.sysinfo import host
+from streamer.sysinfo import code_changed, git, host
 from streamer.train import mask_head
 from streamer.train.checkpoint import load_checkpoint, save_checkpoint
 from streamer.train.data import list_images, one_opencv_thread, read_rgb, split, validation_set
@@ -106,25 +105,6 @@ def summary(metrics: dict[str, dict[str, float]]) -> dict[str, object]:
     """Log line: gain per corruption; for clean frames (no gain to speak of) PSNR and the worst."""
     return {k: (f"{v['output_db']:.1f} dB (worst {v['worst_output_db']:.1f})" if k == "clean"
                 else round(v["gain_db"], 2)) for k, v in metrics.items()}
-
-
-def _git(*args: str) -> str | None:
-    """Git in streamer's own checkout (not the working folder: training from another project's
-    repository would record that repository's commit); None when streamer is not a checkout."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / ".git").exists():  # an installed copy: git would find whatever repo holds the venv
-        return None
-    try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, check=True, timeout=5,
-                              cwd=root).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _code_changed() -> bool | None:
-    """Uncommitted changes to the code or configs: then the commit alone is not the recipe."""
-    status = _git("status", "--porcelain", "--", "streamer", "configs", "scripts")
-    return None if status is None else bool(status)
 
 
 # keys a resume is expected to change: how long and how fast, not what is learnt
@@ -250,8 +230,8 @@ def train(cfg: TrainConfig, *, resume: bool = False,
         "model": cfg.model,
         "command": " ".join(["streamer"] + sys.argv[1:]) if sys.argv and "streamer" in sys.argv[0] else "train()",
         "config": json.loads(cfg.model_dump_json()),
-        "git_commit": _git("rev-parse", "HEAD") or "unknown",
-        "git_dirty": _code_changed(),
+        "git_commit": git("rev-parse", "HEAD") or "unknown",
+        "git_dirty": code_changed(),
         "data": {"folder": str(cfg.data), "train_images": len(train_files), "val_images": len(val_files),
                  "val_files": [p.name for p in val_files],
                  "manifest_sha256": sha256_file(manifest) if manifest.exists() else None},
