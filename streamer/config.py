@@ -150,6 +150,10 @@ class TrainConfig(Strict):
     drop_loss: float = Field(default=0.0, ge=0.0)
     """Weight of binary cross-entropy between `fast`'s drop finder and the synthetic drop mask
     (zero on dirt, streak and clean patches); needs a model with `drops: true`; 0 = off."""
+    drop_dirt_alpha: float = Field(default=0.0, ge=0.0, le=1.0)
+    """With `drop_loss`: on dirt patches the finder's target is the pixels whose dirt opacity α is
+    at least this (near-opaque flecks hide the scene, so the fill serves them better than the
+    restorer), not zero; 0 = dirt is all negative (session 27, E61)."""
     train_only: list[str] = []
     """Parameter-name prefixes to train (e.g. `[drops.]`); the rest stay frozen. Parameters under
     them may be missing from `weights`: they start from their initialisation."""

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -424,6 +425,25 @@ def test_drop_masks_only_for_drop_patches(photos: Path) -> None:
     drops = PatchStream(imgs, 32, seed=5, mix=PatchMix(0.0, 1.0, 0.0), with_mask=True, mask_kinds=("raindrop",))
     assert all(float(dirt.sample(rng)[2].max()) == 0.0 for _ in range(5))
     assert all(float(drops.sample(rng)[2].max()) > 0.03 for _ in range(5))
+
+
+def test_drop_dirt_alpha_targets_only_near_opaque_dirt(photos: Path) -> None:
+    """drop_dirt_alpha: on dirt patches the finder's target is α >= the threshold (0 or 1), on
+    the same patches; without it dirt stays all negative."""
+    imgs = [read_rgb(p) for p in list_images(photos) if not is_validation(p)]
+
+    def draw(**kw: Any) -> list[tuple[torch.Tensor, ...]]:
+        stream = PatchStream(imgs, 32, seed=5, mix=PatchMix(1.0, 0.0, 0.0), with_mask=True, **kw)
+        rng = np.random.default_rng(5)
+        return [stream.sample(rng) for _ in range(20)]
+
+    alphas = draw()  # no mask_kinds: the mask is the dirt's α itself
+    marked = draw(mask_kinds=("raindrop",), dirt_mask_alpha=0.3)
+    for (dirty, _, alpha), (same, _, target) in zip(alphas, marked):
+        assert torch.equal(dirty, same)  # the same seeds draw the same patches
+        assert torch.equal(target, (alpha >= 0.3).float())
+    assert any(float(t.max()) == 1.0 for *_, t in marked)
+    assert all(float(t.max()) == 0.0 for *_, t in draw(mask_kinds=("raindrop",)))
 
 
 def test_drop_finder_trains_alone_on_top_of_frozen_weights(photos: Path, tmp_path: Path) -> None:

@@ -111,7 +111,8 @@ class PatchStream(torch.utils.data.IterableDataset):
                  reuse: int = 1, clean_hard: float = 0.0, signs: float = 0.0,
                  with_mask: bool = False, mask_kinds: tuple[str, ...] | None = None,
                  hard_kinds: tuple[str, ...] = ("panels",),
-                 hard: dict[str, HardNegatives] | None = None, dirt: DirtParams | None = None) -> None:
+                 hard: dict[str, HardNegatives] | None = None, dirt: DirtParams | None = None,
+                 dirt_mask_alpha: float = 0.0) -> None:
         self.images, self.patch, self.seed, self.mix, self.region = images, patch, seed, mix, region
         self.frame_px = frame_px  # None: corruption sized to the region itself
         self.reuse, self.clean_hard, self.signs = reuse, clean_hard, signs
@@ -122,6 +123,8 @@ class PatchStream(torch.utils.data.IterableDataset):
         self.with_mask = with_mask  # also yield the corruption mask (1×H×W; zeros when clean)
         self.mask_kinds = mask_kinds  # None: every corruption's mask; else zeros for the others
         self.dirt = dirt  # None: the benchmark's dirt ranges
+        # > 0 with mask_kinds leaving dirt out: dirt's mask is α >= this (near-opaque flecks), not zeros
+        self.dirt_mask_alpha = dirt_mask_alpha
 
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
@@ -162,6 +165,8 @@ class PatchStream(torch.utils.data.IterableDataset):
             dirty, mask = (region, None) if kind is None else corrupt(region, kind, rng, frame_px=frame, dirt=self.dirt)
             keep = self.mask_kinds is None or kind in self.mask_kinds
             mask_out = mask if keep else None
+            if kind == "dirt" and not keep and self.dirt_mask_alpha:
+                mask_out = (mask >= self.dirt_mask_alpha).astype(np.float32)
             out = []
             drops = np.argwhere(mask[..., 0] >= MIN_MASK) if kind == "raindrop" else None
             for _ in range(self.reuse):

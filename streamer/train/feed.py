@@ -34,7 +34,8 @@ def build_streams(cfg: TrainConfig, images: list[np.ndarray], step: int = 0, *, 
                          region=tuple(cfg.region), frame_px=tuple(cfg.frame_px), reuse=cfg.patches_per_region,
                          clean_hard=cfg.clean_hard, hard_kinds=tuple(cfg.clean_hard_kinds),
                          signs=cfg.scene_signs, with_mask=with_mask, mask_kinds=mask_kinds,
-                         dirt=DirtParams(**cfg.dirt) if cfg.dirt else None)
+                         dirt=DirtParams(**cfg.dirt) if cfg.dirt else None,
+                         dirt_mask_alpha=cfg.drop_dirt_alpha)
     if not cfg.clean_ohem:
         return stream, None
     pool = PatchStream(images, cfg.patch, cfg.seed + POOL_SEED + step, PatchMix(0, 0, 0), region=tuple(cfg.region),
