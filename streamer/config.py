@@ -149,7 +149,8 @@ class TrainConfig(Strict):
     The logged training loss includes this term, so it is not comparable with runs without it."""
     drop_loss: float = Field(default=0.0, ge=0.0)
     """Weight of binary cross-entropy between `fast`'s drop finder and the synthetic drop mask
-    (zero on dirt, streak and clean patches); needs a model with `drops: true`; 0 = off."""
+    (zero on streak and clean patches, and on dirt unless `drop_dirt_alpha`); needs a model with
+    `drops: true`; 0 = off."""
     drop_dirt_alpha: float = Field(default=0.0, ge=0.0, le=1.0)
     """With `drop_loss`: on dirt patches the finder's target is the pixels whose dirt opacity α is
     at least this (near-opaque flecks hide the scene, so the fill serves them better than the
@@ -233,6 +234,8 @@ class TrainConfig(Strict):
 
     @model_validator(mode="after")
     def _losses(self) -> "TrainConfig":
+        if self.drop_dirt_alpha and not self.drop_loss:
+            raise ValueError("drop_dirt_alpha sets drop_loss' targets on dirt; it needs drop_loss > 0")
         if self.loss == "none" and not (self.drop_loss or self.mask_loss):
             raise ValueError("loss: none leaves nothing to train; set drop_loss or mask_loss")
         if self.drop_loss and self.mask_loss:
@@ -655,11 +658,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any] | None = None) -> M:
     """Read YAML at ``path`` (or nothing), apply ``overrides``, validate into ``cls``."""
     data: dict[str, Any] = {}
+    if path is not None:  # configs/demo.yaml and the other examples are shipped: they run from any folder
+        path = shipped(path)  # errors then name the file actually read
     label = str(path) if path else "<defaults>"
     if path is not None:
         try:
-            # configs/demo.yaml and the other examples are shipped: they run from any folder
-            text = shipped(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
+            text = Path(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from exc
         except UnicodeDecodeError as exc:  # a video or a binary given as --config

@@ -46,7 +46,8 @@ def git(*args: str) -> str | None:
 
 def code_changed() -> bool | None:
     """Uncommitted changes to the code or configs: then the commit alone is not the recipe."""
-    status = git("status", "--porcelain", "--", "streamer", "configs", "scripts")
+    # --no-optional-locks: a status must not take index.lock from under the user's own git commit
+    status = git("--no-optional-locks", "status", "--porcelain", "--", "streamer", "configs", "scripts")
     return None if status is None else bool(status)
 
 
@@ -67,7 +68,10 @@ def _commit() -> dict[str, str]:
     """A checkout's commit (``+dirty`` with uncommitted code), so a bench number traces to its code;
     nothing for an installed copy, whose version says it."""
     commit = git("rev-parse", "--short=12", "HEAD")
-    return {"commit": commit + ("+dirty" if code_changed() else "")} if commit else {}
+    if not commit:
+        return {}
+    changed = code_changed()
+    return {"commit": commit + {True: "+dirty", False: "", None: "+unknown"}[changed]}
 
 
 def _ffmpeg_version(av: Any) -> str:

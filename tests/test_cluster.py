@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import errno
 import sys
 import time
 import urllib.error
@@ -14,6 +15,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+import streamer.cluster.metrics
 from streamer.cluster import require_ray
 from streamer.cluster.metrics import MergedCollector, MetricsServer, merge_text
 from streamer.cluster.plan import plan_groups
@@ -165,6 +167,13 @@ def test_metrics_server_names_the_setting_at_fault(monkeypatch: pytest.MonkeyPat
         taken.close()
     with pytest.raises(ConfigError, match="cluster.metrics_host '203.0.113.9': cannot listen there"):
         MetricsServer(MergedCollector(), "203.0.113.9", 0)  # TEST-NET-3: never this machine's
+
+    def refused(*args: Any, **kwargs: Any) -> None:  # as for a non-root user on port 80
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(streamer.cluster.metrics, "make_server", refused)
+    with pytest.raises(ConfigError, match="cluster.metrics_port 80: .*ports below 1024 need root; choose another"):
+        MetricsServer(MergedCollector(), "127.0.0.1", 80)
 
 
 def wait_for(cond: Callable[[], bool], poll: Callable[[], Any], timeout_s: float = 120.0) -> None:

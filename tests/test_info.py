@@ -80,6 +80,7 @@ def test_versions_name_the_checkout_commit() -> None:
     root = Path(__file__).resolve().parents[1]
     if not (root / ".git").exists():
         pytest.skip("not a git checkout")
-    head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True,
-                          cwd=root, check=True).stdout.strip()
-    assert versions()["commit"].split("+")[0] == head
+    done = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, cwd=root)
+    if done.returncode:  # no git, or a checkout git refuses (another user's: "dubious ownership")
+        pytest.skip(f"git cannot read this checkout: {done.stderr.strip()[:80]}")
+    assert versions()["commit"].split("+")[0] == done.stdout.strip()

@@ -470,6 +470,8 @@ def test_drop_loss_needs_a_drop_finder(photos: Path, tmp_path: Path) -> None:
         train(_cfg(photos, tmp_path / "run", model="fast", drop_loss=1.0))
     with pytest.raises(ConfigError, match="train_only"):
         train(_cfg(photos, tmp_path / "run", model="fast", train_only=["nothing."]))
+    with pytest.raises(ValueError, match="drop_dirt_alpha sets drop_loss' targets on dirt; it needs drop_loss"):
+        _cfg(photos, tmp_path / "run", model="fast", drop_dirt_alpha=0.75)  # else silently ignored
 
 
 def test_new_parts_start_fresh_and_everything_trains(photos: Path, tmp_path: Path) -> None:

@@ -111,11 +111,12 @@ class MetricsServer:
             self._server = make_server(host, port, bearer_only(app, self.token) if self.token else app,
                                        server_cls, handler_class=_Quiet)
         except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); "
-                                  "choose another port (0 = any free one)") from exc
-            raise ConfigError(f"cluster.metrics_host {host!r}: cannot listen there ({exc.strerror}); "
-                              "give an address of this machine, e.g. 127.0.0.1") from exc
+            if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+                raise ConfigError(f"cluster.metrics_host {host!r}: cannot listen there ({exc.strerror}); "
+                                  "give an address of this machine, e.g. 127.0.0.1") from exc
+            hint = ("ports below 1024 need root; " if exc.errno == errno.EACCES else "") + \
+                "choose another port (0 = any free one)"
+            raise ConfigError(f"cluster.metrics_port {port}: cannot listen on {host} ({exc.strerror}); {hint}") from exc
         self._thread = threading.Thread(target=self._server.serve_forever, name="metrics", daemon=True)
         self._thread.start()
         self.host, self.port = host, int(self._server.server_port)
