@@ -658,10 +658,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def load_config(cls: type[M], path: str | Path | None, overrides: dict[str, Any] | None = None) -> M:
     """Read YAML at ``path`` (or nothing), apply ``overrides``, validate into ``cls``."""
     data: dict[str, Any] = {}
-    if path is not None:  # configs/demo.yaml and the other examples are shipped: they run from any folder
-        path = shipped(path)  # errors then name the file actually read
-    label = str(path) if path else "<defaults>"
+    label = "<defaults>"
     if path is not None:
+        # configs/demo.yaml and the other examples are shipped: they run from any folder; errors
+        # then name the file actually read
+        path = shipped(path)
+        label = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")  # YAML is UTF-8 whatever the locale says
         except OSError as exc:

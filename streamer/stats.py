@@ -75,8 +75,10 @@ class CameraState:
     @property
     def state(self) -> str:
         """ended, up, DOWN (the error), down or not up yet: the stats line's last word."""
-        if self.ended or self.up:
-            return "ended" if self.ended else "up"
+        if self.ended:
+            return "ended"
+        if self.up:
+            return "up"
         return f"DOWN ({self.last_error})" if self.last_error else self.down_reason
 
     @property

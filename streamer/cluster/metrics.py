@@ -10,7 +10,6 @@ counters at zero again, which Prometheus treats as a counter reset.
 from __future__ import annotations
 
 import errno
-import hmac
 import socket
 import threading
 from typing import Any, Callable, Iterable, Iterator
@@ -23,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from streamer.errors import ConfigError
-from streamer.sinks.view.access import is_loopback, resolve_token
+from streamer.sinks.view.access import bearer, resolve_token, token_ok, url_host
 
 Part = tuple[dict[str, str], str]  # (labels to add, Prometheus text of one actor)
 
@@ -84,8 +83,7 @@ def bearer_only(app: Callable, token: str) -> Callable:
     ``authorization: {credentials: ...}`` scrape option sends exactly that)."""
 
     def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
-        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+        if token_ok(bearer(environ.get("HTTP_AUTHORIZATION", "")), token):
             return app(environ, start_response)
         start_response("401 Unauthorized", [("Content-Type", "text/plain"),
                                             ("WWW-Authenticate", 'Bearer realm="streamer"')])
@@ -123,9 +121,7 @@ class MetricsServer:
 
     @property
     def url(self) -> str:
-        shown = self.host if is_loopback(self.host) or self.host not in ("", "0.0.0.0", "::") else "<this-host>"
-        shown = f"[{shown}]" if ":" in shown else shown  # as the view's: `http://::1:9400` is no URL
-        return f"http://{shown}:{self.port}/metrics"
+        return f"http://{url_host(self.host)}:{self.port}/metrics"
 
     def close(self) -> None:
         self._server.shutdown()

@@ -38,6 +38,25 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def url_host(host: str) -> str:
+    """``host`` as it goes into a URL we print: a wildcard bind as ``<this-host>``, IPv6 in
+    brackets (``http://::1:9400`` is no URL)."""
+    shown = host if is_loopback(host) or host not in ("", "0.0.0.0", "::") else "<this-host>"
+    return f"[{shown}]" if ":" in shown else shown
+
+
+def bearer(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header (the scheme is case-insensitive,
+    RFC 7235: curl users type bearer); None for another scheme or none."""
+    scheme, _, credentials = authorization.partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else None
+
+
+def token_ok(given: str | None, token: str) -> bool:
+    """``given`` is the token, compared in constant time."""
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
 def resolve_token(what: str, host: str, token: str | None, exposes: str = "the video") -> str | None:
     """The token to enforce (argument, else ``$STREAMER_TOKEN``); refuse a wide bind without one."""
     token = token or os.environ.get(TOKEN_ENV) or None
@@ -53,9 +72,9 @@ def resolve_token(what: str, host: str, token: str | None, exposes: str = "the v
 
 def _given(request: web.Request, cookie: str) -> tuple[str | None, bool]:
     """The token the request carries and whether it came in the query (then we set the cookie)."""
-    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 7235): curl users type bearer
-        return credentials.strip(), False
+    given = bearer(request.headers.get("Authorization", ""))
+    if given is not None:
+        return given, False
     if "token" in request.query:
         return request.query["token"], True
     return request.cookies.get(cookie), False
@@ -71,7 +90,7 @@ def token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awai
         if token is None:
             return await handler(request)
         given, from_query = _given(request, cookie)
-        if given is None or not hmac.compare_digest(given.encode(), token.encode()):
+        if not token_ok(given, token):
             raise web.HTTPUnauthorized(
                 text="401: this view needs its access token (Authorization: Bearer, or ?token=)\n",
                 headers={"WWW-Authenticate": 'Bearer realm="streamer"'})

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from streamer.errors import SinkError
 from streamer.frame import Frame
-from streamer.sinks.view.access import is_loopback, resolve_token
+from streamer.sinks.view.access import resolve_token, url_host
 from streamer.sinks.view.feeds import FeedHub
 from streamer.sinks.view.server import ViewApp
 from streamer.stats import RunStats
@@ -58,9 +58,7 @@ class ViewSink:
 
     @property
     def url(self) -> str:
-        shown = self.host if is_loopback(self.host) or self.host not in ("", "0.0.0.0", "::") else "<this-host>"
-        shown = f"[{shown}]" if ":" in shown else shown
-        return f"http://{shown}:{self.port}/"
+        return f"http://{url_host(self.host)}:{self.port}/"
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self._loop)
