@@ -56,9 +56,16 @@ stuck GPU) kept Ctrl-C waiting for the calls in flight times the slowest one so 
 call's warm-up included (minutes with TensorRT or a site's batches)."""
 
 
-def stop_wait_s(source_timeout_s: float, calls: float, slowest_call_s: float) -> float:
-    """How long stopping waits for the stage threads: ``calls`` network calls still to finish."""
-    return source_timeout_s + STOP_GRACE_S + min(STOP_CALLS_MAX_S, calls * slowest_call_s)
+def stop_wait_s(source_timeout_s: float, calls: float, stats: RunStats) -> float:
+    """How long stopping waits for the stage threads: ``calls`` network calls still to finish.
+    Before any call was timed, a call that has started is the first and gets the cap: 0 s for
+    it left its thread running in torch and the interpreter aborted at exit (the wait ends as
+    soon as the threads do, so a call that ends early is not waited for the whole cap)."""
+    if stats.slowest_call_s:
+        calls_s = min(STOP_CALLS_MAX_S, calls * stats.slowest_call_s)
+    else:
+        calls_s = STOP_CALLS_MAX_S if stats.call_started else 0.0
+    return source_timeout_s + STOP_GRACE_S + calls_s
 
 
 def join_threads(threads: list[threading.Thread], timeout_s: float, label: str) -> bool:
@@ -180,6 +187,7 @@ class Pipeline:
                     frame = self._get(self._q_in)
                 if frame is _END:
                     break
+                self.stats.on_call_start()
                 if depth <= 1:
                     out = self.restorer(frame, timer)
                 else:
@@ -260,6 +268,6 @@ class Pipeline:
         self.stop.set()
         self.source.close()
         calls = getattr(self.restorer, "depth", 1) + 1  # the one in progress, then those in flight
-        timeout_s = stop_wait_s(float(getattr(self.source, "timeout_s", 5.0)), calls, self.stats.slowest_call_s)
+        timeout_s = stop_wait_s(float(getattr(self.source, "timeout_s", 5.0)), calls, self.stats)
         interrupted = join_threads(threads, timeout_s, self.cam)
         return close_sinks(self.sinks, self._fail) or interrupted

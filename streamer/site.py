@@ -191,6 +191,7 @@ class Site:
                     break
                 items = [(ln, f) for ln, f in items if not ln.closed]
                 if items:
+                    self.stats.on_call_start()
                     pending.append(restorer.submit(items))
                     self._batch_sizes.observe(len(items))
                 while len(pending) >= restorer.depth or (pending and not items):
@@ -309,7 +310,7 @@ class Site:
         timeout_s = max([float(getattr(c.source, "timeout_s", 5.0)) for c in self.cameras] or [5.0])
         # a batch's call took its frames' network times together; the one in progress, then those in flight
         calls = (self.cfg.backend.inflight + 1) * self.cfg.batching.max_batch
-        interrupted = join_threads(threads, stop_wait_s(timeout_s, calls, self.stats.slowest_call_s), "site")
+        interrupted = join_threads(threads, stop_wait_s(timeout_s, calls, self.stats), "site")
         errors, sinks_interrupted = self.pool.close()
         for exc in errors:
             log.error("site: closing a sink failed: %s", str(exc) or type(exc).__name__)

@@ -109,6 +109,10 @@ class RunStats:
         self.slowest_call_s = 0.0
         """The longest network call per frame so far: stopping waits for one in progress (an 8K
         frame on a CPU takes half a minute; a thread left in it aborts the interpreter at exit)."""
+        self.call_started = False
+        """A network call has started (``on_call_start``). Until one has been timed, the call in
+        progress is the first (a warm-up: minutes with TensorRT), and stopping waits for it up to
+        the cap rather than 0 x ``slowest_call_s``."""
 
     def camera(self, name: str) -> CameraState:
         with self._lock:
@@ -161,6 +165,10 @@ class RunStats:
             with self._lock:  # a site's batch threads all report; check and set as one step
                 if seconds > self.slowest_call_s:
                     self.slowest_call_s = seconds
+
+    def on_call_start(self) -> None:
+        """A network call is about to start (the pipeline's and a site's inference threads)."""
+        self.call_started = True
 
     def on_frame_out(self, cam: str, captured_s: float) -> None:
         now = time.monotonic()

@@ -325,6 +325,39 @@ def test_stopping_waits_for_network_calls_at_most_a_bound(clips: dict[str, Path]
         release.set()
 
 
+def test_stopping_waits_for_a_first_call_before_any_was_timed(clips: dict[str, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stopped during the first call (a slow warm-up), nothing timed yet: the wait for calls was
+    2 x 0 s, the thread was left in torch and the interpreter aborted at exit (134). It waits for
+    the call now, up to the cap, and no longer than the call takes."""
+    import streamer.pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "STOP_GRACE_S", 0.2)
+    monkeypatch.setattr(pipeline_mod, "STOP_CALLS_MAX_S", 30.0)
+    calls, started, stop = [], threading.Event(), threading.Event()
+
+    class SlowFirst:
+        multiple = 1
+
+        def __call__(self, batch):
+            calls.append("started")
+            started.set()
+            time.sleep(2.0)
+            calls.append("done")
+            return batch
+
+        def close(self) -> None: ...
+
+    src = open_source(str(clips["small"]))
+    src.timeout_s = 0.1  # type: ignore[attr-defined]  # a file has none: 5 s
+    threading.Thread(target=lambda: started.wait(30) and stop.set(), daemon=True).start()
+    t0 = time.monotonic()
+    result = Pipeline(src, FrameRestorer(SlowFirst()), [NullSink()], stop=stop).run()
+    assert calls == ["started", "done"] and result.frames_out == 0  # waited for, stopped after it
+    assert not [t for t in threading.enumerate() if t.name.startswith("streamer-main-")]
+    assert time.monotonic() - t0 < 15  # the call's 2 s, not the 30 s cap
+
+
 def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weights: Path,
                                                tmp_path: Path) -> None:
     import signal

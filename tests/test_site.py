@@ -417,6 +417,44 @@ def test_stop_waits_for_calls_in_the_network_before_closing_the_backend(
     assert result and not result[0].errors and opened[0].open_at_close == 0
 
 
+def test_stop_during_the_first_call_waits_for_it_before_closing_the_backend(
+        clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during the first batch, nothing timed yet: the wait for calls was 0 s, so the backend
+    closed with the call still in the network (the interpreter could abort at exit). It waits for
+    the call now, up to the cap, and no longer than the call takes. (A site's `stop` event waits
+    for every thread anyway: only Ctrl-C cut this short.)"""
+    import _thread
+
+    import streamer.pipeline as pipeline_mod
+    from streamer.sources.file import FileSource
+
+    monkeypatch.setattr(pipeline_mod, "STOP_GRACE_S", 0.2)
+    monkeypatch.setattr(pipeline_mod, "STOP_CALLS_MAX_S", 30.0)
+    monkeypatch.setattr(FileSource, "timeout_s", 0.1, raising=False)  # a file has none: 5 s
+    events, started = [], threading.Event()
+
+    class SlowFirst(CountingBackend):
+        def __call__(self, batch: np.ndarray) -> np.ndarray:
+            events.append("started")
+            started.set()
+            time.sleep(2.0)
+            events.append("done")
+            return batch
+
+        def close(self) -> None:
+            events.append("closed")
+
+    monkeypatch.setattr("streamer.backends.open_backend", lambda *a, **k: SlowFirst())
+    site = Site(site_cfg([{"name": "first", "source": str(clips["small"])}]))
+    before = set(threading.enumerate())
+    threading.Thread(target=lambda: started.wait(30) and _thread.interrupt_main(), daemon=True).start()
+    t0 = time.monotonic()
+    result = site.run()
+    assert result.interrupted and events == ["started", "done", "closed"] and not result.errors
+    assert not [t.name for t in set(threading.enumerate()) - before if t.name.startswith("streamer-")]
+    assert time.monotonic() - t0 < 15  # the call's 2 s, not the 30 s cap
+
+
 def test_healthz_is_503_until_every_camera_is_up(clips: dict[str, Path], counting: CountingBackend) -> None:
     """A camera still connecting (here: a server that takes the connection and says nothing) had
     not reported yet, so /healthz said 200 ok with only the file camera known."""
