@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from streamer.frame import Frame
 from streamer.preprocess.frames import FrameRestorer
-from streamer.sinks.base import Sink, close_sinks, write_order
+from streamer.sinks.base import Delivery, Sink, close_sinks, deliveries, write_order
 from streamer.sources import reports_up
 from streamer.sources.base import Source
 from streamer.stats import RunStats
@@ -42,10 +42,18 @@ class RunResult:
     interrupted: bool
     """Ctrl-C or SIGTERM cut the run short; a caller's ``stop`` event is not an interruption."""
     stats: RunStats = field(repr=False)
+    outputs: list[Delivery] = field(default_factory=list)
+    """Each push output's frames handed in and delivered (RTSP push; not files or listening outputs)."""
 
     @property
     def fps(self) -> float:
         return self.frames_out / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def undelivered(self) -> list[Delivery]:
+        """Push outputs that got frames and delivered none (a server never there): the run went
+        on regardless, as live outputs do; the CLI makes this its error."""
+        return [d for d in self.outputs if d.failed]
 
 
 STOP_GRACE_S = 5.0
@@ -260,7 +268,7 @@ class Pipeline:
             raise self._error
         st = self.stats.camera(self.cam)
         return RunResult(st.frames_in, self._written, st.dropped, st.reconnects,
-                         time.monotonic() - t_start, interrupted, self.stats)
+                         time.monotonic() - t_start, interrupted, self.stats, deliveries(self.sinks))
 
     def _shutdown(self, threads: list[threading.Thread]) -> bool:
         """Stop the stages, wait for them, close sinks; a second Ctrl-C does not cut this short

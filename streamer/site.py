@@ -22,7 +22,7 @@ from streamer.config import CameraConfig, RunConfig
 from streamer.errors import ConfigError
 from streamer.frame import Frame
 from streamer.pipeline import Progress, RunResult, join_threads, put_latest, stop_wait_s
-from streamer.sinks.base import Sink
+from streamer.sinks.base import Delivery, Sink, deliveries
 from streamer.sinks.pool import SinkPool
 from streamer.sources import reports_up
 from streamer.stats import RunStats
@@ -41,6 +41,8 @@ class CameraResult:
     error: str = ""
     down: str = ""
     """Why it was not delivering when the run stopped ("" = it was up or had ended)."""
+    outputs: list[Delivery] = field(default_factory=list)
+    """Its push outputs' frames handed in and delivered (``RunResult.outputs``)."""
 
 
 @dataclass
@@ -324,12 +326,13 @@ class Site:
             st = self.stats.camera(cam.cfg.name)
             cams[cam.cfg.name] = CameraResult(st.frames_in, cam.written, st.dropped, st.reconnects,
                                               str(cam.error) if cam.error else "",
-                                              "" if cam.error else st.down_reason)
+                                              "" if cam.error else st.down_reason, deliveries(cam.sinks))
         reg = self.stats.registry
         return SiteResult(
             frames_in=sum(c.frames_in for c in cams.values()), frames_out=sum(c.frames_out for c in cams.values()),
             dropped=sum(c.dropped for c in cams.values()), reconnects=sum(c.reconnects for c in cams.values()),
             seconds=seconds, interrupted=interrupted, stats=self.stats, cameras=cams,
+            outputs=[d for c in cams.values() for d in c.outputs],
             batches=int(reg.get_sample_value("streamer_batch_frames_count") or 0),
             batched_frames=int(reg.get_sample_value("streamer_batch_frames_sum") or 0))
 

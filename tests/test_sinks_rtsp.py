@@ -19,6 +19,7 @@ from streamer.frame import Frame
 from streamer.pipeline import Pipeline
 from streamer.preprocess.frames import FrameRestorer
 from streamer.sinks import open_sink
+from streamer.sinks.base import Delivery
 from streamer.sinks.rtsp import RtspSink
 from streamer.sources import open_source
 from streamer.stats import RunStats
@@ -54,6 +55,7 @@ def test_push_reaches_the_server(gst_rtsp_available: None, clips: dict[str, Path
                     f"{sink.frames} frames, dropped {sink.dropped}")
     assert len(frames) >= 30 and (frames[0].width, frames[0].height) == (96, 64)
     assert sink.frames == 41 and sink.dropped == 0
+    assert sink.delivery() == Delivery(f"RTSP output {server.url}", 41, 41)  # not a failed output
 
 
 def free_port() -> int:
@@ -88,6 +90,8 @@ def test_push_to_nothing_drops_and_retries_without_failing(clips: dict[str, Path
         assert wait_until(lambda: sink.backoff.attempt == 2)
     sink.close()
     assert sink.dropped == 4 and sink.frames == 0 and not sink.ever_up
+    assert sink.delivery() == Delivery(sink.delivery().output, 4, 0, "Connection refused")
+    assert sink.delivery().failed
     assert [r.getMessage().split(" (")[0].split(": ", 1)[1] for r in caplog.records] == [
         "RTSP output not reached yet"] * 2
     assert "(Connection refused); frames are dropped, retry in 0.5 s, attempt 1" in caplog.records[0].getMessage()
@@ -288,3 +292,5 @@ def test_a_lost_push_drops_counted_frames_then_is_back_once_and_counted(
     said = [r.getMessage() for r in caplog.records]
     assert sum(m.endswith("RTSP output back") for m in said) == 1 and said[-1].endswith("RTSP output back")
     assert stats.registry.get_sample_value("streamer_sink_reconnects_total", {"camera": "door"}) == 1
+    delivery = sink.delivery()  # some went out: the summary's line, not the run's failure
+    assert not delivery.failed and 0 < delivery.delivered == sink.frames < delivery.frames and delivery.error

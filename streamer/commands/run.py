@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from streamer.commands import ARCH_HELP, add_backend_args, add_int8_args, at_least, stop_signals
+from streamer.errors import SinkError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(cfg: Any, result: Any) -> int:
-    """The closing lines and the exit status."""
+    """The closing lines and the exit status; a push output that delivered nothing raises
+    SinkError after them (the CLI's one error line, exit 1)."""
     outs = ", ".join(s.url for s in cfg.camera_list()[0].sinks)
     note = ""
     if result.interrupted:
@@ -88,9 +90,26 @@ def _summary(cfg: Any, result: Any) -> int:
             print(f"{cfg.source.name}: down at the end ({down})")
     if cameras and result.batches:
         print(f"{result.batches} batches, {result.batched_frames / result.batches:.2f} frames per batch")
+    _outputs(result)
     if any(cam.error for cam in cameras.values()):
         return 1
     return 130 if result.interrupted and _has_an_end(cfg) else 0
+
+
+def _outputs(result: Any) -> None:
+    """A push output that lost frames gets a line; one that delivered none of them (its server was
+    never there) fails the run, after the summary and with every file written: a live output never
+    stops the run, but the run must not read as a success. One that delivered some and then lost
+    its server is a line, not a failure (its log said so as it happened)."""
+    cameras = getattr(result, "cameras", {})
+    named = ([(f"{name}: ", d) for name, cam in cameras.items() for d in cam.outputs] if cameras
+             else [("", d) for d in result.outputs])
+    for prefix, d in named:
+        if not d.failed and d.delivered < d.frames:
+            print(f"{prefix}{d.summary()}")
+    failed = [f"{prefix}{d.summary()}" for prefix, d in named if d.failed]
+    if failed:
+        raise SinkError("; ".join(failed))
 
 
 def _has_an_end(cfg: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from streamer.frame import Frame
@@ -13,6 +14,37 @@ class Sink(Protocol):
     def write(self, frame: Frame) -> None: ...
 
     def close(self) -> None: ...  # flush encoder; file stays playable; idempotent; resumes if interrupted
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a push output (RTSP push, ``delivery()``) got through over a run. A push never stops
+    the run (frames are dropped, the connect retried), so only this tells a server that was never
+    there from a good run. Outputs that listen (the view, rtsp-serve) have none: nobody
+    watching is normal for a server."""
+
+    output: str  # "RTSP output rtsp://host/path", password left out
+    frames: int  # handed to it by the run
+    delivered: int  # went out to the server
+    error: str = ""  # why it last failed to connect or send ("" = it never did)
+
+    @property
+    def failed(self) -> bool:
+        """Frames came and not one went out."""
+        return self.frames > 0 and self.delivered == 0
+
+    def summary(self) -> str:
+        """One line for the run summary (or its error)."""
+        if self.failed:
+            why = self.error or "the run ended before it connected"
+            return f"{self.output} never connected ({why}): 0 of {self.frames} frames delivered"
+        lost = f" (last error: {self.error})" if self.error else ""
+        return f"{self.output}: {self.delivered} of {self.frames} frames delivered{lost}"
+
+
+def deliveries(sinks: Iterable[Sink]) -> list[Delivery]:
+    """The ``Delivery`` of each push output among ``sinks`` (after they are closed: final counts)."""
+    return [sink.delivery() for sink in sinks if callable(getattr(sink, "delivery", None))]  # type: ignore[attr-defined]
 
 
 def write_order(sinks: list[Sink]) -> list[Sink]:

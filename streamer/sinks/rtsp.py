@@ -5,7 +5,8 @@ if the server is not there at start or goes away later, frames are dropped (coun
 for the frame's camera: run summary, /metrics) and the connection is retried with capped
 backoff while the other sinks (a recording) go on; reconnects after a loss are counted in
 ``streamer_sink_reconnects_total``. FFmpeg connects on the first packet, not at open, so the
-output counts as up once a packet went out. Only a URL that cannot be right is an error.
+output counts as up once a packet went out. Only a URL that cannot be right is an error; an
+output that never got a frame out is told by ``delivery()`` at the end (the CLI fails the run).
 
 The sink has a sender thread of its own that connects, encodes and muxes: ``write`` only hands
 the frame over (latest wins: a few frames wait, beyond that the oldest is dropped and counted),
@@ -29,6 +30,7 @@ import av
 from streamer.config import EncoderConfig, ReconnectConfig, stream_target
 from streamer.errors import ConfigError, SinkError
 from streamer.frame import Frame
+from streamer.sinks.base import Delivery
 from streamer.sinks.encode import VideoEncoder, compose
 from streamer.sources.live import Backoff, redact
 from streamer.stats import RunStats
@@ -63,8 +65,10 @@ class RtspSink:
         self.timeout_s = timeout_s
         self.stats = stats
         self.backoff = Backoff(reconnect or ReconnectConfig(max_attempts=0))
-        self.frames = 0
+        self.offered = 0  # frames handed to write()
+        self.frames = 0  # of those, sent to the server
         self.dropped = 0
+        self.last_error = ""  # why the last connect or send failed
         self.reconnects = 0  # connections made again after a loss
         self.ever_up = False
         self._connected = False  # a packet went out on this connection
@@ -84,6 +88,7 @@ class RtspSink:
         with self._lock:
             if self._failed is not None:
                 raise self._failed  # the camera fails, as when the push ran on its thread
+            self.offered += 1
             if self._closing or time.monotonic() < self._retry_at:
                 self._drop(frame)
                 return
@@ -124,6 +129,7 @@ class RtspSink:
         log.error("%s: RTSP output failed (%s: %s)", redact(self.url), type(exc).__name__, exc)
         with self._lock:
             self._failed = SinkError(f"{redact(self.url)}: RTSP output failed ({exc})")
+            self.last_error = str(exc) or type(exc).__name__
             for f in (frame, *self._pending):
                 self._drop(f)
             self._pending.clear()
@@ -235,6 +241,7 @@ class RtspSink:
         """Drop the connection, this frame and those waiting (stale by the retry); retry later."""
         self._drop_connection()
         with self._lock:
+            self.last_error = error
             stale = [frame, *self._pending]
             self._pending.clear()
             for f in stale:
@@ -270,6 +277,11 @@ class RtspSink:
             except (av.FFmpegError, OSError):
                 pass
         self._drop_connection()
+
+    def delivery(self) -> Delivery:
+        """Frames handed in and sent: the run's verdict on this output (``Delivery``)."""
+        with self._lock:
+            return Delivery(f"RTSP output {redact(self.url)}", self.offered, self.frames, self.last_error)
 
     def close(self) -> None:
         """Stop the sender: frames still waiting go out if connected; a connect in progress is
