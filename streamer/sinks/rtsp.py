@@ -241,13 +241,13 @@ class RtspSink:
         """Drop the connection, this frame and those waiting (stale by the retry); retry later."""
         self._drop_connection()
         with self._lock:
-            self.last_error = error
             stale = [frame, *self._pending]
             self._pending.clear()
             for f in stale:
                 self._drop(f)
             if self._closing:
-                return  # close() broke the connect: nothing to retry
+                return  # close() broke the connect: nothing to retry, and not the server's error
+            self.last_error = error
             delay = self.backoff.next_delay_s() or self.backoff.cfg.max_s
             self._retry_at = time.monotonic() + delay
         state = "lost" if self.ever_up else "not reached yet"
