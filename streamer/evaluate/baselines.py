@@ -3,7 +3,8 @@
 * median 5×5: OpenCV ``medianBlur`` on 8-bit, per channel.
 * median 8×8: an even window has no centre; ``scipy.ndimage.median_filter(size=(8, 8, 1))``
   per channel, whose window covers offsets −4…+3 around each pixel (scipy's default origin),
-  reflect borders. (OpenCV's medianBlur only takes odd sizes.)
+  reflect borders. (OpenCV's medianBlur only takes odd sizes.) SciPy comes with the ``eval``
+  extra, imported on use.
 * bilateral σs = 3 px, σr = 0.3 (on [0,1] values): ``cv2.bilateralFilter`` on float32 with
   diameter d = 2·⌈2σs⌉ + 1 = 13 (the Gaussian is < 14 % at the edge).
 * non-local means: ``cv2.fastNlMeansDenoisingColored`` h = hColor = 10 (of 255), 7×7 patches,
@@ -19,7 +20,8 @@ from typing import Callable
 
 import cv2
 import numpy as np
-from scipy.ndimage import median_filter
+
+from streamer.evaluate.metrics import require_eval
 
 Restorer = Callable[[np.ndarray], np.ndarray]
 
@@ -33,7 +35,8 @@ def median5(img: np.ndarray) -> np.ndarray:
 
 
 def median8(img: np.ndarray) -> np.ndarray:
-    return median_filter(img, size=(8, 8, 1), mode="reflect").astype(np.float32)
+    ndimage = require_eval("scipy.ndimage")
+    return ndimage.median_filter(img, size=(8, 8, 1), mode="reflect").astype(np.float32)
 
 
 def bilateral(img: np.ndarray, sigma_s: float = 3.0, sigma_r: float = 0.3) -> np.ndarray:

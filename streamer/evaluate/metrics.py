@@ -6,15 +6,23 @@ SSIM is Wang et al. 2004 with an 11-tap Gaussian window σ = 1.5 and population 
 (scikit-image ``structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False)``), computed per colour channel and averaged. UQI is Wang & Bovik's
 2002 universal quality index: SSIM without its stabilising constants, over 8×8 sliding windows.
+
+scikit-image (and SciPy, for the 8×8 median baseline) come with the ``eval`` extra and are imported
+on use (``require_eval``): PSNR, which training validation and export parity use, needs neither.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
+from types import ModuleType
 
 import cv2
 import numpy as np
-from skimage.metrics import structural_similarity
+
+from streamer.errors import ConfigError, install_extra
+
+EVAL_MODULES = ("skimage.metrics", "scipy.ndimage")  # what the eval extra (scikit-image, SciPy) gives eval
 
 PSNR_CAP_DB = 100.0  # identical images: a finite number (JSON has no infinity)
 
@@ -31,8 +39,20 @@ def psnr_db(result: np.ndarray, reference: np.ndarray, data_range: float | None 
     return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10.0 * math.log10(data_range**2 / mse))
 
 
+def require_eval(module: str) -> ModuleType:
+    """``import module`` (scikit-image's or SciPy's), or one line saying how to get the eval
+    extra. scikit-image present without SciPy (which it needs) says the same."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in ("skimage", "scipy"):
+            raise
+        raise ConfigError(f"streamer eval needs the eval extra (scikit-image, SciPy): {install_extra('eval')}"
+                          ) from exc
+
+
 def ssim(result: np.ndarray, reference: np.ndarray) -> float:
-    return float(structural_similarity(
+    return float(require_eval("skimage.metrics").structural_similarity(
         result, reference, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
         channel_axis=2, data_range=255,
     ))

@@ -19,7 +19,7 @@ import torch
 from streamer.errors import ConfigError, looked_in
 from streamer.evaluate.baselines import available_baselines
 from streamer.evaluate.compare import crop_scores, paired_difference
-from streamer.evaluate.metrics import psnr_db, ssim, uqi
+from streamer.evaluate.metrics import EVAL_MODULES, psnr_db, require_eval, ssim, uqi
 from streamer.evaluate.report import crop_strip, write_report
 from streamer.evaluate.restore import load_model, restore_image
 from streamer.evaluate.table import INPUT_ROW, format_table, summarize, summarize_clean
@@ -184,6 +184,8 @@ def run_eval(req: EvalRequest, progress: Callable[[str], None] | None = None,
     if req.crops < 1 or (req.crops > 1 and req.crop <= 0):
         raise ConfigError(f"--crops {req.crops}: give a count >= 1, and more than one crop per photo "
                           "needs --crop SIDE (a whole photo has only one)")
+    for module in EVAL_MODULES:  # a missing eval extra: one line now, not after the models load
+        require_eval(module)
     methods = model_restorers(req)  # bad options fail before any file is read
     files = select_photos(req) if files is None else files
     if req.baselines and not clean_only:
