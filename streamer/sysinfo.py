@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-OPTIONAL = ("openvino", "tensorrt", "torch_tensorrt", "onnx", "ray")
+OPTIONAL = ("openvino", "tensorrt", "torch_tensorrt", "onnx", "ray", "scikit_image", "scipy")  # scikit-image, SciPy: the eval extra
 # CPU features that set INT8 and float speed, best first (x86: /proc/cpuinfo "flags"; Arm, e.g.
 # Jetson: "Features"), so a speed number travels with what its host could do (README, Measured)
 ISA = ("amx_int8", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512f", "avx2", "i8mm", "asimddp", "asimd")
