@@ -10,6 +10,8 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo live test test-lowest setup system-deps clean
 
+# dev brings the eval extra (scikit-image, SciPy: the tests score SSIM); the demo itself needs
+# only the core and openvino
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 12) else \
 		"streamer needs Python 3.10-3.12 (this is %d.%d); give one with make ... PY=python3.12" % v)'

@@ -25,7 +25,8 @@ COPY configs ./configs
 # streamer/assets is a link to ../assets (Docker copies the link, not its target): the demo clip
 # that `bench` and configs/demo.yaml use
 COPY assets ./assets
-# no [tensorrt] extra: TensorRT comes from python3-libnvinfer above; torch is already installed
+# no [tensorrt] extra: TensorRT comes from python3-libnvinfer above; torch is already installed.
+# The core only: `streamer eval` would need the eval extra (scikit-image, SciPy): pip3 install -e '.[eval]'
 RUN pip3 install -e . \
     && python3 -c "import tensorrt, torch; print('TensorRT', tensorrt.__version__, 'torch', torch.__version__)"
 
