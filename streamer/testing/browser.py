@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -24,10 +25,15 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 class Browser:
     """Headless Chromium with a DevTools endpoint on a free loopback port."""
 
-    def __init__(self, width: int = 1280, height: int = 760) -> None:
+    def __init__(self, width: int = 1280, height: int = 760, mobile: bool = False) -> None:
+        """``mobile``: the page is laid out as on a phone of ``width`` x ``height`` CSS pixels
+        (a headless window is never narrower than 500 px)."""
         if CHROMIUM is None:
             raise RuntimeError("headless Chromium not installed (Debian: apt install chromium)")
         self.last_href = ""
+        self._mobile = (width, height) if mobile else None
+        self.requests: list[dict] = []  # the last session's: url, headers
+        self.console_errors: list[str] = []  # the last session's console and network errors
         self._profile = tempfile.mkdtemp(prefix="streamer-chromium-")
         args = [CHROMIUM, "--headless=new", "--disable-gpu", "--no-first-run", "--no-default-browser-check",
                 "--remote-debugging-address=127.0.0.1", "--remote-debugging-port=0",
@@ -58,9 +64,19 @@ class Browser:
     def screenshots(self, url: str, count: int, settle_s: float, every_s: float) -> list[np.ndarray]:
         """Open ``url``, wait ``settle_s``, then take ``count`` screenshots ``every_s`` apart;
         ``last_href`` is then the page's address as the address bar shows it."""
-        return asyncio.run(self._screenshots(url, count, settle_s, every_s))
+        steps: list[tuple[float, str | Callable[[], object]]] = [(settle_s if i == 0 else every_s, _SHOT)
+                                                                 for i in range(count)]
+        return [shot for shot in asyncio.run(self._session(url, steps)) if isinstance(shot, np.ndarray)]
 
-    async def _screenshots(self, url: str, count: int, settle_s: float, every_s: float) -> list[np.ndarray]:
+    def evaluate(self, url: str, steps: list[tuple[float, str | Callable[[], object]]]) -> list[object]:
+        """Open ``url``; per step wait its seconds, then evaluate its JavaScript expression in the
+        page (its value is returned, in order) or call it (a Python callable, e.g. stopping the
+        server, run in a thread). ``requests`` and ``console_errors`` then tell what the page did."""
+        return [v for v, (_, step) in zip(asyncio.run(self._session(url, steps)), steps, strict=True)
+                if isinstance(step, str)]
+
+    async def _session(self, url: str, steps: list[tuple[float, str | Callable[[], object]]]) -> list[object]:
+        self.requests, self.console_errors = [], []
         async with aiohttp.ClientSession() as http:
             async with http.get(f"http://127.0.0.1:{self.port}/json/list") as resp:
                 targets = await resp.json(content_type=None)
@@ -77,15 +93,39 @@ class Browser:
                             if "error" in msg:
                                 raise RuntimeError(f"{method}: {msg['error']}")
                             return msg["result"]
+                        self._on_event(msg)
 
-                await call("Page.enable")
+                for domain in ("Page", "Runtime", "Log", "Network"):
+                    await call(f"{domain}.enable")
+                if self._mobile:
+                    await call("Emulation.setDeviceMetricsOverride", width=self._mobile[0], height=self._mobile[1],
+                               deviceScaleFactor=1, mobile=True)
                 await call("Page.navigate", url=url)
-                await asyncio.sleep(settle_s)
-                shots = []
-                for i in range(count):
-                    if i:
-                        await asyncio.sleep(every_s)
-                    png = base64.b64decode((await call("Page.captureScreenshot", format="png"))["data"])
-                    shots.append(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+                results: list[object] = []
+                for wait_s, step in steps:
+                    await asyncio.sleep(wait_s)
+                    if step is _SHOT:
+                        png = base64.b64decode((await call("Page.captureScreenshot", format="png"))["data"])
+                        results.append(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+                    elif isinstance(step, str):
+                        value = await call("Runtime.evaluate", expression=step, returnByValue=True)
+                        results.append(value["result"].get("value"))
+                    else:
+                        results.append(await asyncio.to_thread(step))
                 self.last_href = (await call("Runtime.evaluate", expression="location.href"))["result"]["value"]
-                return shots
+                return results
+
+    def _on_event(self, msg: dict) -> None:
+        method, params = msg.get("method"), msg.get("params", {})
+        if method == "Network.requestWillBeSent":
+            self.requests.append({"url": params["request"]["url"], "headers": params["request"]["headers"]})
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+            self.console_errors.append(f"{params['entry']['text']} ({params['entry'].get('url', '')})")
+        elif method == "Runtime.exceptionThrown":
+            self.console_errors.append(params["exceptionDetails"].get("exception", {}).get("description", "")
+                                       or params["exceptionDetails"].get("text", ""))
+        elif method == "Runtime.consoleAPICalled" and params["type"] == "error":
+            self.console_errors.append(" ".join(str(a.get("value", "")) for a in params["args"]))
+
+
+_SHOT = "\0screenshot"  # a step of screenshots(): not an expression anyone evaluates
