@@ -83,3 +83,55 @@ def test_browser_shows_moving_video(browser: Browser, token: str | None) -> None
     # the cookie carries the token from the first answer on: it leaves the address bar, and the
     # page's requests (stats, streams) no longer put it in their URLs, so the video moving proves it
     assert browser.last_href == sink.url, browser.last_href
+
+
+# what an operator sees of each tile, and the page's word on the connection (null: none shown)
+_PAGE_STATE = """({
+  banner: (() => { const b = document.getElementById("offline"); return b && !b.hidden ? b.innerText : null; })(),
+  tiles: [...document.querySelectorAll(".tile")].map(t => ({
+    name: t.querySelector(".name").textContent, live: !t.matches(".down, .stale"),
+    note: [...t.querySelectorAll(".nosignal, .stale-note")].filter(n => n.offsetParent).map(n => n.innerText).join(),
+  })),
+})"""
+
+
+def _wait_for_stats(stats: RunStats, cams: tuple[str, ...]) -> None:
+    for cam in cams:
+        stats.on_up(cam, True)
+        stats.on_frame_in(cam)
+
+
+def test_page_says_when_the_server_is_gone(browser: Browser) -> None:
+    """The run stops (Ctrl-C, crash): the pictures freeze on their last frame. The page must say
+    so, on every tile, not keep green dots and the last fps under a frozen picture."""
+    stats = RunStats(model="fast", backend="torch")
+    _wait_for_stats(stats, ("front",))
+    with ViewSink(stats=stats, port=0) as sink, Feeder(sink):
+        live, gone = browser.evaluate(sink.url, [(3.0, _PAGE_STATE), (0.0, sink.close), (7.0, _PAGE_STATE)])
+    assert live["banner"] is None and live["tiles"] == [{"name": "front", "live": True, "note": ""}], live
+    assert gone["banner"] and "server" in gone["banner"], gone
+    assert [t["live"] for t in gone["tiles"]] == [False] and gone["tiles"][0]["note"], gone
+
+
+def test_page_comes_back_with_the_server(browser: Browser) -> None:
+    """The run is restarted on the same port: the open page picks the video up again, no reload."""
+    stats = RunStats(model="fast", backend="torch")
+    _wait_for_stats(stats, ("front",))
+    first = ViewSink(stats=stats, port=0)
+    port, second = first.port, []
+
+    def restart() -> None:
+        first.close()
+        time.sleep(3.0)
+        second.append(ViewSink(stats=stats, port=port))
+        Feeder(second[0]).__enter__()
+
+    try:
+        with Feeder(first):
+            _, back = browser.evaluate(first.url, [(3.0, _PAGE_STATE), (0.0, restart), (8.0, _PAGE_STATE)])
+        assert back["banner"] is None and back["tiles"][0]["live"], back
+        assert second[0].hub.get("front").viewers >= 1, "the page did not open the stream again"
+    finally:
+        first.close()
+        for sink in second:
+            sink.close()

@@ -3,8 +3,12 @@
 "use strict";
 
 const POLL_MS = 1000;
+// a poll with no answer by then counts as lost (a stalled request would otherwise freeze the
+// numbers silently: e.g. the browser's six connections per server all taken by streams)
+const POLL_TIMEOUT_MS = 5000;
 const tiles = new Map();
 let splitDefault = true;
+let lostSince = null;  // when the server stopped answering; null while it answers
 
 // Opened as /?token=…: the server answered with a cookie that every request carries from now on.
 // The token leaves the address bar (history, bookmarks, shoulder-surfing) and never goes into a
@@ -24,22 +28,24 @@ function fmt(x, digits) {
   return Number.isFinite(x) ? x.toFixed(digits) : "–";
 }
 
-function setStream(img, camera, variant, on) {
+// reopen: the same stream again under a new URL (a browser reuses an image it has for the old one)
+function setStream(img, camera, variant, on, reopen) {
   const want = on ? url("stream", { camera, v: variant }) : "";
-  if (img.dataset.want === want) return;
+  if (img.dataset.want === want && !reopen) return;
   img.dataset.want = want;
-  if (on) img.src = want; else img.removeAttribute("src");  // closes the HTTP stream
+  if (!on) img.removeAttribute("src");  // closes the HTTP stream
+  else img.src = reopen ? `${want}&r=${Date.now()}` : want;
 }
 
-function applyMode(tile) {
+function applyMode(tile, reopen) {
   const { el, camera, hasOriginal } = tile;
   const mode = hasOriginal ? tile.mode : "clean";
   const video = el.querySelector(".video");
   video.dataset.mode = mode;
   el.querySelectorAll(".modes button").forEach(b => b.classList.toggle("on", b.dataset.mode === mode));
   el.querySelector(".modes").hidden = !hasOriginal;
-  setStream(el.querySelector("img.clean"), camera, "clean", tile.streaming && mode !== "original");
-  setStream(el.querySelector("img.original"), camera, "original", tile.streaming && hasOriginal && mode !== "clean");
+  setStream(el.querySelector("img.clean"), camera, "clean", tile.streaming && mode !== "original", reopen);
+  setStream(el.querySelector("img.original"), camera, "original", tile.streaming && hasOriginal && mode !== "clean", reopen);
 }
 
 function setSplit(el, pct) {
@@ -71,6 +77,7 @@ function makeTile(camera) {
 
 function update(tile, cam) {
   const { el } = tile;
+  el.classList.remove("stale");
   // down = the pipeline says so and no frame reached the view lately (files report no "up")
   const live = cam.up || (cam.age_s !== null && cam.age_s < 3);
   el.classList.toggle("down", !live);
@@ -93,13 +100,35 @@ function update(tile, cam) {
   if (changed) applyMode(tile);
 }
 
+// The server does not answer (the run stopped, the network is gone, the token is no longer
+// accepted): the pictures are frozen on their last frame and the numbers are old. Say so, on the
+// bar and on every tile, until it answers again.
+function lost(error) {
+  document.getElementById("conn").className = "dot bad";
+  lostSince = lostSince || new Date();
+  const why = error.name === "AbortError" ? `none within ${POLL_TIMEOUT_MS / 1000} s` :
+    error.status === 401 ? "the access token is not accepted: open the page again with ?token=…" :
+    error.status ? `HTTP ${error.status}` : "cannot connect";
+  const banner = document.getElementById("offline");
+  banner.textContent = `no answer from the server since ${lostSince.toLocaleTimeString()} (${why}); ` +
+    "retrying — pictures and numbers may be old";
+  banner.hidden = false;
+  for (const tile of tiles.values()) tile.el.classList.add("stale");
+}
+
 async function poll() {
   const dot = document.getElementById("conn");
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT_MS);
   try {
-    const r = await fetch(url("api/stats"), { cache: "no-store", credentials: "same-origin" });
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    const r = await fetch(url("api/stats"), { cache: "no-store", credentials: "same-origin", signal: abort.signal });
+    if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
     const s = await r.json();
     dot.className = "dot ok";
+    document.getElementById("offline").hidden = true;
+    // back after a loss: the old streams ended with the server that sent them, open them again
+    const reopen = lostSince !== null;
+    lostSince = null;
     document.getElementById("title").textContent = s.title;
     document.getElementById("model").textContent = s.model || "–";
     document.getElementById("backend").textContent = s.backend || "–";
@@ -110,8 +139,11 @@ async function poll() {
       if (!tiles.has(cam.name)) tiles.set(cam.name, makeTile(cam.name));
       update(tiles.get(cam.name), cam);
     }
+    if (reopen) for (const tile of tiles.values()) applyMode(tile, true);
   } catch (e) {
-    dot.className = "dot bad";
+    lost(e);
+  } finally {
+    clearTimeout(timer);
   }
   setTimeout(poll, POLL_MS);
 }
