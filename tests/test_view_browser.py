@@ -135,3 +135,29 @@ def test_page_comes_back_with_the_server(browser: Browser) -> None:
         first.close()
         for sink in second:
             sink.close()
+
+
+def test_phone_sized_page_fits_and_its_numbers_are_readable() -> None:
+    """A three-camera site on a phone (390 px wide): nothing wider than the screen (no sideways
+    scrolling to find a camera), and no number or label of the stats cut off."""
+    stats = RunStats(model="fast", backend="torch")
+    cams = ("gate", "yard", "dock")
+    _wait_for_stats(stats, cams)
+    phone = Browser(width=390, height=844, mobile=True)
+    try:
+        with ViewSink(stats=stats, port=0) as sink:
+            for i in range(3):
+                for cam in cams:  # one frame each is enough for the layout
+                    image = np.full((180, 320, 3), 40 * i, np.uint8)
+                    sink.write(Frame(image, 0.0, i, cam, captured_s=time.monotonic(), original=image))
+            stats.camera("gate").frames_in = 123456  # a long-running camera's counters
+            stats.camera("gate").frames_out = 123450
+            page = phone.evaluate(sink.url, [(3.0, """({
+              width: screen.width, scroll: document.documentElement.scrollWidth, tiles: document.querySelectorAll(".tile").length,
+              cut: [...document.querySelectorAll(".stats dt, .stats dd")].filter(e => e.scrollWidth > e.clientWidth + 1)
+                     .map(e => e.textContent)})""")])[0]
+    finally:
+        phone.close()
+    assert page["tiles"] == 3
+    assert page["scroll"] <= page["width"], page
+    assert page["cut"] == [], page
