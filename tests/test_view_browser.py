@@ -137,6 +137,24 @@ def test_page_comes_back_with_the_server(browser: Browser) -> None:
             sink.close()
 
 
+def test_page_loads_clean_offline_and_keeps_the_token_out(browser: Browser) -> None:
+    """No console error (favicon included), nothing fetched from another origin, and after the
+    first request the token is in no request: neither its URL nor its Referer (which reverse
+    proxies' access logs keep)."""
+    token = "browser-token-1234"
+    stats = RunStats(model="fast", backend="torch")
+    _wait_for_stats(stats, ("front",))
+    with ViewSink(stats=stats, port=0, token=token) as sink, Feeder(sink):
+        browser.evaluate(sink.url + f"?token={token}", [(4.0, "1")])
+    assert browser.console_errors == []
+    urls = [r["url"] for r in browser.requests]
+    assert urls and all(u.startswith(sink.url) for u in urls), urls
+    later = browser.requests[1:]
+    assert any("stream?" in r["url"] for r in later) and any("api/stats" in r["url"] for r in later)
+    leaks = [r for r in later if token in r["url"] or token in r["headers"].get("Referer", "")]
+    assert leaks == [], leaks
+
+
 def test_phone_sized_page_fits_and_its_numbers_are_readable() -> None:
     """A three-camera site on a phone (390 px wide): nothing wider than the screen (no sideways
     scrolling to find a camera), and no number or label of the stats cut off."""

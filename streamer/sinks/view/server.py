@@ -57,7 +57,9 @@ class ViewApp:
 
     # --- files --------------------------------------------------------------------------------
     async def page(self, _request: web.Request) -> web.StreamResponse:
-        return web.FileResponse(self.index, headers=_NO_STORE)
+        # opened as /?token=…: without this the page's first requests (its CSS and script) carry
+        # that URL, token included, as their Referer, which a reverse proxy's access log keeps
+        return web.FileResponse(self.index, headers={**_NO_STORE, "Referrer-Policy": "no-referrer"})
 
     async def static_file(self, request: web.Request) -> web.StreamResponse:
         path = self.static.get(request.match_info["name"])
