@@ -199,7 +199,7 @@ def test_no_path_outside_static_is_served(view: ViewSink, path: str) -> None:
 
 def test_token_required_everywhere(guarded: ViewSink) -> None:
     guarded.write(_frame(0))
-    for path in ("/", "/static/app.js", "/api/stats", "/metrics", "/healthz", "/stream?camera=front",
+    for path in ("/", "/static/app.js", "/api/stats", "/metrics", "/healthz", "/stream?camera=front", "/ws",
                  "/static/../../etc/passwd"):
         status, headers, _ = get(guarded, path)
         assert status == 401, path

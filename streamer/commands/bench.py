@@ -138,6 +138,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name:<12} {r['fps']:7.2f} fps   CPU {r['cpu_ms_per_frame']:.1f} ms/frame   wall ms/frame: {stages}")
     if "view_latency" in report:
         lat = report["view_latency"]
-        print(f"view latency (capture->browser, loopback): median {lat['latency_ms_median']} ms, "
+        print(f"view latency (capture->browser, {lat['transport']}): median {lat['latency_ms_median']} ms, "
               f"p95 {lat['latency_ms_p95']} ms")
     return 0

@@ -14,7 +14,8 @@ Wiring (for ``open_sink``)::
   the camera tile; ``captured_s`` gives the capture->display latency shown per camera.
 
 Sink specs (``open_view_sink``): ``view`` (127.0.0.1:8080), ``view:PORT``, ``view:HOST:PORT``,
-``view://HOST:PORT``, ``view://[IPv6]:PORT``. Transport is MJPEG over HTTP; see docs/live-view.md for why not WebRTC yet.
+``view://HOST:PORT``, ``view://[IPv6]:PORT``. The page gets JPEG frames and stats over one WebSocket
+(``/ws``); other tools get MJPEG over HTTP (``/stream``). See docs/live-view.md, also for why not WebRTC yet.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """Who may watch: loopback is open, anything wider needs the access token.
 
 The token is accepted three ways because three kinds of client ask: scripts and Prometheus send
-``Authorization: Bearer TOKEN``; a browser opens ``/?token=TOKEN`` once; the page's ``<img>``
-streams and ``fetch`` calls then carry the ``streamer_token`` cookie set on that first load.
+``Authorization: Bearer TOKEN``; a browser opens ``/?token=TOKEN`` once; the page's WebSocket
+then carries the ``streamer_token`` cookie set on that first load.
+
+A cookie goes with every request the browser makes to this host, whichever page asks (another
+port of the same host is the same "site", so even SameSite=Strict does not stop it). Reading a
+cross-origin ``fetch`` is up to CORS, which we never allow; a WebSocket has no such guard, so its
+upgrade is also checked for a same-origin ``Origin`` header (``same_origin``).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hmac
 import ipaddress
 import os
 from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -55,6 +61,45 @@ def bearer(authorization: str) -> str | None:
 def token_ok(given: str | None, token: str) -> bool:
     """``given`` is the token, compared in constant time."""
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
+    """``host[:port]`` (IPv6 in brackets) as (lower-case host, port); the scheme's port if none."""
+    try:
+        parts = urlsplit(f"//{netloc.strip()}")
+        port = parts.port
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
+
+
+def same_origin(request: web.Request) -> bool:
+    """The request comes from a page of this server, or from no page at all.
+
+    Browsers send ``Origin`` with every WebSocket upgrade and a page cannot forge it: it must be
+    http(s) on the host (and port) the request was sent to, the ``Host`` header, or the
+    ``X-Forwarded-Host`` a reverse proxy sets when it rewrites ``Host`` (a page cannot set that
+    header on a WebSocket either). No ``Origin`` at all: not a browser page (a script, a tool),
+    which has to bring the token like any other client; ``Origin: null`` (a sandboxed frame, a
+    file) is refused.
+    """
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
+        return False
+    if parts.scheme not in _DEFAULT_PORTS or parts.path not in ("", "/"):
+        return False
+    theirs = _host_port(parts.netloc, parts.scheme)
+    hosts = [request.headers.get("Host", "")] + request.headers.get("X-Forwarded-Host", "").split(",")
+    return theirs is not None and any(_host_port(h, parts.scheme) == theirs for h in hosts if h.strip())
 
 
 def resolve_token(what: str, host: str, token: str | None, exposes: str = "the video") -> str | None:

@@ -3,7 +3,9 @@
 The pipeline thread only stores a reference (``put`` is O(1): the sink must never slow the run).
 Encoding happens in the server's worker threads when a viewer asks, at most once per frame and
 variant, so nobody watching costs nothing and ten viewers cost one encode. A viewer always gets
-the newest frame: frames that arrive while it is still sending are skipped, never queued.
+the newest frame: frames that arrive while it is still sending are skipped, never queued. That
+holds for both transports: an MJPEG stream (one per camera and variant) and the page's WebSocket
+(one per page, carrying the streams it shows), which waits on several feeds at once (``watch``).
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class CameraFeed:
         self._cache: dict[str, Jpeg] = {}
         self._encode_locks = {v: threading.Lock() for v in VARIANTS}
         self._event: asyncio.Event | None = None  # created and used on the server loop only
-        self.viewers = 0  # server loop only
+        self._watchers: set[asyncio.Event] = set()  # server loop only: WebSocket pages showing this camera
+        self.viewers = 0  # server loop only: open MJPEG streams + pages showing this camera
         self.display_latency_ms = 0.0  # capture -> JPEG handed to the socket, smoothed
         self.sent = 0
         self._rate = RateMeter()  # frames reaching the sink (the panel's fallback without stats)
@@ -99,6 +102,20 @@ class CameraFeed:
         event, self._event = self._event, None
         if event is not None:
             event.set()
+        for watcher in self._watchers:
+            watcher.set()
+
+    def watch(self, wake: asyncio.Event) -> None:
+        """A page shows this camera: ``wake`` is set on every new frame until ``unwatch``; it
+        counts as one viewer however many of the camera's variants it shows."""
+        if wake not in self._watchers:
+            self._watchers.add(wake)
+            self.viewers += 1
+
+    def unwatch(self, wake: asyncio.Event) -> None:
+        if wake in self._watchers:
+            self._watchers.discard(wake)
+            self.viewers -= 1
 
     async def wait_newer(self, seen: int, timeout_s: float) -> None:
         """Return once ``seq`` moved past ``seen`` or after ``timeout_s`` (so closing is noticed)."""

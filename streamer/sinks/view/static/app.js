@@ -1,51 +1,115 @@
-// streamer live view: one tile per camera, MJPEG <img> streams, stats polled from /api/stats.
-// Streams are only open while visible, so the server only encodes what someone watches.
+// streamer live view: one tile per camera, all of it over ONE WebSocket per page (/ws).
+// The page tells the server which streams it shows (camera + clean/original, as the modes change;
+// none while the tab is hidden) and gets their JPEG frames and the stats (every second) back on
+// it. One connection whatever the page shows: a browser opens at most six to a server, and one
+// MJPEG stream per picture took them all with three cameras in split view.
 "use strict";
 
-const POLL_MS = 1000;
-// a poll with no answer by then counts as lost (a stalled request would otherwise freeze the
-// numbers silently: e.g. the browser's six connections per server all taken by streams)
-const POLL_TIMEOUT_MS = 5000;
+// the server sends stats every second; nothing at all (stats or frames) for this long counts as
+// lost: a half-open connection, a frozen server, a proxy that buffers
+const SILENCE_MS = 5000;
+const RETRY_MS = [500, 1000, 2000, 4000, 8000];  // reconnect backoff; then every 8 s
+const VARIANTS = ["clean", "original"];
 const tiles = new Map();
+const decoder = new TextDecoder();
 let splitDefault = true;
 let lostSince = null;  // when the server stopped answering; null while it answers
+let socket = null;  // the open (or opening) WebSocket
+let sentWant = null;  // the last want message sent on it
+let silenceTimer = null;
+let retries = 0;
 
-// Opened as /?token=…: the server answered with a cookie that every request carries from now on.
-// The token leaves the address bar (history, bookmarks, shoulder-surfing) and never goes into a
-// request URL, where a proxy's access log would keep it once a second.
+// Opened as /?token=…: the server answered with a cookie that every request carries from now on
+// (the WebSocket too). The token leaves the address bar (history, bookmarks, shoulder-surfing)
+// and never goes into a request URL, where a proxy's access log would keep it.
 if (new URLSearchParams(location.search).has("token")) {
   const clean = new URL(location.href);
   clean.searchParams.delete("token");
   history.replaceState(null, "", clean.pathname + clean.search + clean.hash);
 }
 
-function url(path, params) {
-  const s = new URLSearchParams(params || {}).toString();
-  return s ? `${path}?${s}` : path;
-}
-
 function fmt(x, digits) {
   return Number.isFinite(x) ? x.toFixed(digits) : "–";
 }
 
-// reopen: the same stream again under a new URL (a browser reuses an image it has for the old one)
-function setStream(img, camera, variant, on, reopen) {
-  const want = on ? url("stream", { camera, v: variant }) : "";
-  if (img.dataset.want === want && !reopen) return;
-  img.dataset.want = want;
-  if (!on) img.removeAttribute("src");  // closes the HTTP stream
-  else img.src = reopen ? `${want}&r=${Date.now()}` : want;
+// --- pictures: one <canvas> per stream, drawn from JPEG frames ---------------------------------
+// Each frame is decoded off the main thread (createImageBitmap), drawn, and its bitmap closed at
+// once. Latest wins here too: while one frame decodes, only the newest next one waits (older ones
+// are dropped), so a slow phone skips frames instead of falling behind, and a page left open for
+// days holds one canvas per picture and nothing else.
+function makePicture(canvas) {
+  return { canvas, ctx: canvas.getContext("2d"), busy: false, next: null, off: false };
 }
 
-function applyMode(tile, reopen) {
-  const { el, camera, hasOriginal } = tile;
+async function showFrame(pic, blob) {
+  pic.off = false;
+  if (pic.busy) { pic.next = blob; return; }
+  pic.busy = true;
+  for (let frame = blob; frame; frame = pic.next, pic.next = null) {
+    let bitmap = null;
+    try {
+      bitmap = await createImageBitmap(frame);
+    } catch (e) {
+      continue;  // a frame that does not decode: the next one will
+    }
+    if (!pic.off) {
+      if (pic.canvas.width !== bitmap.width || pic.canvas.height !== bitmap.height) {
+        pic.canvas.width = bitmap.width;
+        pic.canvas.height = bitmap.height;
+      }
+      pic.ctx.drawImage(bitmap, 0, 0);
+    }
+    bitmap.close();
+  }
+  pic.busy = false;
+  if (pic.off) clearPicture(pic);
+}
+
+// the stream is no longer shown: free its picture (once the frame being decoded, if any, is done)
+function clearPicture(pic) {
+  pic.next = null;
+  if (pic.busy) { pic.off = true; return; }
+  pic.off = false;
+  pic.canvas.width = pic.canvas.height = 0;  // drops the canvas' pixels
+}
+
+function onFrame(buffer) {
+  const length = new DataView(buffer).getUint16(0);
+  const head = JSON.parse(decoder.decode(new Uint8Array(buffer, 2, length)));
+  const tile = tiles.get(head.camera);
+  if (!tile || !shownStreams(tile).includes(head.v)) return;  // sent before the page changed its mind
+  showFrame(tile.pictures[head.v], new Blob([new Uint8Array(buffer, 2 + length)], { type: "image/jpeg" }));
+}
+
+// --- which streams the page shows ---------------------------------------------------------------
+function shownStreams(tile) {
+  if (!tile.streaming) return [];
+  const mode = tile.hasOriginal ? tile.mode : "clean";
+  return mode === "split" ? ["clean", "original"] : [mode];
+}
+
+function sendWant() {
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  const want = [];
+  if (!document.hidden) {  // a hidden tab gets stats only; its pictures keep their last frame
+    for (const tile of tiles.values()) for (const v of shownStreams(tile)) want.push({ camera: tile.camera, v });
+  }
+  const msg = JSON.stringify({ want });
+  if (msg === sentWant) return;
+  socket.send(msg);
+  sentWant = msg;
+}
+
+function applyMode(tile) {
+  const { el, hasOriginal } = tile;
   const mode = hasOriginal ? tile.mode : "clean";
   const video = el.querySelector(".video");
   video.dataset.mode = mode;
   el.querySelectorAll(".modes button").forEach(b => b.classList.toggle("on", b.dataset.mode === mode));
   el.querySelector(".modes").hidden = !hasOriginal;
-  setStream(el.querySelector("img.clean"), camera, "clean", tile.streaming && mode !== "original", reopen);
-  setStream(el.querySelector("img.original"), camera, "original", tile.streaming && hasOriginal && mode !== "clean", reopen);
+  const shown = shownStreams(tile);
+  for (const v of VARIANTS) if (!shown.includes(v)) clearPicture(tile.pictures[v]);
+  sendWant();
 }
 
 function setSplit(el, pct) {
@@ -55,7 +119,8 @@ function setSplit(el, pct) {
 function makeTile(camera) {
   const el = document.getElementById("tile").content.firstElementChild.cloneNode(true);
   el.querySelector(".name").textContent = camera;
-  const tile = { el, camera, mode: splitDefault ? "split" : "clean", hasOriginal: false, streaming: false };
+  const pictures = { clean: makePicture(el.querySelector("canvas.clean")), original: makePicture(el.querySelector("canvas.original")) };
+  const tile = { el, camera, pictures, mode: splitDefault ? "split" : "clean", hasOriginal: false, streaming: false };
   el.querySelectorAll(".modes button").forEach(b => b.addEventListener("click", () => {
     tile.mode = b.dataset.mode;
     applyMode(tile);
@@ -63,18 +128,13 @@ function makeTile(camera) {
   const slider = el.querySelector(".slider");
   slider.addEventListener("input", () => setSplit(el, slider.value));
   setSplit(el, slider.value);
-  el.querySelectorAll("img").forEach(img => img.addEventListener("error", () => {
-    // stream broke (server restarted, camera gone): retry the same URL in a moment
-    const want = img.dataset.want;
-    if (!want) return;
-    setTimeout(() => { if (img.dataset.want === want) img.src = `${want}&r=${Date.now()}`; }, 2000);
-  }));
   const grid = document.getElementById("grid");
   grid.appendChild(el);
   grid.classList.toggle("single", grid.querySelectorAll(".tile").length === 1);
   return tile;
 }
 
+// --- numbers ------------------------------------------------------------------------------------
 function update(tile, cam) {
   const { el } = tile;
   el.classList.remove("stale");
@@ -100,15 +160,31 @@ function update(tile, cam) {
   if (changed) applyMode(tile);
 }
 
+function onStats(s) {
+  retries = 0;
+  document.getElementById("conn").className = "dot ok";
+  document.getElementById("offline").hidden = true;
+  lostSince = null;
+  document.getElementById("title").textContent = s.title;
+  document.getElementById("model").textContent = s.model || "–";
+  document.getElementById("backend").textContent = s.backend || "–";
+  document.getElementById("ncams").textContent = s.cameras.length;
+  document.getElementById("ncams-word").textContent = s.cameras.length === 1 ? "camera" : "cameras";
+  document.getElementById("empty").hidden = s.cameras.length > 0;
+  for (const cam of s.cameras) {
+    if (!tiles.has(cam.name)) tiles.set(cam.name, makeTile(cam.name));
+    update(tiles.get(cam.name), cam);
+  }
+  sendWant();
+}
+
+// --- the connection -----------------------------------------------------------------------------
 // The server does not answer (the run stopped, the network is gone, the token is no longer
 // accepted): the pictures are frozen on their last frame and the numbers are old. Say so, on the
 // bar and on every tile, until it answers again.
-function lost(error) {
+function lost(why) {
   document.getElementById("conn").className = "dot bad";
   lostSince = lostSince || new Date();
-  const why = error.name === "AbortError" ? `none within ${POLL_TIMEOUT_MS / 1000} s` :
-    error.status === 401 ? "the access token is not accepted: open the page again with ?token=…" :
-    error.status ? `HTTP ${error.status}` : "cannot connect";
   const banner = document.getElementById("offline");
   banner.textContent = `no answer from the server since ${lostSince.toLocaleTimeString()} (${why}); ` +
     "retrying — pictures and numbers may be old";
@@ -116,41 +192,76 @@ function lost(error) {
   for (const tile of tiles.values()) tile.el.classList.add("stale");
 }
 
-async function poll() {
-  const dot = document.getElementById("conn");
+// A WebSocket that fails says nothing of why (no HTTP status): one plain request tells a token
+// that is no longer accepted from a server that is gone.
+async function whyClosed(code) {
+  if (code === 1001) return "the server is stopping";
   const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), POLL_TIMEOUT_MS);
+  const timer = setTimeout(() => abort.abort(), 3000);
   try {
-    const r = await fetch(url("api/stats"), { cache: "no-store", credentials: "same-origin", signal: abort.signal });
-    if (!r.ok) throw Object.assign(new Error(`HTTP ${r.status}`), { status: r.status });
-    const s = await r.json();
-    dot.className = "dot ok";
-    document.getElementById("offline").hidden = true;
-    // back after a loss: the old streams ended with the server that sent them, open them again
-    const reopen = lostSince !== null;
-    lostSince = null;
-    document.getElementById("title").textContent = s.title;
-    document.getElementById("model").textContent = s.model || "–";
-    document.getElementById("backend").textContent = s.backend || "–";
-    document.getElementById("ncams").textContent = s.cameras.length;
-    document.getElementById("ncams-word").textContent = s.cameras.length === 1 ? "camera" : "cameras";
-    document.getElementById("empty").hidden = s.cameras.length > 0;
-    for (const cam of s.cameras) {
-      if (!tiles.has(cam.name)) tiles.set(cam.name, makeTile(cam.name));
-      update(tiles.get(cam.name), cam);
-    }
-    if (reopen) for (const tile of tiles.values()) applyMode(tile, true);
+    const r = await fetch("api/stats", { cache: "no-store", credentials: "same-origin", signal: abort.signal });
+    if (r.status === 401) return "the access token is not accepted: open the page again with ?token=…";
+    if (!r.ok) return `HTTP ${r.status}`;
+    return "the server refused the page's connection";
   } catch (e) {
-    lost(e);
+    return e.name === "AbortError" ? "no answer" : "cannot connect";
   } finally {
     clearTimeout(timer);
   }
-  setTimeout(poll, POLL_MS);
+}
+
+function armSilenceTimer() {
+  clearTimeout(silenceTimer);
+  silenceTimer = setTimeout(() => {
+    if (!socket) return;
+    drop(socket);
+    lost(`nothing within ${SILENCE_MS / 1000} s`);
+    reconnect();
+  }, SILENCE_MS);
+}
+
+function drop(ws) {
+  ws.onclose = ws.onmessage = ws.onerror = null;
+  ws.close();
+  if (socket === ws) socket = null;
+}
+
+function reconnect() {
+  clearTimeout(silenceTimer);
+  setTimeout(connect, RETRY_MS[Math.min(retries, RETRY_MS.length - 1)]);
+  retries += 1;
+}
+
+function connect() {
+  const url = new URL("ws", location.href);  // next to the page, whatever path a proxy serves it under
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  url.search = url.hash = "";
+  const ws = new WebSocket(url);
+  ws.binaryType = "arraybuffer";
+  socket = ws;
+  sentWant = null;
+  armSilenceTimer();
+  ws.onopen = () => sendWant();
+  ws.onmessage = ev => {
+    armSilenceTimer();
+    if (typeof ev.data !== "string") onFrame(ev.data);
+    else {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === "stats") onStats(msg);
+    }
+  };
+  ws.onclose = async ev => {
+    drop(ws);
+    clearTimeout(silenceTimer);
+    lost(await whyClosed(ev.code));
+    reconnect();
+  };
 }
 
 document.getElementById("all-split").addEventListener("change", ev => {
   splitDefault = ev.target.checked;
   for (const tile of tiles.values()) { tile.mode = splitDefault ? "split" : "clean"; applyMode(tile); }
 });
+document.addEventListener("visibilitychange", sendWant);
 
-poll();
+connect();

@@ -1,0 +1,332 @@
+"""The live page's WebSocket (/ws) against a real server on 127.0.0.1 and real clients: what it
+carries, who may open it, and that a slow page costs the pipeline nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import struct
+import threading
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import cv2
+import numpy as np
+import pytest
+
+from streamer.frame import Frame
+from streamer.sinks.view import ViewSink
+from streamer.sinks.view.latency import measure_view_latency, split_ws_frame
+from streamer.stats import RunStats
+
+TOKEN = "s3cret-token-for-tests"
+
+
+def _frame(i: int, cam: str = "front") -> Frame:
+    """A moving gradient; original is the inverted picture."""
+    x = (np.arange(160)[None, :] + 8 * i) % 256
+    y = np.arange(96)[:, None] * 2
+    image = np.stack(np.broadcast_arrays(x, y, 255 - x), axis=-1).astype(np.uint8)
+    return Frame(image, i / 25, i, cam, captured_s=time.monotonic(), original=255 - image)
+
+
+class Feeder:
+    """Frames for each camera at ~25 fps from a thread, like the pipeline."""
+
+    def __init__(self, sink: ViewSink, cams: tuple[str, ...] = ("front",)) -> None:
+        self.sink, self.cams, self._stop = sink, cams, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            for cam in self.cams:
+                self.sink.write(_frame(i, cam))
+            i += 1
+            time.sleep(0.04)
+
+    def __enter__(self) -> Feeder:
+        for cam in self.cams:
+            self.sink.write(_frame(0, cam))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@pytest.fixture
+def stats() -> RunStats:
+    stats = RunStats(model="fast", backend="torch")
+    stats.on_up("front", True)
+    return stats
+
+
+@pytest.fixture
+def view(stats: RunStats) -> Iterator[ViewSink]:
+    with ViewSink(stats=stats, port=0) as sink:
+        yield sink
+
+
+@pytest.fixture
+def guarded(stats: RunStats) -> Iterator[ViewSink]:
+    with ViewSink(stats=stats, port=0, token=TOKEN) as sink:
+        yield sink
+
+
+def want(*streams: tuple[str, str]) -> str:
+    return json.dumps({"want": [{"camera": cam, "v": v} for cam, v in streams]})
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, until: float) -> tuple[list[dict], list[tuple[dict, bytes]]]:
+    """Stats and frames received until the loop time ``until``."""
+    loop = asyncio.get_running_loop()
+    stats, frames = [], []
+    while (left := until - loop.time()) > 0:
+        try:
+            msg = await ws.receive(timeout=left)
+        except asyncio.TimeoutError:
+            break
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            stats.append(json.loads(msg.data))
+        elif msg.type == aiohttp.WSMsgType.BINARY:
+            frames.append(split_ws_frame(msg.data))
+        else:
+            break
+    return stats, frames
+
+
+def handshake(sink: ViewSink, headers: dict[str, str] | None = None, path: str = "/ws") -> int:
+    """The status the WebSocket upgrade gets (101: open) and, when open, that it carries stats."""
+
+    async def go() -> int:
+        async with aiohttp.ClientSession() as http:
+            try:
+                async with http.ws_connect(f"http://127.0.0.1:{sink.port}{path}", headers=headers or {}) as ws:
+                    stats, _ = await _receive(ws, asyncio.get_running_loop().time() + 3.0)
+                    assert stats and stats[0]["type"] == "stats", stats
+                    return 101
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status
+
+    return asyncio.run(go())
+
+
+def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) -> None:
+    """Stats every second; frames of exactly the streams asked for, newest first; the page's
+    choice changes what comes; one page counts one viewer of a camera; latency is measured."""
+    view.write(_frame(0, "back"))  # a second camera nobody asks for
+
+    async def go() -> tuple:
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{view.port}/ws") as ws:
+            loop = asyncio.get_running_loop()
+            await ws.send_str(want(("front", "clean"), ("front", "original")))
+            split = await _receive(ws, loop.time() + 2.5)
+            watching = view.hub.get("front").viewers, view.hub.get("back").viewers
+            await ws.send_str(want(("front", "original")))
+            await _receive(ws, loop.time() + 0.3)  # what was on its way already
+            before_only = await _receive(ws, loop.time() + 1.0)
+            await ws.send_str(want())  # the tab is hidden: stats only
+            await _receive(ws, loop.time() + 0.3)
+            hidden = await _receive(ws, loop.time() + 1.5), view.hub.get("front").viewers
+        await asyncio.sleep(0.3)
+        return split, watching, before_only, hidden, view.hub.get("front").viewers
+
+    with Feeder(view):
+        (stats, frames), watching, (_, before_only), ((hidden_stats, hidden_frames), hidden_viewers), after_close = \
+            asyncio.run(go())
+    assert len(stats) >= 2 and {c["name"] for c in stats[0]["cameras"]} == {"front", "back"}
+    assert stats[-1]["model"] == "fast" and stats[-1]["cameras"][0]["streaming"]
+    seen = {(h["camera"], h["v"]) for h, _ in frames}
+    assert seen == {("front", "clean"), ("front", "original")}, seen
+    for variant in ("clean", "original"):
+        seqs = [h["seq"] for h, _ in frames if h["v"] == variant]
+        assert len(seqs) >= 10 and seqs == sorted(set(seqs)), seqs  # moving on, never a frame twice
+    pictures = {h["v"]: cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).astype(int)
+                for h, jpeg in frames[-4:]}
+    assert pictures["clean"].shape == (96, 160, 3)
+    assert np.abs(pictures["clean"] + pictures["original"] - 255).mean() < 40  # before = inverse of after
+    assert watching == (1, 0)  # one page showing two streams of a camera: one viewer
+    assert before_only and {h["v"] for h, _ in before_only} == {"original"}
+    assert hidden_stats and hidden_frames == [] and hidden_viewers == 0
+    assert after_close == 0
+    assert view.hub.get("front").display_latency_ms > 0
+
+
+def test_page_socket_needs_the_token_like_every_request(guarded: ViewSink) -> None:
+    guarded.write(_frame(0))
+    for headers, path in (({}, "/ws"),
+                          ({"Authorization": "Bearer wrong-token-123"}, "/ws"),
+                          ({"Cookie": f"{_cookie_name(guarded)}=wrong-token-123"}, "/ws"),
+                          ({}, "/ws?token=wrong-token-123")):
+        assert handshake(guarded, headers, path) == 401, (headers, path)
+    assert handshake(guarded, {"Authorization": f"Bearer {TOKEN}"}) == 101
+    assert handshake(guarded, {"Cookie": f"{_cookie_name(guarded)}={TOKEN}"}) == 101  # the page's way
+    assert handshake(guarded, {}, f"/ws?token={TOKEN}") == 101
+
+
+def _cookie_name(sink: ViewSink) -> str:
+    from streamer.sinks.view.access import cookie_name
+
+    return cookie_name(sink.token)
+
+
+def test_page_socket_refuses_other_origins(guarded: ViewSink) -> None:
+    """The cookie goes with any page's request to this host; the Origin says whose page it is."""
+    guarded.write(_frame(0))
+    cookie = {"Cookie": f"{_cookie_name(guarded)}={TOKEN}"}
+    port = guarded.port
+    for origin in ("http://evil.example", f"http://127.0.0.1:{port + 1}", f"https://127.0.0.1:{port}.evil.example",
+                   "null", f"ftp://127.0.0.1:{port}", "http://127.0.0.1", f"http://localhost:{port}"):
+        assert handshake(guarded, {**cookie, "Origin": origin}) == 403, origin
+    assert handshake(guarded, {**cookie, "Origin": f"http://127.0.0.1:{port}"}) == 101
+    assert handshake(guarded, {**cookie, "Origin": f"http://127.0.0.1:{port}", "Host": f"127.0.0.1:{port}"}) == 101
+    # behind a TLS reverse proxy that keeps Host (nginx: proxy_set_header Host $host) or says it
+    assert handshake(guarded, {**cookie, "Origin": "https://view.example", "Host": "view.example"}) == 101
+    assert handshake(guarded, {**cookie, "Origin": "https://view.example:8443", "Host": "view.example:8443"}) == 101
+    assert handshake(guarded, {**cookie, "Origin": "https://view.example",
+                               "X-Forwarded-Host": "view.example"}) == 101
+    assert handshake(guarded, {**cookie, "Origin": "https://view.example:8443", "Host": "view.example"}) == 403
+    assert handshake(guarded, cookie) == 101  # no Origin: no browser page, the token decides
+
+
+def test_page_socket_is_no_stream_for_plain_requests(view: ViewSink) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", view.port, timeout=10)
+    conn.request("GET", "/ws")
+    assert conn.getresponse().status == 400
+    conn.close()
+
+
+class StalledPage:
+    """A page that opens the WebSocket, asks for a stream and then never reads again (a tab
+    frozen by the OS, a phone gone off the network without closing): raw socket, tiny receive
+    buffer, so the server's sends back up at once."""
+
+    def __init__(self, port: int, streams: str) -> None:
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.sock.connect(("127.0.0.1", port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                          f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                          "Sec-WebSocket-Version: 13\r\n\r\n".encode())
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):
+            head += self.sock.recv(1)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        payload, mask = streams.encode(), os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(struct.pack(">BB", 0x81, 0x80 | len(payload)) + mask + masked)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="reads RSS from /proc")
+def test_stalled_page_neither_slows_the_pipeline_nor_grows_memory(stats: RunStats) -> None:
+    """Big frames (noise: ~0.5 MB JPEGs) at 25 fps to a page that reads nothing, for 8 s: the
+    pipeline's writes stay instant and on time (frames_out rate), the server keeps about one
+    frame for that page (not 8 s x 25 fps of them), and a page next to it still gets video."""
+    rng = np.random.default_rng(0)
+    pictures = [rng.integers(0, 256, (540, 960, 3), dtype=np.uint8) for _ in range(6)]
+    fps, seconds = 25.0, 8.0
+    with ViewSink(stats=stats, port=0, jpeg_quality=90) as sink:
+        sink.write(Frame(pictures[0], 0.0, 0, "front", captured_s=time.monotonic()))
+        stalled = StalledPage(sink.port, want(("front", "clean")))
+        received: list[int] = []
+        stop = threading.Event()
+
+        async def healthy_page() -> None:
+            async with aiohttp.ClientSession() as http, \
+                    http.ws_connect(f"http://127.0.0.1:{sink.port}/ws", max_msg_size=0) as ws:
+                await ws.send_str(want(("front", "clean")))
+                while not stop.is_set():
+                    try:
+                        msg = await ws.receive(timeout=0.5)
+                    except asyncio.TimeoutError:
+                        continue
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        received.append(split_ws_frame(msg.data)[0]["seq"])
+
+        reader = threading.Thread(target=lambda: asyncio.run(healthy_page()), daemon=True)
+        reader.start()
+        buffered: list[int] = []
+        write_s: list[float] = []
+        out_before = stats.camera("front").frames_out
+        rss_start = None
+        start = time.monotonic()
+        n = int(fps * seconds)
+        for i in range(1, n + 1):
+            t0 = time.monotonic()
+            sink.write(Frame(pictures[i % len(pictures)], i / fps, i, "front", captured_s=t0))
+            stats.on_frame_out("front", t0)
+            write_s.append(time.monotonic() - t0)
+            buffered.extend(page.buffered for page in list(sink._view.pages))
+            if i == int(fps * 2):  # by now the stalled page's kernel buffers are full
+                rss_start = _rss_mb()
+            time.sleep(max(0.0, start + i / fps - time.monotonic()))
+        elapsed = time.monotonic() - start
+        rss_growth = _rss_mb() - rss_start
+        stalled_sent = min(p.sent for p in sink._view.pages)  # the other page got many more
+        stop.set()
+        reader.join(10)
+        stalled.close()
+    frames_out = stats.camera("front").frames_out - out_before
+    assert frames_out == n and elapsed < seconds * 1.1, (frames_out, elapsed)  # the pipeline kept its pace
+    assert max(write_s) < 0.1, max(write_s)  # a write hands over a reference, whoever watches
+    jpeg_mb = len(cv2.imencode(".jpg", pictures[0], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]) / 2**20
+    assert jpeg_mb > 0.3  # so that 200 queued frames would be 60+ MB
+    assert max(buffered) < 2 * jpeg_mb * 2**20, (max(buffered), jpeg_mb)  # about one frame waits
+    assert stalled_sent < 20, stalled_sent  # the rest were skipped (latest wins), not queued
+    assert rss_growth < 30, rss_growth
+    assert len(received) > 25, len(received)  # the other page kept getting video
+
+
+def test_close_ends_pages_even_a_stalled_one(stats: RunStats) -> None:
+    sink = ViewSink(stats=stats, port=0)
+    big = np.random.default_rng(1).integers(0, 256, (540, 960, 3), dtype=np.uint8)
+    for i in range(10):
+        sink.write(Frame(big, 0.0, i, "front"))
+    stalled = StalledPage(sink.port, want(("front", "clean")))
+
+    async def go() -> int | None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{sink.port}/ws") as ws:
+            await _receive(ws, asyncio.get_running_loop().time() + 0.5)
+            threading.Thread(target=sink.close).start()
+            while True:
+                msg = await ws.receive(timeout=10)
+                if msg.type == aiohttp.WSMsgType.CLOSE:
+                    return msg.data
+                if msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                    return ws.close_code
+
+    for i in range(10, 20):
+        sink.write(Frame(big, 0.0, i, "front"))
+    start = time.monotonic()
+    try:
+        closed = asyncio.run(go())
+        took = time.monotonic() - start
+    finally:
+        sink.close()
+        stalled.close()
+    assert closed == 1001, closed  # going away: the page says the server stopped
+    assert took < 6, took
+
+
+@pytest.mark.parametrize("transport", ["ws", "mjpeg"])
+def test_latency_measured_over_each_transport(transport: str) -> None:
+    result = measure_view_latency(frames=20, width=320, height=180, fps=30.0, transport=transport)
+    assert result["frames_received"] > 0 and result["latency_ms_median"] > 0, result
+    assert result["transport"].startswith("websocket" if transport == "ws" else "mjpeg")
