@@ -8,9 +8,15 @@ they are imported on first use so ``import streamer`` stays light.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["Cleaner", "restore", "run"]
+
+if TYPE_CHECKING:  # type checkers and IDEs see the real names; the lazy __getattr__ is runtime only
+    from streamer.api import restore, run
+    from streamer.cleaner import Cleaner
+
+    __version__: str
 
 
 @functools.cache
@@ -24,7 +30,7 @@ def _version() -> str:
         return "0+unknown"
 
 
-def __getattr__(name: str) -> Any:
+def _lazy(name: str) -> Any:
     if name == "__version__":
         return _version()
     if name == "Cleaner":
@@ -36,3 +42,11 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     raise AttributeError(f"module 'streamer' has no attribute {name!r}")
+
+
+if not TYPE_CHECKING:  # to a type checker a module __getattr__ would make `streamer.Clenaer` fine (Any)
+    __getattr__ = _lazy
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__, "__version__"})

@@ -79,6 +79,25 @@ def test_a_missing_extra_names_its_requirements_in_a_wheel_install(monkeypatch) 
         streamer.errors._wheel_requires.cache_clear()
 
 
+def test_the_library_api_is_typed_for_its_users() -> None:
+    """PEP 561: without py.typed (the wheel must hold it too) mypy/pyright treat every
+    streamer name as Any; and the lazy names must be visible to them, not hidden behind __getattr__."""
+    import ast
+
+    import streamer
+
+    assert (PACKAGE / "py.typed").is_file()  # the wheel test checks the wheel holds it
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    typed: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.If) and ast.unparse(node.test) == "TYPE_CHECKING":
+            typed |= {a.asname or a.name for n in node.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert typed == set(streamer.__all__)
+    # a module-level __getattr__ seen by a checker makes any typo (streamer.Clenaer) type-check as Any
+    assert not [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "__getattr__"]
+    assert set(streamer.__all__) <= set(dir(streamer)) and callable(streamer.Cleaner)
+
+
 @pytest.mark.slow
 def test_the_wheel_holds_what_runs_need_and_no_tests(tmp_path: Path) -> None:
     pytest.importorskip("setuptools", reason="builds the wheel with the venv's setuptools")
@@ -93,7 +112,7 @@ def test_the_wheel_holds_what_runs_need_and_no_tests(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.strip().splitlines()[-3:]  # a broken build fails, not skips
     (wheel,) = tmp_path.glob("streamer-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    need = {"streamer/assets/demo.mp4", "streamer/calib/manifest.json", "streamer/sinks/view/static/index.html",
+    need = {"streamer/py.typed", "streamer/assets/demo.mp4", "streamer/calib/manifest.json", "streamer/sinks/view/static/index.html",
             "streamer/sinks/rtsp_serve_gst.py", "streamer/testing/rtsp_server_gst.py",
             *(f"streamer/configs/{c}" for c in EXAMPLE_CONFIGS),
             *(f"streamer/weights/{p.name}" for p in (REPO / "streamer" / "weights").iterdir())}
