@@ -8,11 +8,13 @@ the network and its pre/post-processing, not our sources and sinks::
     with streamer.Cleaner("fast", backend="openvino", int8=True) as clean:
         out = clean(frame_bgr, bgr=True)  # H×W×3 uint8 in, same shape and order out
 
-Same backends, weights, INT8 cache and tiling as ``streamer run``; no threads of its own.
+Same backends, weights, INT8 cache and tiling as ``streamer run``; no threads of its own. Calls
+from several threads take turns (a lock); for cameras in parallel, one Cleaner per thread.
 """
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -56,8 +58,22 @@ class Cleaner:
         self._overlap = overlap
         self._count = 0
         self.timings: dict[str, float] = {}
+        # one call at a time: OpenVINO's infer request is not reentrant ("Infer Request is busy"),
+        # and close() must not pull the backend from under a call in another thread
+        self._lock = threading.Lock()
 
     def __call__(self, image: np.ndarray, *, bgr: bool = False) -> np.ndarray:
+        """Clean one frame: ``image`` is H×W×3 uint8 (0-255), RGB, or OpenCV's BGR with ``bgr=True``.
+
+        Returns a new C-contiguous H×W×3 uint8 array, the same shape and channel order as ``image``
+        (which is not changed). Any size from 1×1; above ``AUTO_TILE_PIXELS`` it runs in tiles.
+        Anything else, or a call after ``close()``, raises ``ConfigError``. Calls from several
+        threads take turns; for cameras in parallel, one Cleaner per thread.
+        """
+        with self._lock:
+            return self._clean(image, bgr)
+
+    def _clean(self, image: np.ndarray, bgr: bool) -> np.ndarray:
         if self.backend is None:
             raise ConfigError("this Cleaner is closed")
         if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
@@ -88,9 +104,11 @@ class Cleaner:
         return self._restorer
 
     def close(self) -> None:
-        if self.backend is not None:
-            self.backend.close()
-            self.backend = None
+        """Free the backend; waits for a call in progress in another thread. Safe to repeat."""
+        with self._lock:
+            if self.backend is not None:
+                self.backend.close()
+                self.backend = None
 
     def __enter__(self) -> "Cleaner":
         return self

@@ -65,6 +65,32 @@ def test_one_cleaner_per_thread_opens_together(dirty: np.ndarray) -> None:
     np.testing.assert_array_equal(results[0], results[1])
 
 
+def test_one_cleaner_called_from_two_threads_takes_turns(dirty: np.ndarray) -> None:
+    """Shared by two threads, OpenVINO's one infer request raised "Infer Request is busy" from deep
+    inside openvino; calls now take turns, and close() waits for the call in progress."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    import threading
+
+    clean = streamer.Cleaner("fast", "openvino", threads=1)
+    want = clean(dirty)
+    outs: list = []
+
+    def camera() -> None:
+        try:
+            outs.extend(clean(dirty) for _ in range(6))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outs.append(exc)
+
+    threads = [threading.Thread(target=camera) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    clean.close()
+    assert len(outs) == 12 and all(isinstance(o, np.ndarray) and np.array_equal(o, want) for o in outs), \
+        [o for o in outs if not isinstance(o, np.ndarray)][:1]
+
+
 def test_cleaner_tiles_frames_above_the_auto_tile_size(dirty: np.ndarray, monkeypatch) -> None:
     import streamer.cleaner as cleaner
 
@@ -88,6 +114,13 @@ def test_cleaner_refuses_what_it_cannot_clean(dirty: np.ndarray) -> None:
     clean.close()
     with pytest.raises(ConfigError, match="closed"):
         clean(dirty)
+
+
+def test_cleaner_call_documents_the_frame_it_takes() -> None:
+    """help(clean) is where an integrator looks for dtype, value range and channel order."""
+    doc = streamer.Cleaner.__call__.__doc__ or ""
+    for what in ("H×W×3 uint8", "0-255", "RGB", "BGR", "bgr=True", "same shape", "thread"):
+        assert what in doc, what
 
 
 def test_cleaner_options_are_checked_by_their_own_names() -> None:
