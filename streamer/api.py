@@ -188,7 +188,7 @@ def _media(inputs: str | Path | Iterable[str | Path]) -> list[Path]:
     return out
 
 
-def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model: str = "fast",
+def restore(inputs: str | Path | Iterable[str | Path], outdir: str | Path, model: str | Path = "fast",
             backend: str = "torch", device: str | None = None, *, arch: str | None = None,
             threads: int = 0, tile: int = 0, overlap: int | None = None, int8: bool | str = False,
             on_progress: Callable[[Path, int, "int | None"], None] | None = None) -> list[RestoreResult]:

@@ -39,12 +39,16 @@ class Cleaner:
     ``timings`` holds the last call's milliseconds per stage (preprocess, network, postprocess).
     """
 
-    def __init__(self, model: str = "fast", backend: str = "torch", device: str | None = None, *,
+    def __init__(self, model: str | Path = "fast", backend: str = "torch", device: str | None = None, *,
                  arch: str | None = None, threads: int = 0, int8: bool | str = False, fp16: bool = True,
                  calib: str | Path | None = None, tile: int = 0, overlap: int | None = None) -> None:
         from streamer.backends import open_backend
         from streamer.preprocess.frames import FrameRestorer
 
+        if not isinstance(model, (str, Path)):
+            raise ConfigError(f"model {model!r}: give a registered name (`streamer models`) or the path of "
+                              "a .safetensors, .onnx or .engine file")
+        model = str(model)  # a Path for a weights or ONNX file is as good as its name
         if calib is not None and not int8:
             raise ConfigError("calib= calibrates an INT8 model: add int8=True, or drop calib")
         if overlap is None:  # 32 px, or half a smaller tile

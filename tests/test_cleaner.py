@@ -123,6 +123,22 @@ def test_cleaner_call_documents_the_frame_it_takes() -> None:
         assert what in doc, what
 
 
+def test_cleaner_model_is_a_name_or_a_path(dirty: np.ndarray) -> None:
+    """A Path to weights is what an app has (typed as such, so a type checker accepts it); None or a
+    number is one line naming `model`, not pathlib's TypeError."""
+    import typing
+
+    from streamer.shipped import PACKAGE
+
+    assert Path in typing.get_args(typing.get_type_hints(streamer.Cleaner.__init__)["model"])
+    assert Path in typing.get_args(typing.get_type_hints(streamer.restore)["model"])
+    with streamer.Cleaner(PACKAGE / "weights" / "fast.safetensors", threads=1) as clean:
+        assert clean(dirty).shape == dirty.shape
+    for bad in (None, 3):
+        with pytest.raises(ConfigError, match=rf"^model {bad}: give a registered name"):
+            streamer.Cleaner(bad)  # type: ignore[arg-type]
+
+
 def test_cleaner_options_are_checked_by_their_own_names() -> None:
     with pytest.raises(ConfigError, match=r"tile -3 must be a positive side"):
         streamer.Cleaner("fast", threads=1, tile=-3)
