@@ -16,7 +16,9 @@ import numpy as np
 
 
 def main() -> None:
-    import openvino as ov
+    from streamer.backends.ov_backend import import_openvino
+
+    ov = import_openvino()
 
     from streamer.backends.int8_cache import int8_onnx
     from streamer.export import export

@@ -3,6 +3,7 @@ real RTSP camera (gst-rtsp-server) on 127.0.0.1."""
 
 from __future__ import annotations
 
+import importlib.util
 import queue
 import threading
 import time
@@ -162,3 +163,10 @@ class KeepFrames:
         self.got.setdefault(frame.source, []).append(frame)
 
     def close(self) -> None: ...
+
+
+def skip_without_openvino() -> None:
+    """Skip when the openvino extra is missing, without importing it here: a bare ``import
+    openvino`` sends its usage telemetry; the backend imports it with that switched off."""
+    if importlib.util.find_spec("openvino") is None:
+        pytest.skip("the openvino extra is not installed")

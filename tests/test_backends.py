@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import assert_uint8_path_matches_float
+from conftest import assert_uint8_path_matches_float, skip_without_openvino
 from streamer.backends import open_backend
 from streamer.errors import ConfigError, EngineError, WeightsError
 from streamer.models import list_specs
@@ -15,7 +18,7 @@ from streamer.models import list_specs
 @pytest.mark.parametrize("kind", ["torch", "onnxruntime", "openvino"])
 def test_backend_runs_fast_weights(kind: str, fast_weights: Path) -> None:
     if kind == "openvino":
-        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+        skip_without_openvino()
     backend = open_backend(str(fast_weights), kind, "cpu", threads=1)
     try:
         x = np.random.default_rng(0).random((2, 3, 48, 64), dtype=np.float32)
@@ -35,7 +38,7 @@ def test_torch_and_onnxruntime_agree(fast_weights: Path) -> None:
 
 
 def test_torch_and_openvino_agree_and_int8_stays_close(tmp_path: Path, fast_weights: Path) -> None:
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     from streamer.export.calibration import CalibSet, hash_frames
     from streamer.export.onnx_export import export_onnx
     from streamer.export.ort_int8 import quantize_int8
@@ -135,7 +138,7 @@ def test_cuda_request_without_gpu_is_clear(fast_weights: Path) -> None:
 @pytest.mark.parametrize("model", ["fast", "eigen2013-dirt"])  # ends in DepthToSpace / does not
 def test_openvino_uint8_path_matches_float_path(model: str, fast_weights: Path) -> None:
     """FrameRestorer hands OpenVINO uint8 frames; the result equals the float path's to ±1."""
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     from streamer.frame import Frame
     from streamer.preprocess.frames import FrameRestorer
 
@@ -287,3 +290,27 @@ def test_onnxruntime_run_errors_are_one_engine_error_line(fast_weights: Path) ->
                                               r"1x4x16x16 batch \(Got invalid dimensions .* index: 1 Got: 4 "
                                               r"Expected: 3[^\n]*$"):
             b(np.zeros((1, 4, 16, 16), np.float32))
+
+
+def test_openvino_is_imported_without_its_usage_telemetry(tmp_path: Path, fast_weights: Path) -> None:
+    """``import openvino`` sends an analytics event and writes ~/intel/; the backend imports it
+    with that off (OpenVINO's own no-op stub), and leaves the telemetry package importable."""
+    skip_without_openvino()
+    if importlib.util.find_spec("openvino_telemetry") is None:
+        pytest.skip("openvino-telemetry is not installed: nothing to switch off")
+    code = f"""
+import sys, threading
+from streamer.backends import open_backend
+with open_backend({str(fast_weights)!r}, "openvino", "cpu", threads=1) as b:
+    pass
+from openvino.tools.ovc import telemetry_utils
+assert telemetry_utils.tm.__name__.endswith("telemetry_stub"), telemetry_utils.tm.__name__
+import openvino_telemetry  # importable again for whoever wants it
+print("threads", sorted(t.name for t in threading.enumerate() if not t.daemon))
+"""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    env.pop("STREAMER_OPENVINO_TELEMETRY", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "threads ['MainThread']" in out.stdout
+    assert not (tmp_path / "intel").exists()

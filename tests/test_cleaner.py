@@ -10,6 +10,8 @@ import pytest
 
 import streamer
 from streamer.errors import ConfigError
+
+from conftest import skip_without_openvino
 from streamer.synth.pairs import corrupt_file_image, to_uint8
 
 
@@ -37,7 +39,7 @@ def test_cleaner_matches_restore_and_keeps_channel_order(dirty: np.ndarray, tmp_
 
 
 def test_cleaner_on_openvino_agrees_with_torch(dirty: np.ndarray) -> None:
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     with streamer.Cleaner("fast", threads=1) as a, streamer.Cleaner("fast", "openvino", threads=1) as b:
         assert np.abs(a(dirty).astype(int) - b(dirty)).max() <= 2  # OpenVINO's uint8 path
 
@@ -68,7 +70,7 @@ def test_one_cleaner_per_thread_opens_together(dirty: np.ndarray) -> None:
 def test_one_cleaner_called_from_two_threads_takes_turns(dirty: np.ndarray) -> None:
     """Shared by two threads, OpenVINO's one infer request raised "Infer Request is busy" from deep
     inside openvino; calls now take turns, and close() waits for the call in progress."""
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     import threading
 
     clean = streamer.Cleaner("fast", "openvino", threads=1)

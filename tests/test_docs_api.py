@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import read_video
+from conftest import read_video, skip_without_openvino
 
 REPO = Path(__file__).resolve().parents[1]
 BLOCKS = re.findall(r"```python\n(.*?)```", (REPO / "docs" / "api.md").read_text(), re.S)
 
 
 def test_the_cleaner_example_runs(capsys) -> None:
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     exec(compile(BLOCKS[0], "docs/api.md#cleaner", "exec"), {})
     assert capsys.readouterr().out.startswith("(720, 1280, 3) {'preprocess'")
 
 
 def test_the_run_example_runs(tmp_path: Path, capsys) -> None:
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     code = BLOCKS[1].replace("assets/demo.mp4", str(REPO / "assets" / "demo.mp4"))
     code = code.replace('"out/', f'"{tmp_path}/').replace('"configs/', f'"{REPO}/configs/')
     exec(compile(code, "docs/api.md#run", "exec"), {})

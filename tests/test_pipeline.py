@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DEMO_CLIP, HeldCamera, read_video
+from conftest import DEMO_CLIP, HeldCamera, read_video, skip_without_openvino
 from streamer.api import run
 from streamer.config import RunConfig
 from streamer.errors import SinkError
@@ -51,7 +51,7 @@ def test_openvino_two_frames_in_flight_keeps_order_and_pixels(clips: dict[str, P
                                                               fast_weights: Path) -> None:
     """backend.inflight = 2: frames overlap in the network yet come out in order, each equal to
     what the one-at-a-time path makes of it."""
-    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    skip_without_openvino()
     from streamer.backends import open_backend
 
     class Keep(NullSink):

@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 import pytest
 
-from conftest import HeldCamera, KeepFrames, read_video
+from conftest import HeldCamera, KeepFrames, read_video, skip_without_openvino
 from streamer.api import run
 from streamer.cli import main
 from streamer.config import RunConfig, load_config
@@ -227,7 +227,7 @@ def test_fixed_size_export_runs_every_camera_of_a_group(backend: str, clips: dic
                                                         fast_weights: Path, tmp_path: Path) -> None:
     """`export --size` fixes the batch at 1 too: two same-size cameras take turns, not one 2-frame call."""
     if backend == "openvino":
-        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+        skip_without_openvino()
     from streamer.export import ExportRequest, export
 
     onnx = tmp_path / "fast-96x64.onnx"
@@ -296,7 +296,7 @@ def test_backend_inflight_reaches_the_site_and_batches_overlap(kind: str, clips:
     (colour conversion on the GPU for torch on CUDA; run here on the CPU). Every camera still gets
     every frame in order, equal to the float path's to ±1."""
     if kind == "openvino":
-        pytest.importorskip("openvino", reason="the openvino extra is not installed")
+        skip_without_openvino()
     from conftest import assert_uint8_path_matches_float
     from streamer.backends import open_backend
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from streamer.errors import EngineError, install_extra
 
 log = logging.getLogger(__name__)
 OV_MISSING = f"OpenVINO backend needs the openvino extra: {install_extra('openvino')}"
+TELEMETRY_ENV = "STREAMER_OPENVINO_TELEMETRY"
 _NOT_OURS = "this ONNX file is not a streamer restoration model; export one with `streamer export`"
 
 
@@ -46,13 +49,36 @@ def _onnx_multiple(proto) -> int | None:
     return int(meta["multiple"]) if meta.get("multiple", "").isdigit() else None
 
 
+def import_openvino():
+    """``import openvino`` without its usage telemetry (unless ``$STREAMER_OPENVINO_TELEMETRY=1``).
+
+    ``import openvino`` sends an event to Google Analytics (opt-out, `openvino-telemetry`) and
+    writes ``~/intel/``: a camera box must not call out or write to $HOME because a library was
+    imported. While OpenVINO imports, its telemetry package reads as absent, so it falls back to
+    its own no-op stub; afterwards the package is importable again. Once a host application has
+    imported openvino itself, its choice stands.
+    """
+    if "openvino" in sys.modules or os.environ.get(TELEMETRY_ENV) == "1":
+        import openvino
+        return openvino
+    blocked = "openvino_telemetry" not in sys.modules
+    if blocked:
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]  # import raises ImportError
+    try:
+        import openvino
+    finally:
+        if blocked and sys.modules.get("openvino_telemetry", 0) is None:
+            del sys.modules["openvino_telemetry"]
+    return openvino
+
+
 def _uint8_io(model):
     """Wrap an N×3×H×W float [0,1] model as N×H×W×3 uint8 in and out (rounded, saturated).
 
     When the model ends in DepthToSpace (FastNet), the rounding to uint8 moves in front of it, so
     the rearrangement moves bytes instead of floats and fuses with the blend: ~1.5 ms at 720p.
     """
-    import openvino as ov
+    ov = import_openvino()
     import openvino.opset13 as ops
     from openvino.preprocess import PrePostProcessor
 
@@ -97,9 +123,7 @@ def shared_core():
     found when released; Cores released in creation order left it pointing at freed memory, and
     the next Python signal handler (Ctrl-C, SIGTERM, a child process exiting) crashed the
     process with SIGSEGV (found in session 18: two backends opened and closed, then Ctrl-C)."""
-    import openvino as ov
-
-    return ov.Core()
+    return import_openvino().Core()
 
 
 class OpenVinoBackend:
