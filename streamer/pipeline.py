@@ -62,6 +62,9 @@ STOP_CALLS_MAX_S = 60.0
 """... and at most this long for those calls (two of an 8K frame on a CPU): a call that hangs (a
 stuck GPU) kept Ctrl-C waiting for the calls in flight times the slowest one so far, the first
 call's warm-up included (minutes with TensorRT or a site's batches)."""
+STOP_CALL_FLOOR_S = 10.0
+"""... and at least this long per call: the slowest call so far does not bound the one in
+progress (a bigger frame, another model group's first batch in a site)."""
 
 
 def stop_wait_s(source_timeout_s: float, calls: float, stats: RunStats) -> float:
@@ -70,7 +73,7 @@ def stop_wait_s(source_timeout_s: float, calls: float, stats: RunStats) -> float
     it left its thread running in torch and the interpreter aborted at exit (the wait ends as
     soon as the threads do, so a call that ends early is not waited for the whole cap)."""
     if stats.slowest_call_s:
-        calls_s = min(STOP_CALLS_MAX_S, calls * stats.slowest_call_s)
+        calls_s = min(STOP_CALLS_MAX_S, calls * max(stats.slowest_call_s, STOP_CALL_FLOOR_S))
     else:
         calls_s = STOP_CALLS_MAX_S if stats.call_started else 0.0
     return source_timeout_s + STOP_GRACE_S + calls_s

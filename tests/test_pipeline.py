@@ -358,6 +358,41 @@ def test_stopping_waits_for_a_first_call_before_any_was_timed(clips: dict[str, P
     assert time.monotonic() - t0 < 15  # the call's 2 s, not the 30 s cap
 
 
+def test_stopping_waits_for_a_call_slower_than_any_before(clips: dict[str, Path],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The slowest call so far does not bound the one in progress (a bigger frame, another model's
+    first batch): 3 fast calls, then one of 2 s, stopped during it, is waited for, not left
+    running in the network thread (the wait was 2 x 0.01 s)."""
+    import streamer.pipeline as pipeline_mod
+
+    monkeypatch.setattr(pipeline_mod, "STOP_GRACE_S", 0.2)
+    calls, slow_started, stop = [], threading.Event(), threading.Event()
+
+    class SlowerLater:
+        multiple = 1
+
+        def __call__(self, batch):
+            calls.append("call")
+            if len(calls) == 4:
+                slow_started.set()
+                time.sleep(2.0)
+                calls.append("done")
+            else:
+                time.sleep(0.01)
+            return batch
+
+        def close(self) -> None: ...
+
+    src = open_source(str(clips["small"]))
+    src.timeout_s = 0.1  # type: ignore[attr-defined]
+    threading.Thread(target=lambda: slow_started.wait(30) and stop.set(), daemon=True).start()
+    t0 = time.monotonic()
+    Pipeline(src, FrameRestorer(SlowerLater()), [NullSink()], stop=stop).run()
+    assert "done" in calls
+    assert not [t for t in threading.enumerate() if t.name.startswith("streamer-main-")]
+    assert time.monotonic() - t0 < 15  # the call's 2 s, not the 10 s floor per call
+
+
 def test_sigterm_finishes_the_file_and_exits_0(clips: dict[str, Path], fast_weights: Path,
                                                tmp_path: Path) -> None:
     import signal
