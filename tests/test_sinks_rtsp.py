@@ -296,3 +296,30 @@ def test_a_lost_push_drops_counted_frames_then_is_back_once_and_counted(
     assert stats.registry.get_sample_value("streamer_sink_reconnects_total", {"camera": "door"}) == 1
     delivery = sink.delivery()  # some went out: the summary's line, not the run's failure
     assert not delivery.failed and 0 < delivery.delivered == sink.frames < delivery.frames and delivery.error
+
+
+def test_a_frame_the_encoder_held_back_before_any_connection_is_not_delivered() -> None:
+    """FFmpeg connects on the first packet. An encoder that holds its first frame back (0 packets:
+    a lookahead) and then cannot reach the server on the next one had counted that first frame as
+    delivered: a push that never connected read as "1 of 2 frames delivered", not a failure."""
+    import numpy as np
+
+    class HeldThenRefused:
+        calls = 0
+
+        def encode(self, image: Any, pts_s: float) -> int:
+            self.calls += 1
+            if self.calls == 1:
+                return 0  # held back: nothing went out, no connection yet
+            raise ConnectionRefusedError(111, "Connection refused")  # the first packet's connect
+
+    encoder = HeldThenRefused()
+    push = RtspSink(f"rtsp://127.0.0.1:{free_port()}/in", fps=10)
+    push._open = lambda width, height: setattr(push, "_video", encoder)  # type: ignore[method-assign]
+    image = np.zeros((64, 96, 3), np.uint8)
+    push.write(Frame(image, 0.0, 0, "door"))
+    assert wait_until(lambda: encoder.calls == 1 and not push._pending)
+    push.write(Frame(image, 0.1, 1, "door"))
+    assert wait_until(lambda: push.backoff.attempt == 1)
+    push.close()
+    assert push.delivery().delivered == 0 and push.delivery().failed, push.delivery()

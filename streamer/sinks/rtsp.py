@@ -152,8 +152,9 @@ class RtspSink:
                 error = f"no answer within {self.timeout_s:g} s"
             self._lost(frame, error)
             return
-        with self._lock:
-            self.frames += 1
+        if packets or not connecting:  # a frame held back before any connection has gone nowhere yet
+            with self._lock:
+                self.frames += 1
         if packets and connecting:  # FFmpeg connects on the first packet, not at open
             self._on_connected(frame.source)
 
