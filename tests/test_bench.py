@@ -78,3 +78,17 @@ def test_bench_checks_the_model_before_measuring(tmp_path: Path) -> None:
     assert bench(str(tmp_path / "f.onnx"), "onnxruntime", size=(160, 64), frames=2, threads=1)["runs"]
     with pytest.raises(EngineError, match=r"built for 96x64 input, got 64x96; .*bench: --size 96x64"):
         bench(str(tmp_path / "f.onnx"), "onnxruntime", size=(64, 128), frames=2, threads=1)
+
+
+def test_bench_latency_help_names_the_transport_it_measures(capsys: pytest.CaptureFixture[str]) -> None:
+    """--latency reads the frames back as the page does (its WebSocket), no longer as MJPEG."""
+    import inspect
+
+    from streamer.sinks.view.latency import TRANSPORTS, measure_view_latency
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    default = inspect.signature(measure_view_latency).parameters["transport"].default
+    assert TRANSPORTS[default].startswith("websocket")
+    assert "WebSocket" in help_text and "MJPEG" not in help_text, help_text

@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--warmup", type=at_least(0), help="--soak: frames before the RSS baseline (default frames/3)")
     p.add_argument("--latency", action="store_true",
                    help="also measure capture->display latency of the web view on loopback "
-                        "(frames pushed at 30 fps, read back as MJPEG over HTTP)")
+                        "(frames pushed at 30 fps, read back over the page's WebSocket)")
     p.set_defaults(func=run)
 
 
