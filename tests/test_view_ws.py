@@ -186,11 +186,12 @@ def test_page_socket_refuses_other_origins(guarded: ViewSink) -> None:
         assert handshake(guarded, {**cookie, "Origin": origin}) == 403, origin
     assert handshake(guarded, {**cookie, "Origin": f"http://127.0.0.1:{port}"}) == 101
     assert handshake(guarded, {**cookie, "Origin": f"http://127.0.0.1:{port}", "Host": f"127.0.0.1:{port}"}) == 101
-    # behind a TLS reverse proxy that keeps Host (nginx: proxy_set_header Host $host) or says it
+    # behind a TLS reverse proxy that keeps Host (nginx: proxy_set_header Host $http_host) or says it
     assert handshake(guarded, {**cookie, "Origin": "https://view.example", "Host": "view.example"}) == 101
     assert handshake(guarded, {**cookie, "Origin": "https://view.example:8443", "Host": "view.example:8443"}) == 101
     assert handshake(guarded, {**cookie, "Origin": "https://view.example",
                                "X-Forwarded-Host": "view.example"}) == 101
+    # nginx's $host drops the port: the docs' config says $http_host for that reason
     assert handshake(guarded, {**cookie, "Origin": "https://view.example:8443", "Host": "view.example"}) == 403
     assert handshake(guarded, cookie) == 101  # no Origin: no browser page, the token decides
 
