@@ -8,6 +8,7 @@ import base64
 import json
 import os
 import socket
+import statistics
 import struct
 import threading
 import time
@@ -83,22 +84,28 @@ def want(*streams: tuple[str, str]) -> str:
     return json.dumps({"want": [{"camera": cam, "v": v} for cam, v in streams]})
 
 
-async def _receive(ws: aiohttp.ClientWebSocketResponse, until: float) -> tuple[list[dict], list[tuple[dict, bytes]]]:
-    """Stats and frames received until the loop time ``until``."""
+async def _messages(ws: aiohttp.ClientWebSocketResponse, until: float) -> list[tuple[str, object]]:
+    """What came until the loop time ``until``, in order: ("stats", dict) or ("frame", (header, JPEG))."""
     loop = asyncio.get_running_loop()
-    stats, frames = [], []
+    got: list[tuple[str, object]] = []
     while (left := until - loop.time()) > 0:
         try:
             msg = await ws.receive(timeout=left)
         except asyncio.TimeoutError:
             break
         if msg.type == aiohttp.WSMsgType.TEXT:
-            stats.append(json.loads(msg.data))
+            got.append(("stats", json.loads(msg.data)))
         elif msg.type == aiohttp.WSMsgType.BINARY:
-            frames.append(split_ws_frame(msg.data))
+            got.append(("frame", split_ws_frame(msg.data)))
         else:
             break
-    return stats, frames
+    return got
+
+
+async def _receive(ws: aiohttp.ClientWebSocketResponse, until: float) -> tuple[list[dict], list[tuple[dict, bytes]]]:
+    """Stats and frames received until the loop time ``until``."""
+    got = await _messages(ws, until)
+    return [m for kind, m in got if kind == "stats"], [m for kind, m in got if kind == "frame"]  # type: ignore[misc]
 
 
 def handshake(sink: ViewSink, headers: dict[str, str] | None = None, path: str = "/ws") -> int:
@@ -128,18 +135,19 @@ def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) ->
             await ws.send_str(want(("front", "clean"), ("front", "original")))
             split = await _receive(ws, loop.time() + 2.5)
             watching = view.hub.get("front").viewers, view.hub.get("back").viewers
+            # no fixed drain for what was already on its way: a busy machine can leave any number
+            # of the split's frames unread, so each window is judged by what comes last
             await ws.send_str(want(("front", "original")))
-            await _receive(ws, loop.time() + 0.3)  # what was on its way already
-            before_only = await _receive(ws, loop.time() + 1.0)
+            before_only = await _messages(ws, loop.time() + 2.0)
             await ws.send_str(want())  # the tab is hidden: stats only
-            await _receive(ws, loop.time() + 0.3)
-            hidden = await _receive(ws, loop.time() + 1.5), view.hub.get("front").viewers
-        await asyncio.sleep(0.3)
+            hidden = await _messages(ws, loop.time() + 2.5), view.hub.get("front").viewers
+        left = loop.time() + 5.0  # the server notices the close on its own loop
+        while view.hub.get("front").viewers and loop.time() < left:
+            await asyncio.sleep(0.05)
         return split, watching, before_only, hidden, view.hub.get("front").viewers
 
     with Feeder(view):
-        (stats, frames), watching, (_, before_only), ((hidden_stats, hidden_frames), hidden_viewers), after_close = \
-            asyncio.run(go())
+        (stats, frames), watching, before_only, (hidden, hidden_viewers), after_close = asyncio.run(go())
     assert len(stats) >= 2 and {c["name"] for c in stats[0]["cameras"]} == {"front", "back"}
     assert stats[-1]["model"] == "fast" and stats[-1]["cameras"][0]["streaming"]
     seen = {(h["camera"], h["v"]) for h, _ in frames}
@@ -152,8 +160,18 @@ def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) ->
     assert pictures["clean"].shape == (96, 160, 3)
     assert np.abs(pictures["clean"] + pictures["original"] - 255).mean() < 40  # before = inverse of after
     assert watching == (1, 0)  # one page showing two streams of a camera: one viewer
-    assert before_only and {h["v"] for h, _ in before_only} == {"original"}
-    assert hidden_stats and hidden_frames == [] and hidden_viewers == 0
+    # after the last "after" frame (the split's, still on their way), a run of "before" frames
+    # only: the split alternated the two, so such a run means the page's choice took
+    shown = [m[0]["v"] if kind == "frame" else kind for kind, m in before_only]  # type: ignore[index]
+    after_last_clean = shown[len(shown) - shown[::-1].index("clean"):] if "clean" in shown else shown
+    tail = [v for v in after_last_clean if v != "stats"]
+    assert len(tail) >= 5 and set(tail) == {"original"}, shown
+    # hidden: from its second stats message on (sent a second or more after the choice reached
+    # the server) nothing but stats
+    kinds = [kind for kind, _ in hidden]
+    assert kinds.count("stats") >= 2, kinds
+    second = [i for i, kind in enumerate(kinds) if kind == "stats"][1]
+    assert set(kinds[second:]) == {"stats"} and hidden_viewers == 0, kinds
     assert after_close == 0
     assert view.hub.get("front").display_latency_ms > 0
 
@@ -286,7 +304,9 @@ def test_stalled_page_neither_slows_the_pipeline_nor_grows_memory(stats: RunStat
         stalled.close()
     frames_out = stats.camera("front").frames_out - out_before
     assert frames_out == n and elapsed < seconds * 1.1, (frames_out, elapsed)  # the pipeline kept its pace
-    assert max(write_s) < 0.1, max(write_s)  # a write hands over a reference, whoever watches
+    # a write hands over a reference, whoever watches: microseconds, not an encode (~10 ms here)
+    # nor a wait for a page; the max only bounds a thread the OS left off the CPU on a busy box
+    assert statistics.median(write_s) < 0.005 and max(write_s) < 1.0, (statistics.median(write_s), max(write_s))
     jpeg_mb = len(cv2.imencode(".jpg", pictures[0], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]) / 2**20
     assert jpeg_mb > 0.3  # so that 200 queued frames would be 60+ MB
     assert max(buffered) < 2 * jpeg_mb * 2**20, (max(buffered), jpeg_mb)  # about one frame waits
