@@ -170,3 +170,42 @@ def skip_without_openvino() -> None:
     openvino`` sends its usage telemetry; the backend imports it with that switched off."""
     if importlib.util.find_spec("openvino") is None:
         pytest.skip("the openvino extra is not installed")
+
+
+def view_frame(i: int, cam: str = "front") -> Frame:
+    """For the web view's tests: a moving gradient so consecutive frames differ (160x96); the
+    original is the inverted picture."""
+    x = (np.arange(160)[None, :] + 8 * i) % 256
+    y = np.arange(96)[:, None] * 2
+    image = np.stack(np.broadcast_arrays(x, y, 255 - x), axis=-1).astype(np.uint8)
+    return Frame(image, i / 25, i, cam, captured_s=time.monotonic(), original=255 - image)
+
+
+class ViewFeeder:
+    """Writes ``view_frame``s of each camera into a sink at ~25 fps from its own thread, as the
+    pipeline does (the first ones on entering)."""
+
+    def __init__(self, sink: Any, cams: tuple[str, ...] = ("front",)) -> None:
+        self.sink, self.cams = sink, cams
+        self._stop = threading.Event()
+        self.written = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self._stop.is_set():
+            for cam in self.cams:
+                self.sink.write(view_frame(i, cam))
+            self.written += 1
+            i += 1
+            time.sleep(0.04)
+
+    def __enter__(self) -> ViewFeeder:
+        for cam in self.cams:
+            self.sink.write(view_frame(0, cam))
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()

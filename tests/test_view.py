@@ -14,50 +14,14 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from conftest import ViewFeeder, view_frame
 from streamer.errors import ConfigError, SinkError
-from streamer.frame import Frame
 from streamer.sinks.base import Sink
 from streamer.sinks.view import ViewSink
 from streamer.sinks.view.latency import iter_mjpeg, measure_view_latency
 from streamer.stats import RunStats
 
 TOKEN = "s3cret-token-for-tests"
-
-
-def _frame(i: int, cam: str = "front") -> Frame:
-    """A moving gradient so consecutive frames differ; original is the inverted picture."""
-    x = (np.arange(160)[None, :] + 8 * i) % 256
-    y = np.arange(96)[:, None] * 2
-    image = np.stack(np.broadcast_arrays(x, y, 255 - x), axis=-1).astype(np.uint8)
-    return Frame(image, i / 25, i, cam, captured_s=time.monotonic(), original=255 - image)
-
-
-class Feeder:
-    """Writes frames into the sink at ~25 fps from its own thread, like the pipeline does."""
-
-    def __init__(self, sink: ViewSink, cams: tuple[str, ...] = ("front",)) -> None:
-        self.sink, self.cams = sink, cams
-        self._stop = threading.Event()
-        self.written = 0
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            for cam in self.cams:
-                self.sink.write(_frame(i, cam))
-            self.written += 1
-            i += 1
-            time.sleep(0.04)
-
-    def __enter__(self) -> Feeder:
-        self.sink.write(_frame(0))
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture
@@ -121,14 +85,14 @@ def test_is_a_sink(view: ViewSink) -> None:
 
 
 def test_mjpeg_stream_yields_jpegs_that_change(view: ViewSink) -> None:
-    with Feeder(view):
+    with ViewFeeder(view):
         images = read_jpegs(view, 6)
     assert all(img is not None and img.shape == (96, 160, 3) for img in images)
     assert np.abs(images[0].astype(int) - images[-1].astype(int)).mean() > 5
 
 
 def test_before_stream_is_the_original(view: ViewSink) -> None:
-    with Feeder(view):
+    with ViewFeeder(view):
         after = read_jpegs(view, 1)[0].astype(int)
         before = read_jpegs(view, 1, "camera=front&v=original")[0].astype(int)
     # original = 255 - image: the two streams are near-inverses, not the same picture
@@ -141,9 +105,9 @@ def test_one_encode_per_frame_shared_by_viewers(view: ViewSink, monkeypatch: pyt
     real = cv2.imencode
     monkeypatch.setattr(cv2, "imencode", lambda *a, **k: calls.append(1) or real(*a, **k))
     for i in range(5):
-        view.write(_frame(i))
+        view.write(view_frame(i))
     assert calls == []  # nobody watching: nothing encoded
-    with Feeder(view):
+    with ViewFeeder(view):
         results: list[list[np.ndarray]] = []
         readers = [threading.Thread(target=lambda: results.append(read_jpegs(view, 8))) for _ in range(3)]
         for r in readers:
@@ -156,13 +120,13 @@ def test_one_encode_per_frame_shared_by_viewers(view: ViewSink, monkeypatch: pyt
 
 
 def test_unknown_camera_and_variant(view: ViewSink) -> None:
-    view.write(_frame(0))
+    view.write(view_frame(0))
     assert get(view, "/stream?camera=nope")[0] == 404
     assert get(view, "/stream?camera=front&v=sideways")[0] == 400
     status, headers, body = get(view, "/snapshot?camera=front")
     assert status == 200 and headers["Content-Type"] == "image/jpeg" and body[:2] == b"\xff\xd8"
     assert get(view, "/snapshot")[2] == body  # one camera: camera= may be left out
-    view.write(_frame(0, cam="back"))
+    view.write(view_frame(0, cam="back"))
     status, _, body = get(view, "/snapshot")
     assert status == 404 and b"add camera=NAME (front, back)" in body
 
@@ -198,7 +162,7 @@ def test_no_path_outside_static_is_served(view: ViewSink, path: str) -> None:
 
 
 def test_token_required_everywhere(guarded: ViewSink) -> None:
-    guarded.write(_frame(0))
+    guarded.write(view_frame(0))
     for path in ("/", "/static/app.js", "/api/stats", "/metrics", "/healthz", "/stream?camera=front", "/ws",
                  "/static/../../etc/passwd"):
         status, headers, _ = get(guarded, path)
@@ -299,7 +263,7 @@ def test_healthz_before_any_camera() -> None:
 
 def test_stats_json_lists_every_camera(view: ViewSink, stats: RunStats) -> None:
     stats.on_up("rear", False, "connection refused")
-    view.write(_frame(0, "front"))
+    view.write(view_frame(0, "front"))
     status, _, body = get(view, "/api/stats")
     data = json.loads(body)
     assert status == 200 and data["model"] == "fast" and data["backend"] == "torch"
@@ -310,7 +274,7 @@ def test_stats_json_lists_every_camera(view: ViewSink, stats: RunStats) -> None:
 
 def test_close_ends_streams_and_frees_port(stats: RunStats) -> None:
     sink = ViewSink(stats=stats, port=0)
-    sink.write(_frame(0))
+    sink.write(view_frame(0))
     conn = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=10)
     conn.request("GET", "/stream?camera=front")
     resp = conn.getresponse()

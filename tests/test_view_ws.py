@@ -19,46 +19,13 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import ViewFeeder, view_frame
 from streamer.frame import Frame
 from streamer.sinks.view import ViewSink
 from streamer.sinks.view.latency import measure_view_latency, split_ws_frame
 from streamer.stats import RunStats
 
 TOKEN = "s3cret-token-for-tests"
-
-
-def _frame(i: int, cam: str = "front") -> Frame:
-    """A moving gradient; original is the inverted picture."""
-    x = (np.arange(160)[None, :] + 8 * i) % 256
-    y = np.arange(96)[:, None] * 2
-    image = np.stack(np.broadcast_arrays(x, y, 255 - x), axis=-1).astype(np.uint8)
-    return Frame(image, i / 25, i, cam, captured_s=time.monotonic(), original=255 - image)
-
-
-class Feeder:
-    """Frames for each camera at ~25 fps from a thread, like the pipeline."""
-
-    def __init__(self, sink: ViewSink, cams: tuple[str, ...] = ("front",)) -> None:
-        self.sink, self.cams, self._stop = sink, cams, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        i = 0
-        while not self._stop.is_set():
-            for cam in self.cams:
-                self.sink.write(_frame(i, cam))
-            i += 1
-            time.sleep(0.04)
-
-    def __enter__(self) -> Feeder:
-        for cam in self.cams:
-            self.sink.write(_frame(0, cam))
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 @pytest.fixture
@@ -127,7 +94,7 @@ def handshake(sink: ViewSink, headers: dict[str, str] | None = None, path: str =
 def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) -> None:
     """Stats every second; frames of exactly the streams asked for, newest first; the page's
     choice changes what comes; one page counts one viewer of a camera; latency is measured."""
-    view.write(_frame(0, "back"))  # a second camera nobody asks for
+    view.write(view_frame(0, "back"))  # a second camera nobody asks for
 
     async def go() -> tuple:
         async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{view.port}/ws") as ws:
@@ -146,7 +113,7 @@ def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) ->
             await asyncio.sleep(0.05)
         return split, watching, before_only, hidden, view.hub.get("front").viewers
 
-    with Feeder(view):
+    with ViewFeeder(view):
         (stats, frames), watching, before_only, (hidden, hidden_viewers), after_close = asyncio.run(go())
     assert len(stats) >= 2 and {c["name"] for c in stats[0]["cameras"]} == {"front", "back"}
     assert stats[-1]["model"] == "fast" and stats[-1]["cameras"][0]["streaming"]
@@ -177,7 +144,7 @@ def test_page_socket_carries_the_wanted_streams_and_the_stats(view: ViewSink) ->
 
 
 def test_page_socket_needs_the_token_like_every_request(guarded: ViewSink) -> None:
-    guarded.write(_frame(0))
+    guarded.write(view_frame(0))
     for headers, path in (({}, "/ws"),
                           ({"Authorization": "Bearer wrong-token-123"}, "/ws"),
                           ({"Cookie": f"{_cookie_name(guarded)}=wrong-token-123"}, "/ws"),
@@ -196,7 +163,7 @@ def _cookie_name(sink: ViewSink) -> str:
 
 def test_page_socket_refuses_other_origins(guarded: ViewSink) -> None:
     """The cookie goes with any page's request to this host; the Origin says whose page it is."""
-    guarded.write(_frame(0))
+    guarded.write(view_frame(0))
     cookie = {"Cookie": f"{_cookie_name(guarded)}={TOKEN}"}
     port = guarded.port
     for origin in ("http://evil.example", f"http://127.0.0.1:{port + 1}", f"https://127.0.0.1:{port}.evil.example",
