@@ -22,7 +22,7 @@ import pytest
 from conftest import ViewFeeder, view_frame
 from streamer.frame import Frame
 from streamer.sinks.view import ViewSink
-from streamer.sinks.view.latency import measure_view_latency, split_ws_frame
+from streamer.sinks.view.latency import measure_view_latency, read_ws, split_ws_frame
 from streamer.stats import RunStats
 
 TOKEN = "s3cret-token-for-tests"
@@ -234,19 +234,9 @@ def test_stalled_page_neither_slows_the_pipeline_nor_grows_memory(stats: RunStat
         received: list[int] = []
         stop = threading.Event()
 
-        async def healthy_page() -> None:
-            async with aiohttp.ClientSession() as http, \
-                    http.ws_connect(f"http://127.0.0.1:{sink.port}/ws", max_msg_size=0) as ws:
-                await ws.send_str(want(("front", "clean")))
-                while not stop.is_set():
-                    try:
-                        msg = await ws.receive(timeout=0.5)
-                    except asyncio.TimeoutError:
-                        continue
-                    if msg.type == aiohttp.WSMsgType.BINARY:
-                        received.append(split_ws_frame(msg.data)[0]["seq"])
-
-        reader = threading.Thread(target=lambda: asyncio.run(healthy_page()), daemon=True)
+        # a page next to it, reading as the page does
+        reader = threading.Thread(target=read_ws, daemon=True,
+                                  args=(sink.port, "front", lambda jpeg: received.append(len(jpeg)), stop))
         reader.start()
         buffered: list[int] = []
         write_s: list[float] = []

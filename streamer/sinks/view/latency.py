@@ -55,8 +55,9 @@ def split_ws_frame(data: bytes) -> tuple[dict, bytes]:
     return json.loads(data[2:2 + length]), data[2 + length:]
 
 
-def _read_ws(port: int, camera: str, on_jpeg: Callable[[bytes], None], stop: threading.Event) -> None:
-    """Read ``camera``'s clean stream over /ws, as the page does, until ``stop`` or the server ends."""
+def read_ws(port: int, camera: str, on_jpeg: Callable[[bytes], None], stop: threading.Event) -> None:
+    """Read ``camera``'s clean stream over /ws on 127.0.0.1, as the page does, until ``stop`` or
+    the server ends; blocking (a thread of its own)."""
 
     async def read() -> None:
         async with aiohttp.ClientSession() as http, \
@@ -130,7 +131,7 @@ def measure_view_latency(frames: int = 150, width: int = 1280, height: int = 720
         stop = threading.Event()
         if transport == "ws":
             conn = None
-            reader = threading.Thread(target=_read_ws, args=(sink.port, "bench", on_jpeg, stop),
+            reader = threading.Thread(target=read_ws, args=(sink.port, "bench", on_jpeg, stop),
                                       name="latency-reader", daemon=True)
         else:
             conn = http.client.HTTPConnection("127.0.0.1", sink.port, timeout=10)
