@@ -84,7 +84,7 @@ def test_browser_shows_moving_video(browser: Browser, token: str | None) -> None
     # only the picture is compared: the stats numbers change too, but that is not video
     assert np.abs(video_a - video_b).mean() > 5.0, "video did not change over time"
     # the cookie carries the token from the first answer on: it leaves the address bar, and the
-    # page's requests (stats, streams) no longer put it in their URLs, so the video moving proves it
+    # page's WebSocket does not put it in its URL, so the video moving proves it
     assert browser.last_href == sink.url, browser.last_href
 
 
@@ -191,7 +191,7 @@ def test_page_loads_clean_offline_and_keeps_the_token_out(browser: Browser) -> N
         browser.evaluate(sink.url + f"?token={token}", [(4.0, "1")])
     assert browser.console_errors == []
     ws_url = "ws" + sink.url.removeprefix("http")
-    # blob: URLs are the frames the page shows, made in the page from what the WebSocket brought
+    # blob: URLs would be made in the page (it draws each frame's Blob on a canvas and makes none now)
     urls = [r["url"] for r in browser.requests if not r["url"].startswith(f"blob:{sink.url}")]
     assert urls and all(u.startswith((sink.url, ws_url)) for u in urls), urls
     # after the page and its two files, everything comes over one WebSocket: no MJPEG stream, no polling
