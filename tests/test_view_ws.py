@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import socket
 import statistics
@@ -308,3 +309,27 @@ def test_latency_measured_over_each_transport(transport: str) -> None:
     result = measure_view_latency(frames=20, width=320, height=180, fps=30.0, transport=transport)
     assert result["frames_received"] > 0 and result["latency_ms_median"] > 0, result
     assert result["transport"].startswith("websocket" if transport == "ws" else "mjpeg")
+
+
+def test_a_sender_that_fails_says_so_and_closes_the_page_socket(view: ViewSink, monkeypatch: pytest.MonkeyPatch,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """A bug in what the socket sends (here the stats) ended its sender silently: the connection
+    stayed open on pings alone, the page sat 5 s without a word, reconnected into the same, and
+    nothing was logged. Now the error is logged and the page is told (1011), as for an HTTP 500."""
+    from streamer.sinks.view.server import ViewApp
+
+    def broken(self: ViewApp) -> dict:
+        raise TypeError("Object of type float32 is not JSON serializable")
+
+    monkeypatch.setattr(ViewApp, "stats_payload", broken)
+
+    async def go() -> int | None:
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"http://127.0.0.1:{view.port}/ws") as ws:
+            msg = await ws.receive(timeout=5)
+            return ws.close_code if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) else None
+
+    view.write(view_frame(0))
+    with caplog.at_level(logging.ERROR, logger="streamer.sinks.view.server"):
+        assert asyncio.run(go()) == 1011
+    assert [r.exc_info[1].args[0] for r in caplog.records if r.exc_info] == [
+        "Object of type float32 is not JSON serializable"], caplog.records

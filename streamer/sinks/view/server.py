@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -46,6 +47,7 @@ from streamer.sinks.view.access import same_origin, token_middleware
 from streamer.sinks.view.feeds import VARIANTS, CameraFeed, FeedHub, Jpeg
 from streamer.stats import RunStats
 
+log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
 BOUNDARY = "frame"
 _WAKE_S = 1.0  # a waiting stream re-checks this often whether the server is closing
@@ -276,6 +278,9 @@ class ViewApp:
                     feed.on_sent(jpeg)
         except (ConnectionError, RuntimeError):
             pass  # the page went away; the handler cleans up
+        except Exception:  # noqa: BLE001  a bug here left the socket open on pings alone, silent
+            log.exception("live view: the page's WebSocket failed")
+            await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"server error")
 
     # --- numbers ------------------------------------------------------------------------------
     async def api_stats(self, _request: web.Request) -> web.Response:
