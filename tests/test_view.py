@@ -172,6 +172,19 @@ def test_token_required_everywhere(guarded: ViewSink) -> None:
     assert get(guarded, "/api/stats?token=wrong-token-123")[0] == 401
 
 
+def test_without_a_token_only_loopback_names_are_served(view: ViewSink) -> None:
+    """DNS rebinding: a page of evil.example, its name made to resolve to 127.0.0.1, reaches a
+    loopback view with ``Host: evil.example`` and would read the video; loopback names pass."""
+    port = view.port
+    for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}", "LOCALHOST", f"cam.localhost:{port}"):
+        assert get(view, "/api/stats", {"Host": host})[0] == 200, host
+    for host in (f"evil.example:{port}", "evil.example", f"192.168.1.5:{port}", f"127.0.0.1.evil.example:{port}"):
+        for path in ("/", "/api/stats", "/ws", "/stream?camera=front"):
+            status, _, body = get(view, path, {"Host": host})
+            assert status == 403, (host, path)
+            assert b"STREAMER_TOKEN" in body
+
+
 def test_token_accepted_by_header_query_and_cookie(guarded: ViewSink) -> None:
     assert get(guarded, "/metrics", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
     assert get(guarded, "/metrics", {"Authorization": f"bearer {TOKEN}"})[0] == 200  # RFC 7235: any case

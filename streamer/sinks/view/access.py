@@ -78,6 +78,17 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
     return parts.hostname.lower(), port if port is not None else _DEFAULT_PORTS[scheme]
 
 
+def loopback_name(host_header: str) -> bool:
+    """The ``Host`` a request was sent to is a loopback name or address. Without a token the view
+    serves loopback only, and a browser page cannot reach that except through DNS rebinding: a
+    name the attacker controls made to resolve to 127.0.0.1, which then sends that name as ``Host``."""
+    parsed = _host_port(host_header, "http")
+    if parsed is None:
+        return False
+    name = parsed[0]
+    return name == "localhost" or name.endswith(".localhost") or is_loopback(name)
+
+
 def same_origin(request: web.Request) -> bool:
     """The request comes from a page of this server, or from no page at all.
 
@@ -126,13 +137,19 @@ def _given(request: web.Request, cookie: str) -> tuple[str | None, bool]:
 
 
 def token_middleware(token: str | None) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
-    """401 for every request without the token; with no token configured, everything passes."""
+    """401 for every request without the token; with no token configured (a loopback bind),
+    everything sent to a loopback name passes and anything else is 403 (``loopback_name``)."""
 
     cookie = cookie_name(token) if token else COOKIE
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if token is None:
+            host = request.headers.get("Host")
+            if host is not None and not loopback_name(host):
+                raise web.HTTPForbidden(
+                    text=f"403: this view has no access token, so it answers to localhost, 127.0.0.1 and [::1] "
+                         f"only, not to {host[:100]!r} (set {TOKEN_ENV} to serve other names)\n")
             return await handler(request)
         given, from_query = _given(request, cookie)
         if not token_ok(given, token):
