@@ -101,6 +101,9 @@ def test_metrics_server_open_on_loopback_token_elsewhere(monkeypatch: pytest.Mon
     server = MetricsServer(collector, "127.0.0.1", 0)
     try:
         assert 'camera="a"' in urllib.request.urlopen(server.url, timeout=10).read().decode()
+        rebound = urllib.request.Request(server.url, headers={"Host": f"evil.example:{server.port}"})
+        with pytest.raises(urllib.error.HTTPError, match="403"):  # DNS rebinding
+            urllib.request.urlopen(rebound, timeout=10)
     finally:
         server.close()
     monkeypatch.setenv("STREAMER_TOKEN", "s3cret-token")

@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from streamer.errors import ConfigError
-from streamer.sinks.view.access import bearer, resolve_token, token_ok, url_host
+from streamer.sinks.view.access import bearer, loopback_name, resolve_token, token_ok, url_host
 
 Part = tuple[dict[str, str], str]  # (labels to add, Prometheus text of one actor)
 
@@ -92,6 +92,20 @@ def bearer_only(app: Callable, token: str) -> Callable:
     return guarded
 
 
+def loopback_only(app: Callable) -> Callable:
+    """A WSGI app that answers 403 to a ``Host`` other than a loopback name: without a token the
+    server is on loopback, and only a DNS-rebinding page sends another name there (as the view)."""
+
+    def guarded(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        if host is None or loopback_name(host):
+            return app(environ, start_response)
+        start_response("403 Forbidden", [("Content-Type", "text/plain")])
+        return [b"403: /metrics without an access token answers to loopback names only\n"]
+
+    return guarded
+
+
 class MetricsServer:
     """Serves a ``MergedCollector`` over HTTP in a thread; ``port=0`` picks a free port.
     Loopback is open; a wider ``host`` needs ``$STREAMER_TOKEN`` (camera names and counters are
@@ -106,7 +120,7 @@ class MetricsServer:
         try:  # the address family from the host, as prometheus_client's own server does (IPv6 too)
             family = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM)[0][0]
             server_cls = type("MetricsHTTPServer", (ThreadingWSGIServer,), {"address_family": family})
-            self._server = make_server(host, port, bearer_only(app, self.token) if self.token else app,
+            self._server = make_server(host, port, bearer_only(app, self.token) if self.token else loopback_only(app),
                                        server_cls, handler_class=_Quiet)
         except OSError as exc:
             if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
