@@ -30,14 +30,17 @@ class Delivery:
 
     @property
     def failed(self) -> bool:
-        """Frames came and not one went out."""
-        return self.frames > 0 and self.delivered == 0
+        """Frames came, not one went out, and a connect failed. A run that ended (or was stopped:
+        Ctrl-C in the first second of a camera job) while the first connect was still under way
+        has no verdict on the server, so it is a summary line, not the run's error."""
+        return self.frames > 0 and self.delivered == 0 and bool(self.error)
 
     def summary(self) -> str:
         """One line for the run summary (or its error)."""
         if self.failed:
-            why = self.error or "the run ended before it connected"
-            return f"{self.output} never connected ({why}): 0 of {self.frames} frames delivered"
+            return f"{self.output} never connected ({self.error}): 0 of {self.frames} frames delivered"
+        if self.delivered == 0 and self.frames > 0:
+            return f"{self.output}: 0 of {self.frames} frames delivered (the run ended before it connected)"
         lost = f" (last error: {self.error})" if self.error else ""
         return f"{self.output}: {self.delivered} of {self.frames} frames delivered{lost}"
 
