@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 import urllib.error
@@ -449,7 +450,13 @@ def test_stop_during_the_first_call_waits_for_it_before_closing_the_backend(
     before = set(threading.enumerate())
     threading.Thread(target=lambda: started.wait(30) and _thread.interrupt_main(), daemon=True).start()
     t0 = time.monotonic()
-    result = site.run()
+    # Python's own Ctrl-C handler: an in-process CLI test that was stopped leaves the CLI's
+    # (deaf to repeats until the process exits, as a stopped command should be)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        result = site.run()
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert result.interrupted and events == ["started", "done", "closed"] and not result.errors
     assert not [t.name for t in set(threading.enumerate()) - before if t.name.startswith("streamer-")]
     assert time.monotonic() - t0 < 15  # the call's 2 s, not the 30 s cap
