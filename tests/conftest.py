@@ -209,3 +209,19 @@ class ViewFeeder:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class IdentityBackend:
+    """A network that hands frames back unchanged: for tests of what happens around it."""
+    multiple = 1
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return batch
+
+    def close(self) -> None: ...
+
+
+@pytest.fixture
+def identity_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every backend a run opens is an ``IdentityBackend``."""
+    monkeypatch.setattr("streamer.backends.open_backend", lambda *a, **k: IdentityBackend())

@@ -7,7 +7,6 @@ import re
 import socket
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from conftest import read_video
@@ -21,18 +20,7 @@ from streamer.sinks.base import Delivery
 from streamer.stats import RunStats
 
 
-class Identity:
-    multiple = 1
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return batch
-
-    def close(self) -> None: ...
-
-
-@pytest.fixture(autouse=True)
-def identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("streamer.backends.open_backend", lambda *a, **k: Identity())
+pytestmark = pytest.mark.usefixtures("identity_backend")  # frames pass through unchanged
 
 
 def dead_url(path: str = "x", login: str = "") -> str:

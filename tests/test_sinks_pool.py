@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import av
-import numpy as np
 import pytest
 
 from streamer.api import run
@@ -24,18 +23,7 @@ _REASON = check_available()
 needs_gst = pytest.mark.skipif(_REASON is not None, reason=f"GStreamer RTSP server unavailable: {_REASON}")
 
 
-class Identity:
-    multiple = 1
-
-    def __call__(self, batch: np.ndarray) -> np.ndarray:
-        return batch
-
-    def close(self) -> None: ...
-
-
-@pytest.fixture(autouse=True)
-def identity(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("streamer.backends.open_backend", lambda *a, **k: Identity())
+pytestmark = pytest.mark.usefixtures("identity_backend")  # frames pass through unchanged
 
 
 def free_port() -> int:
